@@ -1,0 +1,36 @@
+# Two commands do everything on a fresh machine: `make run` and `make test`.
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed-stamp
+HOST   ?= 127.0.0.1
+PORT   ?= 5000
+
+.PHONY: run test lint fuzz bench check clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+run: $(STAMP)
+	@echo "Ligne de soutien télésanté — mode développement (IVR_DEV=1)."
+	@echo "  IVR_DEV=1: no TWILIO_AUTH_TOKEN needed; requests are signed with a public dev token."
+	@echo "  Try a call in another terminal:  $(BIN)/ivr call --keys 2,1,1,1"
+	@echo "  or:  $(BIN)/ivr tree   /   $(BIN)/ivr check"
+	IVR_DEV=1 $(BIN)/ivr check
+	IVR_DEV=1 $(BIN)/flask --app app run --host $(HOST) --port $(PORT)
+
+lint: $(STAMP)
+	$(BIN)/ruff check ivr tests bench app.py
+
+test: $(STAMP) lint
+	$(BIN)/ivr check
+	$(BIN)/pytest
+
+check: $(STAMP)
+	$(BIN)/ivr check
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache .hypothesis

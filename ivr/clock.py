@@ -1,0 +1,37 @@
+"""The instant the line decides with: the real clock, or ``IVR_NOW`` frozen for simulation.
+
+Freezing the clock app-wide lets an administrator hear the line "as on Christmas morning".
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from flask import Flask, current_app
+
+from ivr.schedule import TZ
+
+
+class ClockError(ValueError):
+    pass
+
+
+def parse_instant(text: str) -> datetime:
+    """An ISO-8601 instant that says its offset; a bare local time would be ambiguous at DST."""
+    try:
+        instant = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
+    except ValueError as exc:
+        raise ClockError(f"IVR_NOW: {text!r} is not an ISO-8601 instant") from exc
+    if instant.tzinfo is None or instant.utcoffset() is None:
+        raise ClockError(f"IVR_NOW: {text!r} has no offset (e.g. 2026-12-25T10:00:00-05:00)")
+    return instant.astimezone(TZ)
+
+
+def init_app(app: Flask) -> None:
+    frozen = app.config.get("IVR_NOW")
+    app.extensions["ivr.now"] = parse_instant(frozen) if frozen else None
+
+
+def now() -> datetime:
+    frozen = current_app.extensions.get("ivr.now")
+    return frozen if frozen is not None else datetime.now(TZ)

@@ -1,0 +1,520 @@
+"""The line's configuration: YAML files read once into frozen, typed objects, then validated.
+
+One ``load()`` serves the app, the CLI and the tests, so what ``ivr check`` accepts is exactly
+what the line will serve. Every object remembers its ``Where`` so problems name file and line.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import string
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any
+
+import phonenumbers
+
+from ivr.yamlsource import ConfigInvalid, Problem, Where, YamlList, YamlMap, read_yaml
+
+NODE_TYPES = ("menu", "info", "route", "voicemail", "hangup")
+MENU_KEYS = tuple("0123456789")
+# Keys with a meaning everywhere ("#" repeat, "*" back or shortcut): never an option.
+GLOBAL_KEYS = ("#", "*")
+AUDIO_SUFFIXES = (".mp3", ".wav")
+
+# fr-CA voices Twilio's <Say> accepts (twilio-notes.md); a mismatch makes <Say> fail at Twilio.
+FR_CA_VOICES = frozenset(
+    ["Polly.Gabrielle-Neural", "Polly.Liam-Neural", "Polly.Chantal"]
+    + [f"Google.fr-CA-{kind}-{v}" for kind in ("Neural2", "Wavenet", "Standard") for v in "ABCD"]
+)
+FR_CA_VOICE_PREFIXES = ("Google.fr-CA-Chirp3-HD-",)
+
+# Prompts the code itself speaks; each must have a text in prompts/<language>.yaml.
+SYSTEM_PROMPTS = (
+    "systeme.choix_invalide",
+    "systeme.trop_d_essais",
+    "systeme.au_revoir",
+    "systeme.raccourci",
+    "systeme.raccourci_invalide",
+    "systeme.message_enregistre",
+    "systeme.navigation_menu",
+    "systeme.navigation_info",
+    "systeme.erreur",
+    "systeme.menu_disparu",
+)
+
+
+@dataclass(frozen=True)
+class Prompt:
+    """A text a caller hears; ``audio`` is a recorded file that replaces the synthetic voice."""
+
+    id: str
+    text: str
+    audio: str | None
+    fields: frozenset[str]
+    where: Where
+
+
+@dataclass(frozen=True)
+class Option:
+    key: str
+    to: str
+    say: str | None
+    where: Where
+
+
+@dataclass(frozen=True)
+class Step:
+    """One attempt of a route: dial a provider (skipped when closed or without a line) or go on."""
+
+    kind: str  # "dial" | "goto"
+    target: str
+    say: tuple[str, ...]
+    where: Where
+
+
+@dataclass(frozen=True)
+class SmsOffer:
+    key: str
+    text: str  # prompt id of the message body
+    where: Where
+
+
+@dataclass(frozen=True)
+class Node:
+    id: str
+    type: str
+    title: str
+    prompt: tuple[str, ...]
+    options: Mapping[str, Option]
+    steps: tuple[Step, ...]
+    box: str | None
+    fallback: str | None
+    sms: SmsOffer | None
+    where: Where
+
+    @property
+    def gathers(self) -> bool:
+        return self.type in ("menu", "info")
+
+
+@dataclass(frozen=True)
+class Box:
+    """A voicemail box: who is told of a new message and how long it is kept (Loi 25)."""
+
+    id: str
+    name: str
+    greeting: str
+    emails: tuple[str, ...]
+    retention_days: int
+    where: Where
+
+
+@dataclass(frozen=True)
+class Provider:
+    """A support team. Only those with a ``phone`` are ever dialled."""
+
+    id: str
+    name: str
+    phone: str | None
+    extension: str | None
+    extension_pause: float
+    ring_timeout: int
+    serves_patients: bool
+    raw: Mapping[str, Any]
+    where: Where
+
+
+@dataclass(frozen=True)
+class Line:
+    root: str
+    fallback: str
+    max_tries: int
+    timeout: int
+    shortcut_timeout: int
+    shortcuts: Mapping[str, str]
+    reserved: Mapping[str, str]
+    where: Where
+    shortcut_where: Mapping[str, Where] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Config:
+    directory: Path
+    version: str
+    line: Line
+    nodes: Mapping[str, Node]
+    boxes: Mapping[str, Box]
+    providers: Mapping[str, Provider]
+    prompts: Mapping[str, Prompt]
+    calendars: Mapping[str, YamlMap]  # raw; interpreted by ivr.schedule
+    language: str = "fr-CA"
+    schedule: Any = None  # ivr.schedule.Schedule, built by load()
+
+    def text(self, prompt_id: str) -> str:
+        return self.prompts[prompt_id].text
+
+
+# --------------------------------------------------------------------------- parsing helpers
+
+
+class _Reader:
+    """Turns loose YAML values into typed values, recording a problem instead of raising."""
+
+    def __init__(self, problems: list[Problem]) -> None:
+        self.problems = problems
+
+    def problem(self, where: Where, key: str, message: str) -> None:
+        self.problems.append(Problem(where, key, message))
+
+    def mapping(self, value: Any, where: Where, key: str) -> YamlMap:
+        if isinstance(value, YamlMap):
+            return value
+        if value is not None:
+            self.problem(where, key, f"expected a mapping, found {type(value).__name__}")
+        empty = YamlMap()
+        empty.where, empty.key_lines = where, {}
+        return empty
+
+    def text(self, m: YamlMap, key: str, path: str, *, required: bool = True,
+             default: str | None = None) -> str | None:
+        value = m.get(key)
+        if value is None:
+            if required:
+                self.problem(m.where, f"{path}.{key}", "missing")
+            return default
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return str(value)
+        if not isinstance(value, str):
+            self.problem(m.at(key), f"{path}.{key}", "expected text")
+            return default
+        return value
+
+    def integer(self, m: YamlMap, key: str, path: str, default: int, low: int, high: int) -> int:
+        value = m.get(key, default)
+        if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+            self.problem(m.at(key), f"{path}.{key}", f"expected a whole number from {low} to {high}")
+            return default
+        return value
+
+    def texts(self, value: Any, where: Where, path: str) -> tuple[str, ...]:
+        if value is None:
+            return ()
+        if isinstance(value, str):
+            return (value,)
+        if isinstance(value, list) and all(isinstance(v, str) for v in value):
+            return tuple(value)
+        self.problem(where, path, "expected a prompt id or a list of prompt ids")
+        return ()
+
+    def unknown_keys(self, m: YamlMap, allowed: tuple[str, ...], path: str) -> None:
+        for key in m:
+            if key not in allowed:
+                self.problem(m.at(key), f"{path}.{key}",
+                             f"unknown setting (expected one of: {', '.join(allowed)})")
+
+
+def _files(directory: Path, folder: str) -> list[Path]:
+    base = directory / folder
+    return sorted(p for p in base.glob("*.yaml") if p.is_file()) if base.is_dir() else []
+
+
+def _label(directory: Path, path: Path) -> str:
+    try:
+        return str(path.relative_to(directory))
+    except ValueError:
+        return str(path)
+
+
+# --------------------------------------------------------------------------- sections
+
+
+def _parse_line(r: _Reader, m: YamlMap) -> Line:
+    r.unknown_keys(m, ("root", "fallback", "max_tries", "timeout", "shortcut_timeout",
+                       "shortcuts", "reserved"), "line")
+    shortcuts = r.mapping(m.get("shortcuts"), m.at("shortcuts"), "line.shortcuts")
+    reserved = r.mapping(m.get("reserved"), m.at("reserved"), "line.reserved")
+    return Line(
+        root=r.text(m, "root", "line") or "accueil",
+        fallback=r.text(m, "fallback", "line") or "",
+        max_tries=r.integer(m, "max_tries", "line", 3, 1, 9),
+        timeout=r.integer(m, "timeout", "line", 6, 1, 30),
+        shortcut_timeout=r.integer(m, "shortcut_timeout", "line", 4, 1, 30),
+        shortcuts=MappingProxyType({k: str(v) for k, v in shortcuts.items()}),
+        reserved=MappingProxyType({k: str(v) for k, v in reserved.items()}),
+        where=m.where,
+        shortcut_where=MappingProxyType({k: shortcuts.at(k) for k in shortcuts}),
+    )
+
+
+def _parse_node(r: _Reader, node_id: str, m: YamlMap) -> Node:
+    path = f"nodes.{node_id}"
+    r.unknown_keys(m, ("type", "title", "prompt", "options", "steps", "box", "fallback", "sms"),
+                   path)
+    node_type = r.text(m, "type", path) or "menu"
+    if node_type not in NODE_TYPES:
+        r.problem(m.at("type"), f"{path}.type",
+                  f"unknown type {node_type!r} (expected one of: {', '.join(NODE_TYPES)})")
+    options: dict[str, Option] = {}
+    raw_options = r.mapping(m.get("options"), m.at("options"), f"{path}.options")
+    for key, value in raw_options.items():
+        where = raw_options.at(key)
+        if isinstance(value, str):
+            options[key] = Option(key, value, None, where)
+            continue
+        opt = r.mapping(value, where, f"{path}.options.{key}")
+        r.unknown_keys(opt, ("to", "say"), f"{path}.options.{key}")
+        to = r.text(opt, "to", f"{path}.options.{key}") or ""
+        say = r.text(opt, "say", f"{path}.options.{key}", required=False)
+        options[key] = Option(key, to, say, where)
+    steps: list[Step] = []
+    raw_steps = m.get("steps")
+    if raw_steps is not None and not isinstance(raw_steps, list):
+        r.problem(m.at("steps"), f"{path}.steps", "expected a list")
+        raw_steps = []
+    for i, value in enumerate(raw_steps or []):
+        spath = f"{path}.steps[{i}]"
+        step = r.mapping(value, getattr(raw_steps, "where", m.where), spath)
+        r.unknown_keys(step, ("dial", "goto", "say"), spath)
+        kinds = [k for k in ("dial", "goto") if k in step]
+        if len(kinds) != 1:
+            r.problem(step.where, spath, "a step has exactly one of 'dial' or 'goto'")
+            continue
+        target = r.text(step, kinds[0], spath) or ""
+        says = r.texts(step.get("say"), step.at("say"), f"{spath}.say")
+        steps.append(Step(kinds[0], target, says, step.at(kinds[0])))
+    sms = None
+    if "sms" in m:
+        raw = r.mapping(m.get("sms"), m.at("sms"), f"{path}.sms")
+        r.unknown_keys(raw, ("key", "text"), f"{path}.sms")
+        sms = SmsOffer(r.text(raw, "key", f"{path}.sms", required=False, default="1") or "1",
+                       r.text(raw, "text", f"{path}.sms") or "", m.at("sms"))
+    return Node(
+        id=node_id,
+        type=node_type,
+        title=r.text(m, "title", path, required=False, default=node_id) or node_id,
+        prompt=r.texts(m.get("prompt"), m.at("prompt"), f"{path}.prompt"),
+        options=MappingProxyType(options),
+        steps=tuple(steps),
+        box=r.text(m, "box", path, required=False),
+        fallback=r.text(m, "fallback", path, required=False),
+        sms=sms,
+        where=m.where,
+    )
+
+
+def _parse_box(r: _Reader, box_id: str, m: YamlMap) -> Box:
+    path = f"boxes.{box_id}"
+    r.unknown_keys(m, ("name", "greeting", "emails", "retention_days"), path)
+    emails = m.get("emails") or []
+    if not isinstance(emails, list) or not all(isinstance(e, str) and "@" in e for e in emails):
+        r.problem(m.at("emails"), f"{path}.emails", "expected a list of e-mail addresses")
+        emails = []
+    return Box(
+        id=box_id,
+        name=r.text(m, "name", path) or box_id,
+        greeting=r.text(m, "greeting", path) or "",
+        emails=tuple(emails),
+        retention_days=r.integer(m, "retention_days", path, 90, 1, 3650),
+        where=m.where,
+    )
+
+
+PROVIDER_KEYS = ("name", "phone", "extension", "extension_pause", "ring_timeout",
+                 "serves_patients", "contact", "hours", "calendar", "closures", "openings")
+
+
+def _parse_provider(r: _Reader, provider_id: str, m: YamlMap) -> Provider:
+    path = f"providers.{provider_id}"
+    r.unknown_keys(m, PROVIDER_KEYS, path)
+    phone = r.text(m, "phone", path, required=False)
+    if phone is not None and not is_e164(phone):
+        r.problem(m.at("phone"), f"{path}.phone",
+                  f"{phone!r} is not a valid E.164 number (e.g. +15142514000)")
+    extension = r.text(m, "extension", path, required=False)
+    if extension is not None and not extension.isdigit():
+        r.problem(m.at("extension"), f"{path}.extension", "an extension is digits only")
+        extension = None
+    pause = m.get("extension_pause", 2)
+    if isinstance(pause, bool) or not isinstance(pause, (int, float)) or not 0 <= pause <= 10:
+        r.problem(m.at("extension_pause"), f"{path}.extension_pause",
+                  "expected seconds from 0 to 10")
+        pause = 2
+    serves = m.get("serves_patients", True)
+    if not isinstance(serves, bool):
+        r.problem(m.at("serves_patients"), f"{path}.serves_patients", "expected true or false")
+        serves = True
+    return Provider(
+        id=provider_id,
+        name=r.text(m, "name", path) or provider_id,
+        phone=phone,
+        extension=extension,
+        extension_pause=float(pause),
+        ring_timeout=r.integer(m, "ring_timeout", path, 20, 5, 120),
+        serves_patients=serves,
+        raw=m,
+        where=m.where,
+    )
+
+
+def is_e164(number: str) -> bool:
+    """A dialable number in E.164 form: '+', country code, and a number valid for its plan."""
+    if not number.startswith("+") or not number[1:].isdigit():
+        return False
+    try:
+        return phonenumbers.is_valid_number(phonenumbers.parse(number, None))
+    except phonenumbers.NumberParseException:
+        return False
+
+
+def _prompt_fields(text: str) -> frozenset[str] | None:
+    try:
+        return frozenset(f for _, f, _, _ in string.Formatter().parse(text) if f is not None)
+    except ValueError:
+        return None
+
+
+def _parse_prompts(r: _Reader, directory: Path, language: str,
+                   data: Any, label: str) -> dict[str, Prompt]:
+    top = r.mapping(data, Where(label, 1), "(file)")
+    r.unknown_keys(top, ("prompts",), "(file)")
+    raw = r.mapping(top.get("prompts"), top.at("prompts"), "prompts")
+    audio_dir = directory / "prompts" / "audio"
+    prompts: dict[str, Prompt] = {}
+    for prompt_id, text in raw.items():
+        where = raw.at(prompt_id)
+        if not isinstance(text, str) or not text.strip():
+            r.problem(where, f"prompts.{prompt_id}", "a prompt needs a non-empty text")
+            text = ""
+        text = " ".join(text.split())
+        fields = _prompt_fields(text)
+        if fields is None:
+            r.problem(where, f"prompts.{prompt_id}",
+                      "unbalanced braces: write {touche} for a field, {{ for a brace")
+            fields = frozenset()
+        audio = None
+        for suffix in AUDIO_SUFFIXES:
+            candidate = audio_dir / language / f"{prompt_id}{suffix}"
+            if candidate.is_file():
+                audio = f"{language}/{prompt_id}{suffix}"
+                break
+        prompts[prompt_id] = Prompt(prompt_id, text, audio, fields, where)
+    return prompts
+
+
+# --------------------------------------------------------------------------- loading
+
+
+def parse(directory: Path | str, language: str = "fr-CA") -> tuple[Config, list[Problem]]:
+    """Read every YAML file of the config directory; returns the config and the parse problems."""
+    directory = Path(directory)
+    problems: list[Problem] = []
+    r = _Reader(problems)
+    digest = hashlib.sha256()
+    line: Line | None = None
+    nodes: dict[str, Node] = {}
+    boxes: dict[str, Box] = {}
+    providers: dict[str, Provider] = {}
+    prompts: dict[str, Prompt] = {}
+
+    def read(path: Path) -> tuple[Any, str]:
+        label = _label(directory, path)
+        digest.update(label.encode() + b"\0")
+        try:
+            digest.update(path.read_bytes())
+        except OSError:
+            pass
+        return read_yaml(path, label, problems), label
+
+    menu_files = _files(directory, "menus")
+    if not menu_files:
+        r.problem(Where("menus/", 1), "(folder)", "no menu file (*.yaml) found")
+    for path in menu_files:
+        data, label = read(path)
+        top = r.mapping(data, Where(label, 1), "(file)")
+        r.unknown_keys(top, ("line", "nodes", "boxes"), "(file)")
+        if "line" in top:
+            if line is not None:
+                r.problem(top.at("line"), "line", f"defined twice (first in {line.where.file})")
+            line = _parse_line(r, r.mapping(top["line"], top.at("line"), "line"))
+        for section, parse_one, target in (("nodes", _parse_node, nodes),
+                                           ("boxes", _parse_box, boxes)):
+            raw = r.mapping(top.get(section), top.at(section), section)
+            for item_id, value in raw.items():
+                if item_id in target:
+                    r.problem(raw.at(item_id), f"{section}.{item_id}",
+                              f"defined twice (first at {target[item_id].where})")
+                    continue
+                target[item_id] = parse_one(r, item_id,
+                                            r.mapping(value, raw.at(item_id),
+                                                      f"{section}.{item_id}"))
+    if line is None:
+        r.problem(Where("menus/", 1), "line", "no 'line:' section (root menu, fallback, shortcuts)")
+        line = Line("accueil", "", 3, 6, 4, MappingProxyType({}), MappingProxyType({}),
+                    Where("menus/", 1))
+
+    providers_path = directory / "schedules" / "providers.yaml"
+    if providers_path.is_file():
+        data, label = read(providers_path)
+        top = r.mapping(data, Where(label, 1), "(file)")
+        r.unknown_keys(top, ("providers",), "(file)")
+        raw = r.mapping(top.get("providers"), top.at("providers"), "providers")
+        for provider_id, value in raw.items():
+            providers[provider_id] = _parse_provider(
+                r, provider_id, r.mapping(value, raw.at(provider_id), f"providers.{provider_id}"))
+    else:
+        r.problem(Where("schedules/providers.yaml", 1), "(file)", "missing")
+
+    calendars: dict[str, YamlMap] = {}
+    for path in _files(directory, "schedules/calendars"):
+        data, label = read(path)
+        calendars[path.stem] = r.mapping(data, Where(label, 1), "(file)")
+
+    prompts_path = directory / "prompts" / f"{language}.yaml"
+    if prompts_path.is_file():
+        data, label = read(prompts_path)
+        prompts = _parse_prompts(r, directory, language, data, label)
+    else:
+        r.problem(Where(f"prompts/{language}.yaml", 1), "(file)", "missing")
+
+    config = Config(
+        directory=directory,
+        version=digest.hexdigest()[:12],
+        line=line,
+        nodes=MappingProxyType(nodes),
+        boxes=MappingProxyType(boxes),
+        providers=MappingProxyType(providers),
+        prompts=MappingProxyType(prompts),
+        calendars=MappingProxyType(calendars),
+        language=language,
+    )
+    return config, problems
+
+
+def load(directory: Path | str, language: str = "fr-CA") -> Config:
+    """Parse and validate; raise ``ConfigInvalid`` with every problem if the line can't be served."""
+    from ivr.schedule import build_schedule
+    from ivr.validate import validate
+
+    config, problems = parse(directory, language)
+    schedule, schedule_problems = build_schedule(config)
+    problems += schedule_problems
+    config = replace(config, schedule=schedule)
+    problems += validate(config)
+    if problems:
+        raise ConfigInvalid(problems)
+    return config
+
+
+def check(directory: Path | str, language: str = "fr-CA") -> list[Problem]:
+    """Every problem of a config directory, sorted by file and line (empty: the line can serve)."""
+    try:
+        load(directory, language)
+    except ConfigInvalid as exc:
+        return exc.problems
+    return []
+
+
+__all__ = ["Config", "ConfigInvalid", "Problem", "Where", "YamlList", "check", "load", "parse"]

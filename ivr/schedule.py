@@ -1,0 +1,838 @@
+"""Opening hours and holiday calendars: is a provider open at a given instant, and until when?
+
+Every decision is made on the wall clock of America/Toronto (Montréal's time), whatever the
+server's time zone, so a route behaves the same on a laptop in Tokyo and on the server, across
+daylight-saving changes. Everything is a pure function of an aware instant: the clock is the
+caller's business (``IVR_NOW`` freezes it for simulations and tests).
+
+Speed: ``is_open`` runs on every webhook. RRULEs are parsed at build time (to report errors) and
+once per (calendar, year); the open intervals of a (provider, local date) are computed once and
+kept as integer epoch seconds, so a call is a dict lookup and a few comparisons.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+import threading
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from dateutil.rrule import rrulestr
+
+from ivr.yamlsource import Problem, Where, YamlMap
+
+PROMPT_FIELDS = ("heures", "reouverture")  # {cssns.heures}, {cssns.reouverture} in prompts
+TZ = ZoneInfo("America/Toronto")
+HORIZON_DAYS = 60  # how far state() and reopening_text() look ahead
+
+WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+DAY_NAMES = ("lundi", "mardi", "mercredi", "jeudi", "vendredi", "samedi", "dimanche")
+MONTH_NAMES = ("janvier", "février", "mars", "avril", "mai", "juin", "juillet", "août",
+               "septembre", "octobre", "novembre", "décembre")
+ALWAYS = "always"
+DAY_MINUTES = 24 * 60
+
+CALENDAR_KEYS = ("name", "why", "extends", "holidays", "closures", "openings")
+HOLIDAY_KEYS = ("name", "why", "rule", "date", "from")
+PERIOD_KEYS = ("name", "why", "from", "to")
+
+_TIME = re.compile(r"^\s*(\d{1,2}):(\d{2})\s*$")
+_RANGE = re.compile(r"^\s*(\d{1,2}:\d{2})\s*-\s*(\d{1,2}:\d{2})\s*$")
+_MONTH_DAY = re.compile(r"^\s*(\d{1,2})-(\d{1,2})\s*$")
+_CACHE_LIMIT = 50_000  # (provider, date) entries kept before the cache starts over
+
+Interval = tuple[int, int]  # [start, end) in epoch seconds
+
+
+# --------------------------------------------------------------------------- public values
+
+
+@dataclass(frozen=True)
+class Holiday:
+    """One holiday of one year; ``start`` set = partial day, closed from that time."""
+
+    date: dt.date
+    name: str
+    why: str
+    start: dt.time | None
+    calendar_id: str  # the calendar that defines it (an inherited day keeps its origin)
+
+
+@dataclass(frozen=True)
+class ProviderState:
+    """What a caller needs: open now? until when? when does it open next? why closed?
+
+    ``until``: when the current state ends (local aware), ``None`` if not within 60 days.
+    ``next_open``: the next opening after now (after ``until`` when open), ``None`` if none
+    within 60 days. ``reason``: when closed by a holiday or a closure, its French name.
+    """
+
+    open: bool
+    until: dt.datetime | None
+    next_open: dt.datetime | None
+    reason: str | None
+
+
+@dataclass(frozen=True)
+class Period:
+    """A temporary closure or opening an administrator set for a date/time range."""
+
+    start: dt.datetime  # aware, America/Toronto
+    end: dt.datetime
+    name: str
+    why: str
+    owner: str  # calendar or provider id
+    where: Where
+
+    @property
+    def span(self) -> Interval:
+        return int(self.start.timestamp()), int(self.end.timestamp())
+
+
+# --------------------------------------------------------------------------- parsed config
+
+
+@dataclass(frozen=True)
+class _Entry:
+    """A holiday definition: an RRULE, a yearly month-day or a one-off date."""
+
+    name: str
+    why: str
+    start: dt.time | None
+    calendar_id: str
+    rule: str | None = None
+    month_day: tuple[int, int] | None = None
+    date: dt.date | None = None
+
+    def dates(self, year: int) -> list[dt.date]:
+        if self.date is not None:
+            return [self.date] if self.date.year == year else []
+        if self.month_day is not None:
+            month, day = self.month_day
+            try:
+                return [dt.date(year, month, day)]
+            except ValueError:  # 29 February of a common year
+                return []
+        assert self.rule is not None
+        first = dt.datetime(year, 1, 1)
+        rule = rrulestr(self.rule, dtstart=first)
+        return [d.date() for d in rule.between(first, dt.datetime(year, 12, 31, 23, 59, 59),
+                                               inc=True)]
+
+
+@dataclass(frozen=True)
+class _Calendar:
+    id: str
+    name: str
+    extends: str | None
+    entries: tuple[_Entry, ...]
+    closures: tuple[Period, ...]
+    openings: tuple[Period, ...]
+
+
+@dataclass(frozen=True)
+class _Provider:
+    id: str
+    always: bool
+    week: tuple[tuple[tuple[int, int], ...], ...]  # per weekday (Monday first), minute ranges
+    calendar: str | None
+    closures: tuple[Period, ...]
+    openings: tuple[Period, ...]
+
+
+@dataclass(frozen=True)
+class _Day:
+    """A provider's local day, precomputed: open intervals and the named closed ones."""
+
+    open: tuple[Interval, ...]
+    reasons: tuple[tuple[int, int, str], ...]  # first match wins
+
+
+# --------------------------------------------------------------------------- interval helpers
+
+
+def _normalize(intervals: list[Interval]) -> list[Interval]:
+    """Sorted, merged, non-empty intervals."""
+    out: list[Interval] = []
+    for start, end in sorted(i for i in intervals if i[1] > i[0]):
+        if out and start <= out[-1][1]:
+            if end > out[-1][1]:
+                out[-1] = (out[-1][0], end)
+        else:
+            out.append((start, end))
+    return out
+
+
+def _subtract(base: list[Interval], cut: list[Interval]) -> list[Interval]:
+    out: list[Interval] = []
+    for start, end in base:
+        pieces = [(start, end)]
+        for c_start, c_end in cut:
+            next_pieces: list[Interval] = []
+            for p_start, p_end in pieces:
+                if c_end <= p_start or c_start >= p_end:
+                    next_pieces.append((p_start, p_end))
+                    continue
+                if p_start < c_start:
+                    next_pieces.append((p_start, c_start))
+                if c_end < p_end:
+                    next_pieces.append((c_end, p_end))
+            pieces = next_pieces
+        out.extend(pieces)
+    return _normalize(out)
+
+
+def _clip(spans: list[Interval], low: int, high: int) -> list[Interval]:
+    return _normalize([(max(s, low), min(e, high)) for s, e in spans if s < high and e > low])
+
+
+def _instant(day: dt.date, minutes: int) -> int:
+    """Epoch seconds of a wall-clock minute of a local day (1440 = next midnight)."""
+    day = day + dt.timedelta(days=minutes // DAY_MINUTES)
+    minutes %= DAY_MINUTES
+    local = dt.datetime(day.year, day.month, day.day, minutes // 60, minutes % 60, tzinfo=TZ)
+    return int(local.timestamp())
+
+
+def _local(ts: int) -> dt.datetime:
+    return dt.datetime.fromtimestamp(ts, TZ)
+
+
+def _require_aware(now: dt.datetime) -> None:
+    if now.tzinfo is None or now.utcoffset() is None:
+        raise ValueError(f"an aware datetime is required (with an offset), got {now!r}")
+
+
+# --------------------------------------------------------------------------- the schedule
+
+
+class Schedule:
+    """Providers' weekly hours and holiday calendars; immutable, safe to share between threads."""
+
+    def __init__(self, providers: Mapping[str, _Provider],
+                 calendars: Mapping[str, _Calendar]) -> None:
+        self._providers = dict(providers)
+        self._calendars = dict(calendars)
+        self._chains = {cid: self._chain(cid) for cid in self._calendars}
+        self._cal_closures = {cid: tuple(p for c in chain for p in c.closures)
+                              for cid, chain in self._chains.items()}
+        self._cal_openings = {cid: tuple(p for c in chain for p in c.openings)
+                              for cid, chain in self._chains.items()}
+        self._plain_always = frozenset(
+            pid for pid, p in self._providers.items()
+            if p.always and not p.closures and not p.openings
+            and not (p.calendar and self._cal_closures.get(p.calendar)))
+        self._lock = threading.Lock()
+        self._own_years: dict[tuple[str, int], tuple[Holiday, ...]] = {}
+        self._years: dict[tuple[str, int], tuple[Holiday, ...]] = {}
+        self._by_date: dict[tuple[str, int], dict[dt.date, tuple[Holiday, ...]]] = {}
+        self._days: dict[tuple[str, dt.date], _Day] = {}
+
+    def _chain(self, calendar_id: str) -> tuple[_Calendar, ...]:
+        """The calendar then its ancestors; build_schedule already broke any cycle."""
+        chain: list[_Calendar] = []
+        current: str | None = calendar_id
+        while current is not None and current in self._calendars and all(
+                c.id != current for c in chain):
+            chain.append(self._calendars[current])
+            current = self._calendars[current].extends
+        return tuple(chain)
+
+    # ------------------------------------------------------------------ holidays
+
+    def calendar_ids(self) -> list[str]:
+        return sorted(self._calendars)
+
+    def calendar_name(self, calendar_id: str) -> str:
+        return self._calendars[calendar_id].name
+
+    def holidays(self, calendar_id: str, year: int) -> list[Holiday]:
+        """The holidays of a year, inherited ones included, sorted by date (KeyError if unknown)."""
+        return list(self._holidays(calendar_id, year))
+
+    def closures(self, calendar_id: str) -> list[Period]:
+        """Temporary closures of a calendar, inherited ones included, by start."""
+        if calendar_id not in self._calendars:
+            raise KeyError(calendar_id)
+        return sorted(self._cal_closures[calendar_id], key=lambda p: p.start)
+
+    def _holidays(self, calendar_id: str, year: int) -> tuple[Holiday, ...]:
+        key = (calendar_id, year)
+        found = self._years.get(key)
+        if found is not None:
+            return found
+        if calendar_id not in self._calendars:
+            raise KeyError(calendar_id)
+        days = [h for cal in self._chains[calendar_id] for h in self._own(cal, year)]
+        days.sort(key=lambda h: (h.date, h.start or dt.time(0), h.name))
+        result = tuple(days)
+        by_date: dict[dt.date, list[Holiday]] = {}
+        for h in result:
+            by_date.setdefault(h.date, []).append(h)
+        with self._lock:
+            self._years[key] = result
+            self._by_date[key] = {d: tuple(hs) for d, hs in by_date.items()}
+        return result
+
+    def _own(self, cal: _Calendar, year: int) -> tuple[Holiday, ...]:
+        """A calendar's own days of a year (RRULEs evaluated once per calendar and year)."""
+        key = (cal.id, year)
+        found = self._own_years.get(key)
+        if found is None:
+            found = tuple(Holiday(d, e.name, e.why, e.start, e.calendar_id)
+                          for e in cal.entries for d in e.dates(year))
+            with self._lock:
+                self._own_years[key] = found
+        return found
+
+    def _holidays_on(self, calendar_id: str, day: dt.date) -> tuple[Holiday, ...]:
+        key = (calendar_id, day.year)
+        if key not in self._by_date:
+            self._holidays(calendar_id, day.year)
+        return self._by_date[key].get(day, ())
+
+    # ------------------------------------------------------------------ days
+
+    def _day(self, provider: _Provider, day: dt.date) -> _Day:
+        key = (provider.id, day)
+        found = self._days.get(key)
+        if found is not None:
+            return found
+        found = self._compute_day(provider, day)
+        with self._lock:
+            if len(self._days) >= _CACHE_LIMIT:
+                self._days.clear()
+            self._days[key] = found
+        return found
+
+    def _compute_day(self, p: _Provider, day: dt.date) -> _Day:
+        """Weekly hours − (holidays ∪ calendar closures − calendar openings)
+        − provider closures ∪ provider openings."""
+        low, high = _instant(day, 0), _instant(day, DAY_MINUTES)
+        if p.always:
+            base = [(low, high)]
+        else:
+            base = _normalize([(_instant(day, a), _instant(day, b))
+                               for a, b in p.week[day.weekday()]])
+        named_closed: list[tuple[int, int, str]] = []
+        cal_open: list[Interval] = []
+        if p.calendar in self._calendars:
+            if not p.always:  # the on-call line ignores holidays
+                for h in self._holidays_on(p.calendar, day):
+                    start = low if h.start is None else _instant(
+                        day, h.start.hour * 60 + h.start.minute)
+                    named_closed.append((start, high, h.name))
+            for period in self._cal_closures[p.calendar]:
+                for s, e in _clip([period.span], low, high):
+                    named_closed.append((s, e, period.name))
+            cal_open = _clip([o.span for o in self._cal_openings[p.calendar]], low, high)
+        reasons: list[tuple[int, int, str]] = []
+        for period in p.closures:
+            for s, e in _clip([period.span], low, high):
+                reasons.append((s, e, period.name))
+        provider_closed = [(s, e) for s, e, _ in reasons]
+        for s, e, name in named_closed:
+            for piece in _subtract([(s, e)], cal_open):
+                reasons.append((*piece, name))
+        calendar_closed = _subtract(_normalize([(s, e) for s, e, _ in named_closed]), cal_open)
+        result = _subtract(base, calendar_closed)
+        result = _subtract(result, _normalize(provider_closed))
+        result = _normalize(result + _clip([o.span for o in p.openings], low, high))
+        return _Day(tuple(result), tuple(reasons))
+
+    def _periods(self, p: _Provider, first: dt.date) -> Iterator[tuple[int, int | None]]:
+        """Open periods from the start of ``first`` on, merged across midnight; an end of
+        ``None`` means the period runs past the horizon."""
+        horizon = _instant(first + dt.timedelta(days=HORIZON_DAYS + 1), 0)
+        current: list[int] | None = None
+        for offset in range(HORIZON_DAYS + 1):
+            for start, end in self._day(p, first + dt.timedelta(days=offset)).open:
+                if current is not None and start <= current[1]:
+                    current[1] = max(current[1], end)
+                    continue
+                if current is not None:
+                    yield current[0], current[1]
+                current = [start, end]
+        if current is not None:
+            yield current[0], (None if current[1] >= horizon else current[1])
+
+    # ------------------------------------------------------------------ public queries
+
+    def is_open(self, provider_id: str, now: dt.datetime) -> bool:
+        """Whether the provider takes calls at ``now`` (unknown provider: never)."""
+        _require_aware(now)
+        if provider_id in self._plain_always:
+            return True
+        p = self._providers.get(provider_id)
+        if p is None:
+            return False
+        ts = now.timestamp()
+        for start, end in self._day(p, now.astimezone(TZ).date()).open:
+            if start > ts:
+                break
+            if ts < end:
+                return True
+        return False
+
+    def state(self, provider_id: str, now: dt.datetime) -> ProviderState:
+        _require_aware(now)
+        p = self._providers.get(provider_id)
+        if p is None:
+            return ProviderState(False, None, None, None)
+        if provider_id in self._plain_always:
+            return ProviderState(True, None, None, None)
+        ts = now.timestamp()
+        day = now.astimezone(TZ).date()
+        current_end: int | None = None
+        is_open = False
+        for start, end in self._periods(p, day):
+            if end is not None and end <= ts:
+                continue
+            if start <= ts:
+                is_open, current_end = True, end
+                if end is None:
+                    return ProviderState(True, None, None, None)
+                continue
+            opening = _local(start)
+            if is_open:
+                assert current_end is not None
+                return ProviderState(True, _local(current_end), opening, None)
+            return ProviderState(False, opening, opening, self._reason(p, day, ts))
+        if is_open:
+            assert current_end is not None
+            return ProviderState(True, _local(current_end), None, None)
+        return ProviderState(False, None, None, self._reason(p, day, ts))
+
+    def _reason(self, p: _Provider, day: dt.date, ts: float) -> str | None:
+        if not p.always and not any(p.week):  # never open anyway: no holiday is the reason
+            return None
+        for start, end, name in self._day(p, day).reasons:
+            if start <= ts < end:
+                return name
+        return None
+
+    def hours_text(self, provider_id: str) -> str:
+        """The weekly hours in natural French, for text-to-speech."""
+        p = self._providers.get(provider_id)
+        if p is None:
+            return ""
+        if p.always or all(r == ((0, DAY_MINUTES),) for r in p.week):
+            return "en tout temps"
+        groups: dict[tuple[tuple[int, int], ...], list[int]] = {}
+        for index, ranges in enumerate(p.week):
+            if ranges:
+                groups.setdefault(ranges, []).append(index)
+        if not groups:
+            return ""
+        parts = [f"{_days_text(days)}, {_ranges_text(ranges)}"
+                 for ranges, days in sorted(groups.items(), key=lambda g: g[1][0])]
+        text = parts[0] if len(parts) == 1 else ", ".join(parts[:-1]) + ", et " + parts[-1]
+        if p.calendar in self._calendars and any(c.entries for c in self._chains[p.calendar]):
+            text += ", sauf les jours fériés"
+        return text
+
+    def reopening_text(self, provider_id: str, now: dt.datetime) -> str:
+        """When the provider next opens, in French relative to ``now``: "demain à 7 h"."""
+        _require_aware(now)
+        opening = self.state(provider_id, now).next_open
+        if opening is None:
+            return ""
+        days = (opening.date() - now.astimezone(TZ).date()).days
+        clock = _clock(opening.hour * 60 + opening.minute, midnight="0 h")
+        if days == 0:
+            return f"aujourd'hui à {clock}"
+        if days == 1:
+            return f"demain à {clock}"
+        weekday = DAY_NAMES[opening.weekday()]
+        if days <= 6:
+            return f"{weekday} à {clock}"
+        number = "1er" if opening.day == 1 else str(opening.day)
+        return f"le {weekday} {number} {MONTH_NAMES[opening.month - 1]} à {clock}"
+
+
+# --------------------------------------------------------------------------- French texts
+
+
+def _clock(minutes: int, midnight: str = "minuit") -> str:
+    if minutes in (0, DAY_MINUTES):
+        return midnight
+    if minutes == 12 * 60:
+        return "midi"
+    hours, rest = divmod(minutes, 60)
+    return f"{hours} h {rest:02d}" if rest else f"{hours} h"
+
+
+def _ranges_text(ranges: tuple[tuple[int, int], ...]) -> str:
+    texts = ["24 h sur 24" if (a, b) == (0, DAY_MINUTES) else f"de {_clock(a)} à {_clock(b)}"
+             for a, b in ranges]
+    return _join(texts)
+
+
+def _days_text(days: list[int]) -> str:
+    if len(days) == 7:
+        return "tous les jours"
+    runs: list[list[int]] = []
+    for d in days:
+        if runs and d == runs[-1][-1] + 1:
+            runs[-1].append(d)
+        else:
+            runs.append([d])
+    items: list[str] = []
+    for run in runs:
+        if len(run) >= 3:
+            items.append(f"du {DAY_NAMES[run[0]]} au {DAY_NAMES[run[-1]]}")
+        else:
+            items.extend(f"le {DAY_NAMES[d]}" for d in run)
+    return _join(items)
+
+
+def _join(items: list[str]) -> str:
+    return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " et " + items[-1]
+
+
+# --------------------------------------------------------------------------- building
+
+
+class _Builder:
+    """Reads the raw YAML into _Provider/_Calendar, turning every mistake into a Problem."""
+
+    def __init__(self) -> None:
+        self.problems: list[Problem] = []
+
+    def problem(self, where: Where, key: str, message: str) -> None:
+        self.problems.append(Problem(where, key, message))
+
+    def unknown_keys(self, m: YamlMap, allowed: tuple[str, ...], path: str) -> None:
+        for key in m:
+            if key not in allowed:
+                self.problem(m.at(key), f"{path}.{key}",
+                             f"unknown setting (expected one of: {', '.join(allowed)})")
+
+    def text(self, m: YamlMap, key: str, path: str, required: bool) -> str:
+        value = m.get(key)
+        if isinstance(value, str) and value.strip():
+            return value.strip()
+        if value is not None or required:
+            self.problem(m.at(key), f"{path}.{key}",
+                         "missing (a French text)" if value is None else "expected a text")
+        return ""
+
+    # ------------------------------------------------------------------ times
+
+    def clock(self, value: Any, where: Where, key: str, *, end: bool = False) -> int | None:
+        """Minutes since midnight of "HH:MM" ("24:00" only as an end)."""
+        if isinstance(value, int) and not isinstance(value, bool):
+            self.problem(where, key, "write the time between quotes, e.g. \"12:00\" "
+                         "(YAML reads 12:00 as a number)")
+            return None
+        match = _TIME.match(value) if isinstance(value, str) else None
+        if match is None:
+            self.problem(where, key, f"expected a time \"HH:MM\", found {value!r}")
+            return None
+        hours, minutes = int(match.group(1)), int(match.group(2))
+        if (hours, minutes) == (24, 0) and end:
+            return DAY_MINUTES
+        if hours > 23 or minutes > 59:
+            self.problem(where, key, f"{value!r} is not a time of day (00:00 to 23:59"
+                         + (", or 24:00 as an end)" if end else ")"))
+            return None
+        return hours * 60 + minutes
+
+    def instant(self, value: Any, where: Where, key: str, *, end: bool) -> dt.datetime | None:
+        """A date (whole day: its start, or the next midnight as an end) or a date-time,
+        local unless it carries an offset."""
+        if isinstance(value, str):
+            try:
+                value = (dt.date.fromisoformat(value.strip()) if len(value.strip()) == 10
+                         else dt.datetime.fromisoformat(value.strip()))
+            except ValueError:
+                self.problem(where, key, f"expected a date (2026-12-24) or a date and time "
+                             f"(2026-12-24T12:00), found {value!r}")
+                return None
+        if isinstance(value, dt.datetime):
+            if value.tzinfo is None:
+                return value.replace(tzinfo=TZ)
+            return value.astimezone(TZ)
+        if isinstance(value, dt.date):
+            day = value + dt.timedelta(days=1) if end else value
+            return dt.datetime(day.year, day.month, day.day, tzinfo=TZ)
+        self.problem(where, key, "expected a date (2026-12-24) or a date and time "
+                     f"(2026-12-24T12:00), found {value!r}")
+        return None
+
+    # ------------------------------------------------------------------ hours
+
+    def days(self, spec: str, where: Where, key: str) -> list[int] | None:
+        """"mon", "mon-fri", "sat,sun" -> weekday indexes (Monday = 0); a range may wrap."""
+        result: list[int] = []
+        for part in spec.lower().replace(" ", "").split(","):
+            ends = part.split("-")
+            if len(ends) > 2 or not all(ends):
+                self.problem(where, key, f"{spec!r}: write days as mon, mon-fri or sat,sun")
+                return None
+            unknown = [e for e in ends if e not in WEEKDAYS]
+            if unknown:
+                self.problem(where, key, f"unknown day {unknown[0]!r} "
+                             f"(expected one of: {', '.join(WEEKDAYS)})")
+                return None
+            first, last = WEEKDAYS.index(ends[0]), WEEKDAYS.index(ends[-1])
+            result.extend((first + i) % 7 for i in range((last - first) % 7 + 1))
+        return result
+
+    def hours(self, m: YamlMap, path: str) -> tuple[bool, tuple[tuple[tuple[int, int], ...], ...]]:
+        raw = m.get("hours")
+        empty: tuple[tuple[tuple[int, int], ...], ...] = ((),) * 7
+        if raw is None:
+            return False, empty
+        if isinstance(raw, str) and raw.strip().lower() == ALWAYS:
+            return True, empty
+        if not isinstance(raw, YamlMap):
+            self.problem(m.at("hours"), f"{path}.hours",
+                         "expected 'always' or days with ranges, e.g. mon-fri: [\"07:00-17:00\"]")
+            return False, empty
+        week: list[list[tuple[int, int, str]]] = [[] for _ in range(7)]
+        for spec, value in raw.items():
+            where, key = raw.at(spec), f"{path}.hours.{spec}"
+            days = self.days(str(spec), where, key)
+            values = [value] if isinstance(value, str) else value
+            if values is None:
+                values = []
+            if not isinstance(values, list):
+                self.problem(where, key, "expected a list of ranges like \"07:00-17:00\"")
+                continue
+            ranges: list[tuple[int, int]] = []
+            for item in values:
+                match = _RANGE.match(item) if isinstance(item, str) else None
+                if match is None:
+                    self.problem(where, key, f"expected a range \"HH:MM-HH:MM\", found {item!r}")
+                    continue
+                start = self.clock(match.group(1), where, key)
+                end = self.clock(match.group(2), where, key, end=True)
+                if start is None or end is None:
+                    continue
+                if end <= start:
+                    self.problem(where, key, f"{item!r} ends before it starts (a range stays "
+                                 "within one day: split it at 24:00)")
+                    continue
+                ranges.append((start, end))
+            for day in days or []:
+                for start, end in ranges:
+                    clash = next(((s, e, k) for s, e, k in week[day] if start < e and s < end),
+                                 None)
+                    if clash is not None:
+                        self.problem(where, key, f"{_hhmm(start)}-{_hhmm(end)} overlaps "
+                                     f"{_hhmm(clash[0])}-{_hhmm(clash[1])} on {WEEKDAYS[day]}"
+                                     + (f" (from {clash[2]!r})" if clash[2] != spec else ""))
+                        continue
+                    week[day].append((start, end, str(spec)))
+        return False, tuple(tuple((a, b) for a, b, _ in _merge_minutes(d)) for d in week)
+
+    # ------------------------------------------------------------------ entries
+
+    def periods(self, m: YamlMap, key: str, path: str, owner: str) -> tuple[Period, ...]:
+        raw = m.get(key)
+        if raw is None:
+            return ()
+        if not isinstance(raw, list):
+            self.problem(m.at(key), f"{path}.{key}",
+                         "expected a list of {from, to, name, why}")
+            return ()
+        result: list[Period] = []
+        for i, item in enumerate(raw):
+            ipath = f"{path}.{key}[{i}]"
+            if not isinstance(item, YamlMap):
+                self.problem(getattr(raw, "where", m.at(key)), ipath,
+                             "expected {from, to, name, why}")
+                continue
+            self.unknown_keys(item, PERIOD_KEYS, ipath)
+            name = self.text(item, "name", ipath, required=True)
+            why = self.text(item, "why", ipath, required=False)
+            start = end = None
+            for bound in ("from", "to"):
+                if bound not in item:
+                    self.problem(item.where, f"{ipath}.{bound}", "missing")
+            if "from" in item:
+                start = self.instant(item["from"], item.at("from"), f"{ipath}.from", end=False)
+            if "to" in item:
+                end = self.instant(item["to"], item.at("to"), f"{ipath}.to", end=True)
+            if start is None or end is None:
+                continue
+            if end <= start:
+                self.problem(item.at("to"), f"{ipath}.to",
+                             f"ends ({end:%Y-%m-%d %H:%M}) before it starts "
+                             f"({start:%Y-%m-%d %H:%M})")
+                continue
+            result.append(Period(start, end, name, why, owner, item.where))
+        return tuple(result)
+
+    def entry(self, item: Any, where: Where, ipath: str, calendar_id: str) -> _Entry | None:
+        if not isinstance(item, YamlMap):
+            self.problem(where, ipath, "expected {name, why, rule or date, from}")
+            return None
+        self.unknown_keys(item, HOLIDAY_KEYS, ipath)
+        name = self.text(item, "name", ipath, required=True)
+        why = self.text(item, "why", ipath, required=False)
+        start = None
+        if "from" in item:
+            start_min = self.clock(item["from"], item.at("from"), f"{ipath}.from")
+            if start_min is None:
+                return None
+            start = dt.time(start_min // 60, start_min % 60)
+        if ("rule" in item) == ("date" in item):
+            self.problem(item.where, ipath, "a holiday has exactly one of 'rule' or 'date'")
+            return None
+        if "rule" in item:
+            rule = self.rule(item["rule"], item.at("rule"), f"{ipath}.rule")
+            return None if rule is None else _Entry(name, why, start, calendar_id, rule=rule)
+        value = item["date"]
+        where, key = item.at("date"), f"{ipath}.date"
+        if isinstance(value, dt.datetime):
+            self.problem(where, key, "a holiday is a date; use 'from' for a partial day")
+            return None
+        if isinstance(value, dt.date):
+            return _Entry(name, why, start, calendar_id, date=value)
+        match = _MONTH_DAY.match(value) if isinstance(value, str) else None
+        if match is not None:
+            month, day = int(match.group(1)), int(match.group(2))
+            try:
+                dt.date(2000, month, day)  # a leap year: 02-29 is allowed
+            except ValueError:
+                self.problem(where, key, f"{value!r} is not a month-day")
+                return None
+            return _Entry(name, why, start, calendar_id, month_day=(month, day))
+        if isinstance(value, str):
+            try:
+                return _Entry(name, why, start, calendar_id,
+                              date=dt.date.fromisoformat(value.strip()))
+            except ValueError:
+                pass
+        self.problem(where, key, "expected a date (2026-12-31, once) or a month-day "
+                     f"(\"12-25\", every year), found {value!r}")
+        return None
+
+    def rule(self, value: Any, where: Where, key: str) -> str | None:
+        """Checks an RRULE once: parses, yields dates, and is not bound to its own DTSTART."""
+        if not isinstance(value, str) or not value.strip():
+            self.problem(where, key, "expected an RRULE text, e.g. \"FREQ=YEARLY;BYEASTER=-2\"")
+            return None
+        text = value.strip()
+        upper = text.upper()
+        if "DTSTART" in upper or "COUNT=" in upper:
+            self.problem(where, key, "no DTSTART or COUNT: the rule is applied to each year "
+                         "(use UNTIL to end it)")
+            return None
+        try:
+            first = dt.datetime(2000, 1, 1)
+            found = rrulestr(text, dtstart=first).between(first, dt.datetime(2040, 1, 1))
+        except Exception as exc:  # dateutil raises ValueError, TypeError, KeyError...
+            self.problem(where, key, f"invalid RRULE {text!r}: {str(exc) or type(exc).__name__}")
+            return None
+        if not found:
+            self.problem(where, key, f"the rule {text!r} gives no date from 2000 to 2039")
+            return None
+        return text
+
+    # ------------------------------------------------------------------ sections
+
+    def calendar(self, calendar_id: str, m: YamlMap) -> _Calendar:
+        path = f"calendars.{calendar_id}"
+        self.unknown_keys(m, CALENDAR_KEYS, path)
+        extends = m.get("extends")
+        if extends is not None and not isinstance(extends, str):
+            self.problem(m.at("extends"), f"{path}.extends", "expected a calendar id")
+            extends = None
+        entries: list[_Entry] = []
+        raw = m.get("holidays")
+        if raw is not None and not isinstance(raw, list):
+            self.problem(m.at("holidays"), f"{path}.holidays", "expected a list")
+            raw = None
+        for i, item in enumerate(raw or []):
+            entry = self.entry(item, getattr(raw, "where", m.at("holidays")),
+                               f"{path}.holidays[{i}]", calendar_id)
+            if entry is not None:
+                entries.append(entry)
+        return _Calendar(
+            id=calendar_id,
+            name=self.text(m, "name", path, required=False) or calendar_id,
+            extends=extends,
+            entries=tuple(entries),
+            closures=self.periods(m, "closures", path, calendar_id),
+            openings=self.periods(m, "openings", path, calendar_id),
+        )
+
+    def provider(self, provider_id: str, m: YamlMap, calendars: Mapping[str, Any]) -> _Provider:
+        path = f"providers.{provider_id}"
+        always, week = self.hours(m, path)
+        calendar = m.get("calendar")
+        if calendar is not None and (not isinstance(calendar, str) or calendar not in calendars):
+            known = ", ".join(sorted(calendars)) or "none"
+            self.problem(m.at("calendar"), f"{path}.calendar",
+                         f"unknown calendar {calendar!r} (known: {known})")
+            calendar = None
+        return _Provider(provider_id, always, week, calendar,
+                         self.periods(m, "closures", path, provider_id),
+                         self.periods(m, "openings", path, provider_id))
+
+
+def _merge_minutes(ranges: list[tuple[int, int, str]]) -> list[tuple[int, int, str]]:
+    """Sort and join touching ranges (12:00-13:00 + 13:00-17:00 = 12:00-17:00)."""
+    out: list[tuple[int, int, str]] = []
+    for start, end, key in sorted(ranges):
+        if out and start == out[-1][1]:
+            out[-1] = (out[-1][0], end, out[-1][2])
+        else:
+            out.append((start, end, key))
+    return out
+
+
+def _hhmm(minutes: int) -> str:
+    return f"{minutes // 60:02d}:{minutes % 60:02d}"
+
+
+def build_schedule(config: Any) -> tuple[Schedule, list[Problem]]:
+    """Parse provider hours and calendars of a parsed config; never raises on bad data."""
+    b = _Builder()
+    raw_calendars: Mapping[str, YamlMap] = getattr(config, "calendars", {}) or {}
+    calendars: dict[str, _Calendar] = {}
+    for calendar_id, m in raw_calendars.items():
+        calendars[calendar_id] = b.calendar(calendar_id, m)
+    for calendar_id, cal in list(calendars.items()):
+        m = raw_calendars[calendar_id]
+        if cal.extends is None:
+            continue
+        if cal.extends not in calendars:
+            known = ", ".join(sorted(calendars))
+            b.problem(m.at("extends"), f"calendars.{calendar_id}.extends",
+                      f"unknown calendar {cal.extends!r} (known: {known})")
+            calendars[calendar_id] = _replace_extends(cal, None)
+    for calendar_id in sorted(calendars):
+        seen = [calendar_id]
+        current = calendars[calendar_id].extends
+        while current is not None and current in calendars:
+            if current in seen:
+                if current == calendar_id:
+                    cycle = " -> ".join([*seen, current])
+                    b.problem(raw_calendars[calendar_id].at("extends"),
+                              f"calendars.{calendar_id}.extends", f"extends itself: {cycle}")
+                    calendars[calendar_id] = _replace_extends(calendars[calendar_id], None)
+                break
+            seen.append(current)
+            current = calendars[current].extends
+    providers: dict[str, _Provider] = {}
+    for provider_id, provider in (getattr(config, "providers", {}) or {}).items():
+        raw = provider.raw if isinstance(provider.raw, YamlMap) else None
+        if raw is None:
+            continue
+        providers[provider_id] = b.provider(provider_id, raw, calendars)
+    return Schedule(providers, calendars), b.problems
+
+
+def _replace_extends(cal: _Calendar, extends: str | None) -> _Calendar:
+    return _Calendar(cal.id, cal.name, extends, cal.entries, cal.closures, cal.openings)
+
+
+__all__ = ["HORIZON_DAYS", "PROMPT_FIELDS", "TZ", "Holiday", "Period", "ProviderState",
+           "Schedule", "build_schedule"]

@@ -1,0 +1,183 @@
+"""Cross-checks of a parsed configuration: what would trap, confuse or strand a caller.
+
+Parsing (config.py) checks each value alone; this module checks how values refer to each other.
+The app refuses a config with any problem, so a caller never meets one of these mistakes.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Iterator
+
+from ivr.config import GLOBAL_KEYS, MENU_KEYS, SYSTEM_PROMPTS, Config, Node
+from ivr.yamlsource import Problem, Where
+
+KEY_FIELD = "touche"
+
+
+def edges(config: Config, node: Node) -> Iterator[tuple[str, str]]:
+    """(label, target node id) for every way out of ``node`` except its failure fallback."""
+    for option in node.options.values():
+        yield option.key, option.to
+    for step in node.steps:
+        if step.kind == "goto":
+            yield "→", step.target
+
+
+def allowed_fields(config: Config) -> set[str]:
+    from ivr.schedule import PROMPT_FIELDS
+
+    return {KEY_FIELD} | {f"{p}.{f}" for p in config.providers for f in PROMPT_FIELDS}
+
+
+def validate(config: Config) -> list[Problem]:
+    problems: list[Problem] = []
+
+    def add(where: Where, key: str, message: str) -> None:
+        problems.append(Problem(where, key, message))
+
+    nodes, line = config.nodes, config.line
+    prompt_refs: list[tuple[str, Where, str, bool]] = []  # id, where, key, needs {touche}
+
+    if line.root not in nodes:
+        add(line.where, "line.root", f"unknown node {line.root!r}")
+    elif nodes[line.root].type != "menu":
+        add(line.where, "line.root", "the welcome node must be a menu")
+    if line.fallback not in nodes:
+        add(line.where, "line.fallback", f"unknown node {line.fallback!r}")
+    elif nodes[line.fallback].gathers:
+        add(line.where, "line.fallback",
+            "the fallback must end the call well (a route, voicemail or goodbye), not a menu")
+    for key, target in line.shortcuts.items():
+        where = line.shortcut_where.get(key, line.where)
+        if len(key) != 2 or not key.isdigit():
+            add(where, f"line.shortcuts.{key}", "a shortcut is * followed by exactly two digits")
+        if target not in nodes:
+            add(where, f"line.shortcuts.{key}", f"unknown node {target!r}")
+        elif target == line.root:
+            add(where, f"line.shortcuts.{key}", "a shortcut to the welcome menu does nothing")
+    for key in line.reserved:
+        if key not in MENU_KEYS:
+            add(line.where, f"line.reserved.{key}", "only a digit can be reserved")
+        elif line.root in nodes and key in nodes[line.root].options:
+            add(nodes[line.root].options[key].where, f"nodes.{line.root}.options.{key}",
+                f"digit {key} is reserved ({line.reserved[key]}); use another digit")
+
+    for node in nodes.values():
+        path = f"nodes.{node.id}"
+        for pid in node.prompt:
+            prompt_refs.append((pid, node.where, f"{path}.prompt", False))
+        if node.gathers:
+            for key, option in node.options.items():
+                okey = f"{path}.options.{key}"
+                if key in GLOBAL_KEYS:
+                    add(option.where, okey,
+                        f"{key!r} is a global key (# repeats, * goes back); use a digit")
+                elif key not in MENU_KEYS:
+                    add(option.where, okey, "an option key is a single digit 0-9")
+                if option.to not in nodes:
+                    add(option.where, f"{okey}.to", f"unknown node {option.to!r}")
+                elif option.to == node.id:
+                    add(option.where, f"{okey}.to", "an option that leads back to its own menu")
+                if option.say is not None:
+                    prompt_refs.append((option.say, option.where, f"{okey}.say", True))
+                elif node.type == "menu":
+                    add(option.where, f"{okey}.say", "a menu option needs a prompt (say:)")
+            if node.type == "menu" and not node.options:
+                add(node.where, path, "a menu with no option: no way out")
+            if node.steps:
+                add(node.where, f"{path}.steps", f"a {node.type} node has no steps")
+            if node.sms is not None:
+                if node.sms.key in node.options:
+                    add(node.sms.where, f"{path}.sms.key",
+                        f"digit {node.sms.key} is already option {node.sms.key} of this node")
+                if node.sms.key not in MENU_KEYS:
+                    add(node.sms.where, f"{path}.sms.key", "the SMS key is a single digit 0-9")
+                prompt_refs.append((node.sms.text, node.sms.where, f"{path}.sms.text", False))
+                prompt_refs.append(("systeme.offre_texto", node.sms.where, f"{path}.sms", True))
+        elif node.options:
+            add(node.where, f"{path}.options", f"a {node.type} node takes no key")
+        if node.type == "route":
+            if not node.steps:
+                add(node.where, f"{path}.steps", "a route needs at least one step")
+            elif node.steps[-1].kind != "goto":
+                add(node.steps[-1].where, f"{path}.steps",
+                    "the last step must be a goto: a dial may be skipped or not answered")
+            for i, step in enumerate(node.steps):
+                skey = f"{path}.steps[{i}]"
+                for pid in step.say:
+                    prompt_refs.append((pid, step.where, f"{skey}.say", False))
+                if step.kind == "dial" and step.target not in config.providers:
+                    add(step.where, f"{skey}.dial", f"unknown provider {step.target!r}")
+                if step.kind == "goto":
+                    if step.target not in nodes:
+                        add(step.where, f"{skey}.goto", f"unknown node {step.target!r}")
+                    elif step.target == node.id:
+                        add(step.where, f"{skey}.goto", "a route that goes to itself")
+        if node.type == "voicemail":
+            if node.box not in config.boxes:
+                add(node.where, f"{path}.box", f"unknown voicemail box {node.box!r}")
+        elif node.box is not None:
+            add(node.where, f"{path}.box", "only a voicemail node has a box")
+        if node.fallback is not None:
+            if node.fallback not in nodes:
+                add(node.where, f"{path}.fallback", f"unknown node {node.fallback!r}")
+            elif nodes[node.fallback].gathers:
+                add(node.where, f"{path}.fallback", "a fallback must not be a menu")
+
+    for box in config.boxes.values():
+        prompt_refs.append((box.greeting, box.where, f"boxes.{box.id}.greeting", False))
+    for pid in SYSTEM_PROMPTS:
+        prompt_refs.append((pid, Where(f"prompts/{config.language}.yaml", 1), pid, False))
+
+    fields = allowed_fields(config)
+    for pid, where, key, needs_key in prompt_refs:
+        prompt = config.prompts.get(pid)
+        if prompt is None:
+            add(where, key, f"prompt {pid!r} has no text in prompts/{config.language}.yaml")
+        elif needs_key and KEY_FIELD not in prompt.fields:
+            add(prompt.where, f"prompts.{pid}",
+                "an option's prompt must say its key: put {touche} where the digit is spoken")
+    for prompt in config.prompts.values():
+        for name in sorted(prompt.fields - fields):
+            add(prompt.where, f"prompts.{prompt.id}",
+                f"unknown field {{{name}}} (known: {{touche}}, {{<provider>.heures}}, "
+                "{<provider>.reouverture})")
+
+    problems += _reachability(config)
+    return problems
+
+
+def _reachability(config: Config) -> list[Problem]:
+    """Nodes no caller can reach, and menus from which no path ends the call."""
+    nodes, line = config.nodes, config.line
+    problems: list[Problem] = []
+    starts = [line.root, line.fallback, *line.shortcuts.values()]
+    starts += [n.fallback for n in nodes.values() if n.fallback]
+    seen: set[str] = set()
+    queue = deque(s for s in starts if s in nodes)
+    while queue:
+        current = queue.popleft()
+        if current in seen:
+            continue
+        seen.add(current)
+        queue.extend(t for _, t in edges(config, nodes[current]) if t in nodes and t not in seen)
+    for node in nodes.values():
+        if node.id not in seen:
+            problems.append(Problem(node.where, f"nodes.{node.id}",
+                                    "unreachable: no menu, shortcut or fallback leads here"))
+
+    # A node "ends" when it can finish the call without the failure fallback.
+    ends = {n.id for n in nodes.values() if n.type in ("route", "voicemail", "hangup", "info")}
+    changed = True
+    while changed:
+        changed = False
+        for node in nodes.values():
+            if node.id not in ends and any(t in ends for _, t in edges(config, node)):
+                ends.add(node.id)
+                changed = True
+    for node in nodes.values():
+        if node.id not in ends and node.options:
+            problems.append(Problem(node.where, f"nodes.{node.id}",
+                                    "no way out: every option leads only to other menus in a loop"))
+    return problems

@@ -1,0 +1,337 @@
+"""Twilio's webhooks: request → decision → TwiML.
+
+The call's whole state (the menus behind the caller and the failed tries in this menu) travels
+in the URLs Twilio calls back, so any instance can serve any request and nothing is kept here.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import datetime
+
+from flask import Blueprint, Flask, Response, current_app, request, url_for
+from werkzeug.exceptions import HTTPException
+
+from ivr import clock, security
+from ivr.config import Config, Node
+from ivr.lines import current_config
+from ivr.twiml import (
+    Acknowledge,
+    Ask,
+    Decision,
+    Goodbye,
+    Speech,
+    Transfer,
+    Voice,
+    Voicemail,
+    dtmf_wait,
+    render,
+)
+
+log = logging.getLogger(__name__)
+bp = Blueprint("voice", __name__, url_prefix="/voice")
+
+DTMF = frozenset("0123456789*#")
+MAX_PATH = 24  # deeper than any sane tree; bounds URL length whatever a tampered URL says
+MAX_GOTO = 12  # routes chained by goto in one response; bounds a loop a config might hide
+
+
+@dataclass(frozen=True)
+class CallState:
+    """Where the caller came from (menus only) and how many tries failed in the current one."""
+
+    path: tuple[str, ...] = ()
+    tries: int = 0
+
+    @classmethod
+    def from_request(cls, config: Config) -> CallState:
+        raw_path = request.args.get("p", "")[:1024]
+        path = tuple(p for p in raw_path.split(".") if p in config.nodes)[-MAX_PATH:]
+        try:
+            tries = min(max(int(request.args.get("n", "0")[:2]), 0), config.line.max_tries)
+        except ValueError:
+            tries = 0
+        return cls(path, tries)
+
+    def query(self) -> dict[str, str]:
+        q = {}
+        if self.path:
+            q["p"] = ".".join(self.path)
+        if self.tries:
+            q["n"] = str(self.tries)
+        return q
+
+    def forward(self, node_id: str) -> CallState:
+        return CallState((*self.path, node_id)[-MAX_PATH:], 0)
+
+
+class Turn:
+    """One webhook request: the config and instant it is decided with, and how to speak."""
+
+    def __init__(self, config: Config, now: datetime) -> None:
+        self.config = config
+        self.now = now
+
+    # ------------------------------------------------------------------ speech
+
+    def say(self, prompt_id: str, key: str | None = None) -> Speech:
+        prompt = self.config.prompts[prompt_id]
+        if not prompt.fields:
+            audio = url_for("voice.audio", filename=prompt.audio) if prompt.audio else None
+            return Speech(prompt.text, audio)
+        text = prompt.text
+        for field in prompt.fields:
+            text = text.replace("{" + field + "}", self._field(field, key))
+        return Speech(text.replace("{{", "{").replace("}}", "}"))
+
+    def _field(self, field: str, key: str | None) -> str:
+        if field == "touche":
+            return spoken_key(key or "")
+        provider, _, what = field.partition(".")
+        schedule = self.config.schedule
+        if what == "heures":
+            return schedule.hours_text(provider)
+        return schedule.reopening_text(provider, self.now)
+
+    def says(self, prompt_ids: tuple[str, ...]) -> tuple[Speech, ...]:
+        return tuple(self.say(p) for p in prompt_ids)
+
+    # ------------------------------------------------------------------ nodes
+
+    def enter(self, node_id: str, state: CallState, pre: tuple[Speech, ...] = (),
+              depth: int = 0) -> Decision:
+        """What the caller hears and does on arriving at ``node_id``."""
+        config = self.config
+        node = config.nodes.get(node_id)
+        if node is None:
+            return self.enter(config.line.root, CallState(), (self.say("systeme.menu_disparu"),))
+        if node.gathers:
+            return self.ask(node, state, pre)
+        if node.type == "route":
+            return self.route(node, 0, state, pre + self.says(node.prompt), depth)
+        if node.type == "voicemail":
+            box = config.boxes[node.box or ""]
+            greeting = node.prompt or (box.greeting,)
+            query = {"p": ".".join(state.path)} if state.path else {}
+            return Voicemail(
+                speech=pre + self.says(greeting),
+                action=url_for("voice.recorded", node_id=node.id, **query),
+                status_callback=self.absolute(url_for("voice.recording_status", node_id=node.id,
+                                                      **query)),
+                no_message=(self.say("systeme.aucun_message"),),
+            )
+        return Goodbye(pre + self.says(node.prompt) + (self.say("systeme.au_revoir"),))
+
+    def ask(self, node: Node, state: CallState, pre: tuple[Speech, ...]) -> Ask:
+        speech = list(pre) + list(self.says(node.prompt))
+        for key in sorted(node.options):
+            option = node.options[key]
+            if option.say:
+                speech.append(self.say(option.say, key))
+        if node.sms is not None and self.sms_offered():
+            speech.append(self.say("systeme.offre_texto", node.sms.key))
+        if node.type == "info":
+            speech.append(self.say("systeme.navigation_info"))
+        elif node.id != self.config.line.root:
+            speech.append(self.say("systeme.navigation_menu"))
+        return Ask(
+            speech=tuple(speech),
+            action=url_for("voice.gathered", node_id=node.id, **state.query()),
+            num_digits=1,
+            timeout=self.config.line.timeout,
+        )
+
+    def route(self, node: Node, start: int, state: CallState, pre: tuple[Speech, ...],
+              depth: int) -> Decision:
+        """Try the route's steps from ``start``: the first open provider is dialled."""
+        for index in range(start, len(node.steps)):
+            step = node.steps[index]
+            if step.kind == "goto":
+                if depth >= MAX_GOTO:
+                    log.error("route loop at %s", node.id)
+                    break
+                return self.enter(step.target, state, pre + self.says(step.say), depth + 1)
+            provider = self.config.providers[step.target]
+            if provider.phone and self.config.schedule.is_open(provider.id, self.now):
+                digits = None
+                if provider.extension:
+                    digits = dtmf_wait(provider.extension_pause) + provider.extension
+                return Transfer(
+                    speech=pre + self.says(step.say),
+                    number=provider.phone,
+                    send_digits=digits,
+                    action=url_for("voice.dialled", node_id=node.id, step=index,
+                                   **state.query()),
+                    ring_timeout=provider.ring_timeout,
+                )
+        return self.enter(self.config.line.fallback, state, pre, depth + 1)
+
+    def fallback(self, node: Node, state: CallState) -> Decision:
+        target = node.fallback or self.config.line.fallback
+        return self.enter(target, state, (self.say("systeme.trop_d_essais"),))
+
+    def absolute(self, path: str) -> str:
+        base = current_app.config.get("IVR_PUBLIC_URL") or request.host_url
+        return base.rstrip("/") + path
+
+    def sms_offered(self) -> bool:
+        return False  # SMS follow-up needs a configured sender; see ivr/sms (issue 4)
+
+    # ------------------------------------------------------------------ input
+
+    def key_pressed(self, node: Node, digits: str | None, state: CallState) -> Decision:
+        config = self.config
+        if digits is None or digits == "":
+            if node.type == "info":
+                return Goodbye((self.say("systeme.au_revoir"),))
+            return self.retry(node, state, ())
+        key = digits if len(digits) == 1 and digits in DTMF else None
+        if key == "#":
+            return self.ask(node, state, ())
+        if key == "*":
+            if node.id == config.line.root:
+                return Ask(
+                    speech=(self.say("systeme.raccourci"),),
+                    action=url_for("voice.shortcut"),
+                    num_digits=2,
+                    timeout=config.line.shortcut_timeout,
+                )
+            previous = state.path[-1] if state.path else config.line.root
+            return self.enter(previous, CallState(state.path[:-1]))
+        if key is not None and key in node.options:
+            return self.enter(node.options[key].to, state.forward(node.id))
+        if key is not None and node.sms is not None and key == node.sms.key and \
+                self.sms_offered():
+            return self.ask(node, state, (self.say("systeme.texto_envoye"),))
+        return self.retry(node, state, (self.say("systeme.choix_invalide"),))
+
+    def retry(self, node: Node, state: CallState, pre: tuple[Speech, ...]) -> Decision:
+        tries = state.tries + 1
+        if tries >= self.config.line.max_tries:
+            return self.fallback(node, state)
+        return self.ask(node, CallState(state.path, tries), pre)
+
+
+def spoken_key(key: str) -> str:
+    return {"#": "le carré", "*": "l'étoile"}.get(key, key)
+
+
+def _turn() -> Turn:
+    return Turn(current_config(), clock.now())
+
+
+def _twiml(decision: Decision) -> Response:
+    if isinstance(decision, Acknowledge):
+        return Response("", status=204)
+    voice = current_app.extensions["ivr.voice"]
+    return Response(render(decision, voice), mimetype="text/xml")
+
+
+def _digits() -> str | None:
+    digits = request.form.get("Digits")
+    return None if digits is None else digits[:64]
+
+
+# ---------------------------------------------------------------------- routes
+
+
+@bp.post("")
+def incoming() -> Response:
+    turn = _turn()
+    return _twiml(turn.enter(turn.config.line.root, CallState()))
+
+
+@bp.post("/node/<node_id>")
+def node(node_id: str) -> Response:
+    turn = _turn()
+    return _twiml(turn.enter(node_id, CallState.from_request(turn.config)))
+
+
+@bp.post("/input/<node_id>")
+def gathered(node_id: str) -> Response:
+    turn = _turn()
+    current = turn.config.nodes.get(node_id)
+    if current is None or not current.gathers:
+        return _twiml(turn.enter("", CallState()))
+    return _twiml(turn.key_pressed(current, _digits(), CallState.from_request(turn.config)))
+
+
+@bp.post("/shortcut")
+def shortcut() -> Response:
+    turn = _turn()
+    line = turn.config.line
+    digits = _digits() or ""
+    target = line.shortcuts.get(digits)
+    if target is None:
+        root = turn.config.nodes[line.root]
+        return _twiml(turn.retry(root, CallState(), (turn.say("systeme.raccourci_invalide"),)))
+    return _twiml(turn.enter(target, CallState((line.root,))))
+
+
+@bp.post("/dial/<node_id>/<int:step>")
+def dialled(node_id: str, step: int) -> Response:
+    turn = _turn()
+    status = request.form.get("DialCallStatus", "")
+    current = turn.config.nodes.get(node_id)
+    if status == "completed":
+        return _twiml(Goodbye(()))
+    if current is None or current.type != "route":
+        return _twiml(turn.enter(turn.config.line.fallback, CallState()))
+    state = CallState.from_request(turn.config)
+    return _twiml(turn.route(current, step + 1, state, (turn.say("systeme.pas_de_reponse"),), 0))
+
+
+@bp.post("/record/<node_id>")
+def recorded(node_id: str) -> Response:
+    turn = _turn()
+    duration = request.form.get("RecordingDuration", "0")
+    has_message = bool(request.form.get("RecordingUrl")) and duration not in ("", "0")
+    prompt = "systeme.message_enregistre" if has_message else "systeme.aucun_message"
+    return _twiml(Goodbye((turn.say(prompt),)))
+
+
+@bp.post("/recording/<node_id>")
+def recording_status(node_id: str) -> Response:
+    return _twiml(Acknowledge())
+
+
+@bp.post("/status")
+def status() -> Response:
+    return _twiml(Acknowledge())
+
+
+@bp.get("/audio/<path:filename>")
+def audio(filename: str) -> Response:
+    from flask import send_from_directory
+
+    return send_from_directory(current_config().directory / "prompts" / "audio", filename)
+
+
+@bp.errorhandler(Exception)
+def apologise(exc: Exception) -> Response | HTTPException:
+    """Never a 5xx to Twilio: a spoken apology, then a person or a voicemail."""
+    if isinstance(exc, HTTPException):
+        return exc
+    log.exception("webhook failed (CallSid=%s)", request.form.get("CallSid", "?"))
+    try:
+        turn = _turn()
+        return _twiml(turn.enter(turn.config.line.fallback, CallState(),
+                                 (turn.say("systeme.erreur"),)))
+    except Exception:  # the config itself is unusable: say sorry with no config at all
+        log.exception("fallback failed too")
+        voice = current_app.extensions.get("ivr.voice") or Voice("Polly.Gabrielle-Neural", "fr-CA")
+        return Response(render(Goodbye((Speech("Désolé, un problème technique est survenu. "
+                                               "Veuillez rappeler plus tard."),)), voice),
+                        mimetype="text/xml")
+
+
+@bp.before_request
+def _signed_by_twilio() -> None:
+    if request.endpoint != "voice.audio":  # Twilio fetches <Play> files with a plain GET
+        security.require_twilio_signature()
+
+
+def init_app(app: Flask) -> None:
+    app.extensions["ivr.voice"] = Voice(app.config["IVR_VOICE"], "fr-CA")
+    app.register_blueprint(bp)

@@ -1,0 +1,115 @@
+"""YAML reading that remembers where every key stands, so each problem names its file and line.
+
+PyYAML's ``safe_load`` drops positions and silently keeps the last of two duplicate keys (two
+options on the same digit); administrators need both reported, so mappings are built here.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+
+@dataclass(frozen=True, order=True)
+class Where:
+    """A place in a config file: what every problem and every config object points back to."""
+
+    file: str
+    line: int
+
+    def __str__(self) -> str:
+        return f"{self.file}:{self.line}"
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One thing wrong in the configuration, reported as ``file:line: key: message``."""
+
+    where: Where
+    key: str
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.where}: {self.key}: {self.message}"
+
+
+class ConfigInvalid(Exception):
+    """The configuration cannot be served; carries every problem found, not just the first."""
+
+    def __init__(self, problems: list[Problem]) -> None:
+        self.problems = sorted(problems, key=lambda p: (p.where, p.key))
+        super().__init__("\n".join(str(p) for p in self.problems))
+
+
+class YamlMap(dict):
+    """A dict that knows the line of the mapping and of each of its keys."""
+
+    where: Where
+    key_lines: dict[str, int]
+
+    def at(self, key: str) -> Where:
+        return Where(self.where.file, self.key_lines.get(key, self.where.line))
+
+
+class YamlList(list):
+    where: Where
+
+
+def _loader_for(file: str, problems: list[Problem]) -> type[yaml.SafeLoader]:
+    class Loader(yaml.SafeLoader):
+        pass
+
+    def construct_mapping(loader: yaml.SafeLoader, node: yaml.MappingNode) -> YamlMap:
+        loader.flatten_mapping(node)
+        result = YamlMap()
+        result.where = Where(file, node.start_mark.line + 1)
+        result.key_lines = {}
+        for key_node, value_node in node.value:
+            raw = loader.construct_object(key_node, deep=True)
+            line = key_node.start_mark.line + 1
+            if isinstance(raw, bool) or raw is None or isinstance(raw, (list, dict)):
+                problems.append(
+                    Problem(Where(file, line), str(key_node.value),
+                            "write this key between quotes (YAML reads it as "
+                            f"{type(raw).__name__})")
+                )
+            key = str(raw)
+            if key in result:
+                problems.append(
+                    Problem(Where(file, line), key,
+                            f"defined twice (first at line {result.key_lines[key]})")
+                )
+                continue
+            result[key] = loader.construct_object(value_node, deep=True)
+            result.key_lines[key] = line
+        return result
+
+    def construct_sequence(loader: yaml.SafeLoader, node: yaml.SequenceNode) -> YamlList:
+        result = YamlList(loader.construct_object(child, deep=True) for child in node.value)
+        result.where = Where(file, node.start_mark.line + 1)
+        return result
+
+    Loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, construct_mapping)
+    Loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_SEQUENCE_TAG, construct_sequence)
+    return Loader
+
+
+def read_yaml(path: Path, label: str, problems: list[Problem]) -> Any:
+    """Parse one file; syntax errors and duplicate keys go to ``problems`` with their line."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        problems.append(Problem(Where(label, 1), "(file)", f"cannot read: {exc}"))
+        return None
+    try:
+        return yaml.load(text, Loader=_loader_for(label, problems))  # noqa: S506 (SafeLoader)
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        line = mark.line + 1 if mark else 1
+        problems.append(Problem(Where(label, line), "(syntax)", f"{exc.problem or exc}"))
+    except yaml.YAMLError as exc:
+        problems.append(Problem(Where(label, 1), "(syntax)", str(exc)))
+    return None

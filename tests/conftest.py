@@ -1,0 +1,62 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from ivr import REPO_ROOT, create_app
+from ivr.simulator import CallSimulator
+
+TOKEN = "test-auth-token"
+
+
+@pytest.fixture
+def make_app(monkeypatch):
+    """An app built like production, with the test token and any overrides."""
+    for name in ("TWILIO_AUTH_TOKEN", "IVR_PUBLIC_URL", "IVR_NOW", "IVR_DEV", "IVR_CONFIG_DIR",
+                 "DATABASE_URL", "IVR_TRUSTED_PROXIES", "IVR_VOICE"):
+        monkeypatch.delenv(name, raising=False)
+
+    def build(**overrides):
+        config = {"TESTING": True, "TWILIO_AUTH_TOKEN": TOKEN,
+                  "IVR_NOW": "2026-12-01T10:00:00-05:00", **overrides}
+        return create_app(config)
+
+    return build
+
+
+@pytest.fixture
+def app(make_app):
+    return make_app()
+
+
+@pytest.fixture
+def client(app):
+    return app.test_client()
+
+
+@pytest.fixture
+def runner(app):
+    return app.test_cli_runner()
+
+
+@pytest.fixture
+def call(make_app):
+    """call(keys, at=..., dial=[...], caller=...) → CallResult through the real app."""
+
+    def play(keys: str = "", *, at: str = "2026-12-01T10:00:00-05:00", dial=(),
+             caller: str = "+15145550123", **overrides):
+        app = make_app(IVR_NOW=at, **overrides)
+        return CallSimulator(app, caller=caller, dial_outcomes=dial).play(keys)
+
+    return play
+
+
+@pytest.fixture
+def config_copy(tmp_path) -> Path:
+    """A writable copy of the shipped configuration, to break on purpose."""
+    import shutil
+
+    for folder in ("menus", "prompts", "schedules"):
+        shutil.copytree(REPO_ROOT / folder, tmp_path / folder)
+    return tmp_path
