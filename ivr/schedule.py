@@ -272,9 +272,9 @@ class Schedule:
         by_date: dict[dt.date, list[Holiday]] = {}
         for h in result:
             by_date.setdefault(h.date, []).append(h)
-        with self._lock:
-            self._years[key] = result
+        with self._lock:  # _by_date first: readers that see _years rely on it
             self._by_date[key] = {d: tuple(hs) for d, hs in by_date.items()}
+            self._years[key] = result
         return result
 
     def _own(self, cal: _Calendar, year: int) -> tuple[Holiday, ...]:
@@ -728,7 +728,10 @@ class _Builder:
             first = dt.datetime(2000, 1, 1)
             found = rrulestr(text, dtstart=first).between(first, dt.datetime(2040, 1, 1))
         except Exception as exc:  # dateutil raises ValueError, TypeError, KeyError...
-            self.problem(where, key, f"invalid RRULE {text!r}: {str(exc) or type(exc).__name__}")
+            hint = (" (write UNTIL as a local date, e.g. UNTIL=20301231)"
+                    if "UNTIL" in upper else "")
+            self.problem(where, key,
+                         f"invalid RRULE {text!r}: {str(exc) or type(exc).__name__}{hint}")
             return None
         if not found:
             self.problem(where, key, f"the rule {text!r} gives no date from 2000 to 2039")

@@ -1,0 +1,355 @@
+"""Storage: voicemails, the call journal and the outbox (e-mails and texts), with SQLAlchemy 2.
+
+SQLite by default so ``make run`` needs nothing; PostgreSQL through ``DATABASE_URL`` when
+several instances share the line. The schema belongs to Alembic (``ivr db upgrade``).
+Every write is an idempotent upsert, so Twilio's callbacks may come twice or in any order.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any
+
+from flask import Flask, current_app
+from sqlalchemy import (
+    DateTime,
+    Engine,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    create_engine,
+    delete,
+    event,
+    select,
+    update,
+)
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
+from sqlalchemy.pool import StaticPool
+
+log = logging.getLogger(__name__)
+
+
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class UTCDateTime(DateTime):
+    """Aware datetimes in, aware UTC datetimes out, on SQLite as on PostgreSQL."""
+
+    cache_ok = True
+
+    def __init__(self) -> None:
+        super().__init__(timezone=True)
+
+
+def _aware(value: datetime | None) -> datetime | None:
+    if value is None or value.tzinfo is not None:
+        return value
+    return value.replace(tzinfo=timezone.utc)
+
+
+class Voicemail(Base):
+    __tablename__ = "voicemails"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    recording_sid: Mapped[str] = mapped_column(String(64), unique=True)
+    call_sid: Mapped[str] = mapped_column(String(64), index=True)
+    box: Mapped[str] = mapped_column(String(64), index=True)
+    node: Mapped[str | None] = mapped_column(String(128))
+    caller: Mapped[str | None] = mapped_column(String(32))
+    path: Mapped[str | None] = mapped_column(Text)
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    recording_url: Mapped[str | None] = mapped_column(Text)
+    duration: Mapped[int | None] = mapped_column(Integer)
+    status: Mapped[str] = mapped_column(String(16), default="new")  # new | handled
+    handled_by: Mapped[str | None] = mapped_column(String(128))
+    handled_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    notified_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    deleted_at_twilio: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+
+class Call(Base):
+    """The journal's summary of one call, closed by Twilio's status callback."""
+
+    __tablename__ = "calls"
+
+    call_sid: Mapped[str] = mapped_column(String(64), primary_key=True)
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
+    caller: Mapped[str | None] = mapped_column(String(32))  # masked: the journal needs no number
+    branch: Mapped[str | None] = mapped_column(String(128))
+    last_node: Mapped[str | None] = mapped_column(String(128))
+    destination: Mapped[str | None] = mapped_column(String(64))
+    outcome: Mapped[str | None] = mapped_column(String(32))  # answered|no-answer|voicemail|…
+    ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    duration: Mapped[int | None] = mapped_column(Integer)
+
+
+class CallEvent(Base):
+    __tablename__ = "call_events"
+    __table_args__ = (Index("ix_call_events_call_at", "call_sid", "at"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    call_sid: Mapped[str] = mapped_column(String(64), ForeignKey("calls.call_sid",
+                                                                 ondelete="CASCADE"))
+    at: Mapped[datetime] = mapped_column(UTCDateTime())
+    kind: Mapped[str] = mapped_column(String(16))  # enter|key|dial|dial-result|record|status
+    node: Mapped[str | None] = mapped_column(String(128))
+    detail: Mapped[str | None] = mapped_column(Text)
+
+
+class OutboxMessage(Base):
+    """An e-mail or a text waiting to be sent off the call path, retried until sent or failed."""
+
+    __tablename__ = "outbox"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    kind: Mapped[str] = mapped_column(String(8))  # email | sms
+    recipient: Mapped[str] = mapped_column(String(256))
+    subject: Mapped[str | None] = mapped_column(Text)
+    body: Mapped[str] = mapped_column(Text)
+    dedupe_key: Mapped[str] = mapped_column(String(200), unique=True)
+    status: Mapped[str] = mapped_column(String(16), default="pending")  # pending|sent|failed
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    external_id: Mapped[str | None] = mapped_column(String(64))
+
+
+# ---------------------------------------------------------------------- engine
+
+
+def default_url(app: Flask) -> str:
+    Path(app.instance_path).mkdir(parents=True, exist_ok=True)
+    return f"sqlite:///{Path(app.instance_path) / 'ivr.sqlite3'}"
+
+
+def make_engine(url: str) -> Engine:
+    """An engine with short timeouts: a dead database must fail fast, never hang a worker."""
+    if url.startswith("sqlite"):
+        kwargs: dict[str, Any] = {"connect_args": {"check_same_thread": False, "timeout": 5}}
+        if url in ("sqlite://", "sqlite:///:memory:"):
+            kwargs["poolclass"] = StaticPool
+        engine = create_engine(url, **kwargs)
+
+        @event.listens_for(engine, "connect")
+        def _pragmas(dbapi_connection: Any, _record: Any) -> None:
+            cursor = dbapi_connection.cursor()
+            cursor.execute("PRAGMA foreign_keys=ON")
+            if url not in ("sqlite://", "sqlite:///:memory:"):
+                cursor.execute("PRAGMA journal_mode=WAL")
+            cursor.close()
+
+        return engine
+    if url.startswith("postgres://"):
+        url = "postgresql://" + url[len("postgres://"):]
+    if url.startswith("postgresql://"):
+        url = "postgresql+psycopg://" + url[len("postgresql://"):]
+    return create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=5, pool_timeout=3,
+                         connect_args={"connect_timeout": 3})
+
+
+class Store:
+    """One database for one app: sessions, and the writes the webhooks and worker make."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.engine = make_engine(url)
+        self.sessions = sessionmaker(self.engine, expire_on_commit=False)
+
+    @contextmanager
+    def session(self) -> Iterator[Session]:
+        with self.sessions() as session, session.begin():
+            yield session
+
+    def _insert(self, table: Any) -> Any:
+        dialect = postgresql if self.engine.dialect.name == "postgresql" else sqlite
+        return dialect.insert(table)
+
+    def ping(self) -> bool:
+        try:
+            with self.engine.connect() as connection:
+                connection.exec_driver_sql("SELECT 1")
+            return True
+        except Exception:  # any driver error means "not reachable"
+            return False
+
+    # ------------------------------------------------------------------ voicemails
+
+    def save_voicemail(self, *, recording_sid: str, call_sid: str, box: str,
+                       node: str | None, caller: str | None, path: str | None,
+                       received_at: datetime, recording_url: str | None,
+                       duration: int | None) -> tuple[Voicemail, bool]:
+        """Insert or complete a voicemail; returns it and whether it just became complete."""
+        values = {
+            "recording_sid": recording_sid, "call_sid": call_sid, "box": box, "node": node,
+            "caller": caller, "path": path, "received_at": received_at,
+            "recording_url": recording_url, "duration": duration, "status": "new",
+        }
+        filled = {k: v for k, v in values.items()
+                  if v is not None and k not in ("recording_sid", "status", "received_at")}
+        with self.session() as session:
+            before = session.scalar(select(Voicemail.recording_url)
+                                    .where(Voicemail.recording_sid == recording_sid))
+            stmt = self._insert(Voicemail).values(**values)
+            stmt = stmt.on_conflict_do_update(index_elements=["recording_sid"], set_=filled)
+            session.execute(stmt)
+            row = session.scalars(select(Voicemail)
+                                  .where(Voicemail.recording_sid == recording_sid)).one()
+            just_complete = bool(row.recording_url) and not before and row.notified_at is None
+            return row, just_complete
+
+    def voicemails(self, box: str | None = None, status: str | None = None,
+                   limit: int = 500) -> Sequence[Voicemail]:
+        query = select(Voicemail).order_by(Voicemail.received_at.desc(), Voicemail.id.desc())
+        if box:
+            query = query.where(Voicemail.box == box)
+        if status:
+            query = query.where(Voicemail.status == status)
+        with self.session() as session:
+            return session.scalars(query.limit(limit)).all()
+
+    def voicemail(self, voicemail_id: int) -> Voicemail | None:
+        with self.session() as session:
+            return session.get(Voicemail, voicemail_id)
+
+    def mark_handled(self, voicemail_id: int, by: str) -> None:
+        with self.session() as session:
+            session.execute(update(Voicemail).where(Voicemail.id == voicemail_id)
+                            .values(status="handled", handled_by=by, handled_at=utcnow()))
+
+    def mark_notified(self, recording_sid: str) -> None:
+        with self.session() as session:
+            session.execute(update(Voicemail).where(Voicemail.recording_sid == recording_sid)
+                            .values(notified_at=utcnow()))
+
+    # ------------------------------------------------------------------ journal
+
+    def write_events(self, events: Sequence[dict[str, Any]]) -> None:
+        """Write a batch of journal events, creating or updating each call's summary row."""
+        if not events:
+            return
+        with self.session() as session:
+            for call_sid in dict.fromkeys(e["call_sid"] for e in events):
+                first = next(e for e in events if e["call_sid"] == call_sid)
+                session.execute(self._insert(Call).values(
+                    call_sid=call_sid, started_at=first["at"], caller=first.get("caller"),
+                ).on_conflict_do_nothing(index_elements=["call_sid"]))
+            for e in events:
+                session.add(CallEvent(call_sid=e["call_sid"], at=e["at"], kind=e["kind"],
+                                      node=e.get("node"), detail=e.get("detail")))
+                changes = {k: e[k] for k in ("branch", "last_node", "destination", "outcome",
+                                              "ended_at", "duration") if e.get(k) is not None}
+                if changes:
+                    session.execute(update(Call).where(Call.call_sid == e["call_sid"])
+                                    .values(**changes))
+
+    def calls(self, since: datetime | None = None, limit: int = 1000) -> Sequence[Call]:
+        query = select(Call).order_by(Call.started_at.desc()).limit(limit)
+        if since:
+            query = query.where(Call.started_at >= since)
+        with self.session() as session:
+            return session.scalars(query).all()
+
+    def events(self, call_sid: str) -> Sequence[CallEvent]:
+        with self.session() as session:
+            return session.scalars(select(CallEvent).where(CallEvent.call_sid == call_sid)
+                                   .order_by(CallEvent.at, CallEvent.id)).all()
+
+    # ------------------------------------------------------------------ outbox
+
+    def enqueue(self, *, kind: str, recipient: str, body: str, dedupe_key: str,
+                subject: str | None = None) -> None:
+        """Queue a message once: the same ``dedupe_key`` twice is one message."""
+        now = utcnow()
+        with self.session() as session:
+            session.execute(self._insert(OutboxMessage).values(
+                kind=kind, recipient=recipient, subject=subject, body=body,
+                dedupe_key=dedupe_key[:200], status="pending", attempts=0, next_attempt_at=now,
+                created_at=now,
+            ).on_conflict_do_nothing(index_elements=["dedupe_key"]))
+
+    def due_messages(self, limit: int = 20) -> Sequence[OutboxMessage]:
+        query = (select(OutboxMessage)
+                 .where(OutboxMessage.status == "pending",
+                        OutboxMessage.next_attempt_at <= utcnow())
+                 .order_by(OutboxMessage.next_attempt_at).limit(limit))
+        if self.engine.dialect.name == "postgresql":
+            query = query.with_for_update(skip_locked=True)
+        with self.session() as session:
+            return session.scalars(query).all()
+
+    def message_sent(self, message_id: int, external_id: str | None) -> None:
+        with self.session() as session:
+            session.execute(update(OutboxMessage).where(OutboxMessage.id == message_id).values(
+                status="sent", sent_at=utcnow(), external_id=external_id,
+                attempts=OutboxMessage.attempts + 1, last_error=None))
+
+    def message_failed(self, message_id: int, error: str, max_attempts: int) -> str:
+        """Record a failed try; back off exponentially, give up after ``max_attempts``."""
+        with self.session() as session:
+            message = session.get(OutboxMessage, message_id)
+            if message is None:
+                return "missing"
+            message.attempts += 1
+            message.last_error = error[:2000]
+            if message.attempts >= max_attempts:
+                message.status = "failed"
+            else:
+                message.next_attempt_at = utcnow() + timedelta(seconds=min(
+                    30 * 2 ** (message.attempts - 1), 3600))
+            return message.status
+
+    def outbox(self, status: str | None = None, limit: int = 500) -> Sequence[OutboxMessage]:
+        query = select(OutboxMessage).order_by(OutboxMessage.created_at.desc()).limit(limit)
+        if status:
+            query = query.where(OutboxMessage.status == status)
+        with self.session() as session:
+            return session.scalars(query).all()
+
+    # ------------------------------------------------------------------ retention
+
+    def expired_voicemails(self, retention_days: dict[str, int],
+                           default_days: int) -> Sequence[Voicemail]:
+        now = utcnow()
+        with self.session() as session:
+            rows = session.scalars(select(Voicemail)).all()
+        return [v for v in rows
+                if _aware(v.received_at) < now - timedelta(
+                    days=retention_days.get(v.box, default_days))]
+
+    def delete_voicemail(self, voicemail_id: int) -> None:
+        with self.session() as session:
+            session.execute(delete(Voicemail).where(Voicemail.id == voicemail_id))
+
+    def purge_journal(self, before: datetime) -> int:
+        with self.session() as session:
+            sids = session.scalars(select(Call.call_sid).where(Call.started_at < before)).all()
+            if sids:
+                session.execute(delete(CallEvent).where(CallEvent.call_sid.in_(sids)))
+                session.execute(delete(Call).where(Call.call_sid.in_(sids)))
+            session.execute(delete(OutboxMessage).where(OutboxMessage.created_at < before,
+                                                        OutboxMessage.status != "pending"))
+            return len(sids)
+
+
+def init_app(app: Flask) -> None:
+    url = app.config.get("DATABASE_URL") or default_url(app)
+    app.config["DATABASE_URL"] = url
+    app.extensions["ivr.store"] = Store(url)
+
+
+def current_store() -> Store:
+    return current_app.extensions["ivr.store"]

@@ -1,0 +1,204 @@
+"""Work that can wait, done off the call path by one background thread per process.
+
+A webhook only appends to memory (journal events, deferred writes) and answers at once; this
+thread writes them to the database, retrying while it is down, and sends the outbox. A slow or
+dead database therefore never delays a call: at worst journal events are dropped and counted.
+"""
+
+from __future__ import annotations
+
+import atexit
+import logging
+import os
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from flask import Flask, current_app
+
+from ivr.store import Store
+
+log = logging.getLogger(__name__)
+
+MAX_PENDING_EVENTS = 20_000
+MAX_PENDING_TASKS = 5_000
+TASK_MAX_AGE = 24 * 3600.0  # a deferred write retried this long is given up (and counted)
+
+
+@dataclass
+class Task:
+    what: str
+    run: Callable[[Store], None]
+    created: float = field(default_factory=time.monotonic)
+    attempts: int = 0
+    not_before: float = 0.0
+
+
+@dataclass
+class WorkerStats:
+    events_written: int = 0
+    events_lost: int = 0
+    tasks_done: int = 0
+    tasks_lost: int = 0
+    failures: int = 0
+    last_error: str | None = None
+
+
+class Worker:
+    def __init__(self, store: Store, *, outbox: Callable[[], int] | None = None,
+                 threaded: bool = True, interval: float = 0.2,
+                 outbox_interval: float = 5.0) -> None:
+        self.store = store
+        self.outbox = outbox
+        self.threaded = threaded
+        self.interval = interval
+        self.outbox_interval = outbox_interval
+        self.events: deque[dict[str, Any]] = deque()
+        self.tasks: deque[Task] = deque()
+        self.stats = WorkerStats()
+        self._lock = threading.Lock()
+        self._wake = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._pid: int | None = None
+        self._stopping = False
+        self._last_outbox = 0.0
+        self._event_retry_at = 0.0
+
+    # ------------------------------------------------------------------ producers (webhooks)
+
+    def record(self, event: dict[str, Any]) -> None:
+        """Queue one journal event; never blocks, never raises."""
+        if len(self.events) >= MAX_PENDING_EVENTS:
+            self.stats.events_lost += 1
+            return
+        self.events.append(event)
+        self._ensure_started()
+
+    def defer(self, what: str, run: Callable[[Store], None]) -> None:
+        """Run ``run(store)`` soon, retried until it succeeds; must be idempotent."""
+        if len(self.tasks) >= MAX_PENDING_TASKS:
+            self.stats.tasks_lost += 1
+            log.error("deferred work dropped (queue full): %s", what)
+            return
+        self.tasks.append(Task(what, run))
+        self._ensure_started()
+        self._wake.set()
+
+    def wake(self) -> None:
+        self._last_outbox = 0.0
+        self._wake.set()
+
+    # ------------------------------------------------------------------ consumer
+
+    def _ensure_started(self) -> None:
+        if not self.threaded:
+            return
+        pid = os.getpid()  # after a fork (gunicorn), the parent's thread is not ours
+        if self._thread is not None and self._pid == pid and self._thread.is_alive():
+            return
+        with self._lock:
+            if self._thread is not None and self._pid == pid and self._thread.is_alive():
+                return
+            self._pid = pid
+            self._thread = threading.Thread(target=self._loop, name="ivr-worker", daemon=True)
+            self._thread.start()
+
+    def start(self) -> None:
+        self._ensure_started()
+
+    def _loop(self) -> None:
+        while not self._stopping:
+            self._wake.wait(self.interval)
+            self._wake.clear()
+            try:
+                self.run_once()
+            except Exception:  # the thread must survive anything
+                log.exception("worker pass failed")
+
+    def run_once(self, *, force: bool = False) -> None:
+        """One pass: write events, run due tasks, send due outbox messages."""
+        now = time.monotonic()
+        if self.events and (force or now >= self._event_retry_at):
+            self._write_events()
+        self._run_tasks(force)
+        if self.outbox is not None and (force or now - self._last_outbox >= self.outbox_interval):
+            self._last_outbox = now
+            try:
+                self.outbox()
+            except Exception as exc:
+                self._failed("outbox", exc)
+
+    def _write_events(self) -> None:
+        batch = [self.events.popleft() for _ in range(min(len(self.events), 500))]
+        try:
+            self.store.write_events(batch)
+            self.stats.events_written += len(batch)
+            self._event_retry_at = 0.0
+        except Exception as exc:
+            self._failed("journal", exc)
+            self._event_retry_at = time.monotonic() + 2.0
+            room = MAX_PENDING_EVENTS - len(self.events)
+            keep = batch[-room:] if room > 0 else []
+            self.stats.events_lost += len(batch) - len(keep)
+            self.events.extendleft(reversed(keep))
+
+    def _run_tasks(self, force: bool) -> None:
+        for _ in range(len(self.tasks)):
+            task = self.tasks.popleft()
+            now = time.monotonic()
+            if not force and task.not_before > now:
+                self.tasks.append(task)
+                continue
+            try:
+                task.run(self.store)
+                self.stats.tasks_done += 1
+            except Exception as exc:
+                task.attempts += 1
+                self._failed(task.what, exc)
+                if now - task.created > TASK_MAX_AGE:
+                    self.stats.tasks_lost += 1
+                    log.error("deferred work given up after %d tries: %s", task.attempts,
+                              task.what)
+                else:
+                    task.not_before = now + min(2.0 * 2 ** min(task.attempts, 8), 300.0)
+                    self.tasks.append(task)
+
+    def _failed(self, what: str, exc: Exception) -> None:
+        self.stats.failures += 1
+        self.stats.last_error = f"{what}: {type(exc).__name__}: {str(exc)[:200]}"
+        log.warning("deferred %s failed: %s", what, self.stats.last_error)
+
+    def drain(self, timeout: float = 10.0) -> bool:
+        """Run passes until nothing is pending (tests, shutdown); False if time ran out."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            self.run_once(force=True)
+            if not self.events and not self.tasks:
+                return True
+            time.sleep(0.05)
+        return False
+
+    def stop(self) -> None:
+        self._stopping = True
+        self._wake.set()
+
+    @property
+    def pending(self) -> int:
+        return len(self.events) + len(self.tasks)
+
+
+def init_app(app: Flask, outbox: Callable[[], int] | None = None) -> None:
+    from ivr.store import Store
+
+    store: Store = app.extensions["ivr.store"]
+    worker = Worker(store, outbox=outbox, threaded=bool(app.config.get("IVR_WORKER", True)))
+    app.extensions["ivr.worker"] = worker
+    if worker.threaded:
+        atexit.register(lambda: worker.drain(timeout=3.0))
+
+
+def current_worker() -> Worker:
+    return current_app.extensions["ivr.worker"]
