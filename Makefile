@@ -20,6 +20,7 @@ run: $(STAMP)
 	@echo "  Try a call in another terminal:  $(BIN)/ivr call --keys 2,1,1,1"
 	@echo "  or:  $(BIN)/ivr tree   /   $(BIN)/ivr check"
 	IVR_DEV=1 $(BIN)/ivr check
+	IVR_DEV=1 $(BIN)/ivr db upgrade
 	IVR_DEV=1 $(BIN)/flask --app app run --host $(HOST) --port $(PORT)
 
 lint: $(STAMP)

@@ -23,6 +23,17 @@ SETTINGS = (
     "IVR_NOW",
     "IVR_DEV",
     "IVR_VOICE",
+    "TWILIO_ACCOUNT_SID",
+    "TWILIO_API_BASE_URL",
+    "IVR_SMS_FROM",
+    "SMTP_HOST",
+    "SMTP_PORT",
+    "SMTP_USER",
+    "SMTP_PASSWORD",
+    "SMTP_STARTTLS",
+    "SMTP_SSL",
+    "IVR_MAIL_FROM",
+    "IVR_JOURNAL_RETENTION_DAYS",
 )
 FLAGS = ("IVR_DEV",)
 
@@ -33,7 +44,7 @@ def _env_flag(value: str) -> bool:
 
 def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     """The Flask app, configured from the environment and then from ``config``."""
-    from ivr import clock, lines, security, voice
+    from ivr import clock, lines, notify, security, store, voice
     from ivr.config import FR_CA_VOICE_PREFIXES, FR_CA_VOICES
 
     app = Flask(__name__, instance_relative_config=True)
@@ -58,5 +69,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     security.init_app(app)
     clock.init_app(app)
     lines.init_app(app)
+    store.init_app(app)
+    notify.init_app(app)  # the worker, with its outbox pass
     voice.init_app(app)
     return app

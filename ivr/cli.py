@@ -15,7 +15,7 @@ from pathlib import Path
 import click
 from flask.cli import FlaskGroup
 
-from ivr import REPO_ROOT, create_app
+from ivr import REPO_ROOT, create_app, migrations
 from ivr.config import ConfigInvalid, check, load
 from ivr.simulator import DIAL_OUTCOMES, CallSimulator
 from ivr.validate import edges
@@ -77,6 +77,9 @@ def call_command(at: str | None, caller: str, called: str, keys: str, dial_outco
                                      param_hint="--dial")
     overrides = {
         "IVR_CONFIG_DIR": str(config_dir(config_dir_)),
+        # A simulated call leaves no trace in the line's journal or voicemail boxes.
+        "DATABASE_URL": "sqlite://",
+        "IVR_WORKER": False,
         # The simulator signs its own requests; a throw-away token when none is configured.
         "TWILIO_AUTH_TOKEN": os.environ.get("TWILIO_AUTH_TOKEN") or secrets.token_hex(16),
         "TESTING": True,
@@ -91,6 +94,7 @@ def call_command(at: str | None, caller: str, called: str, keys: str, dial_outco
         sys.exit(1)
     except ValueError as exc:
         raise click.UsageError(str(exc)) from exc
+    migrations.upgrade(app.extensions["ivr.store"].engine)
     result = CallSimulator(app, caller=caller, called=called, dial_outcomes=outcomes).play(keys)
     if as_json:
         click.echo(json.dumps(result.to_dict(), ensure_ascii=False, indent=2))
@@ -153,6 +157,37 @@ def tree_command(config_dir_: str | None) -> None:
         click.echo(f"*{key} → {target}")
     for key, what in sorted(config.line.reserved.items()):
         click.echo(f"{key} reserved: {what}")
+
+
+@main.group("db")
+def db_group() -> None:
+    """The database schema (Alembic migrations)."""
+
+
+@db_group.command("upgrade")
+def db_upgrade() -> None:
+    """Create or migrate the schema to the latest version (safe to run again)."""
+    from flask import current_app
+
+    store = current_app.extensions["ivr.store"]
+    migrations.upgrade(store.engine)
+    click.echo(f"Database at revision {migrations.current(store.engine)}: {_safe_url(store.url)}")
+
+
+@db_group.command("current")
+def db_current() -> None:
+    """Print the schema's revision, and whether it is the latest."""
+    from flask import current_app
+
+    store = current_app.extensions["ivr.store"]
+    state = "up to date" if migrations.is_current(store.engine) else "needs `ivr db upgrade`"
+    click.echo(f"{migrations.current(store.engine)} ({state})")
+
+
+def _safe_url(url: str) -> str:
+    from sqlalchemy.engine import make_url
+
+    return make_url(url).render_as_string(hide_password=True)
 
 
 def _register_schedule_commands() -> None:

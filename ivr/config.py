@@ -73,6 +73,7 @@ class Step:
     target: str
     say: tuple[str, ...]
     where: Where
+    closed: str | None = None  # dial only: where to go when the provider is closed now
 
 
 @dataclass(frozen=True)
@@ -277,14 +278,17 @@ def _parse_node(r: _Reader, node_id: str, m: YamlMap) -> Node:
     for i, value in enumerate(raw_steps or []):
         spath = f"{path}.steps[{i}]"
         step = r.mapping(value, getattr(raw_steps, "where", m.where), spath)
-        r.unknown_keys(step, ("dial", "goto", "say"), spath)
+        r.unknown_keys(step, ("dial", "goto", "say", "closed"), spath)
         kinds = [k for k in ("dial", "goto") if k in step]
         if len(kinds) != 1:
             r.problem(step.where, spath, "a step has exactly one of 'dial' or 'goto'")
             continue
         target = r.text(step, kinds[0], spath) or ""
         says = r.texts(step.get("say"), step.at("say"), f"{spath}.say")
-        steps.append(Step(kinds[0], target, says, step.at(kinds[0])))
+        closed = r.text(step, "closed", spath, required=False)
+        if closed is not None and kinds[0] != "dial":
+            r.problem(step.at("closed"), f"{spath}.closed", "only a dial step has 'closed'")
+        steps.append(Step(kinds[0], target, says, step.at(kinds[0]), closed))
     sms = None
     if "sms" in m:
         raw = r.mapping(m.get("sms"), m.at("sms"), f"{path}.sms")

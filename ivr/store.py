@@ -23,6 +23,7 @@ from sqlalchemy import (
     Integer,
     String,
     Text,
+    TypeDecorator,
     create_engine,
     delete,
     event,
@@ -44,13 +45,26 @@ class Base(DeclarativeBase):
     pass
 
 
-class UTCDateTime(DateTime):
-    """Aware datetimes in, aware UTC datetimes out, on SQLite as on PostgreSQL."""
+class UTCDateTime(TypeDecorator[datetime]):
+    """Aware datetimes in, aware UTC datetimes out, on SQLite as on PostgreSQL.
 
+    SQLite keeps no offset: a time given as 10:00-05:00 would come back as a naive 10:00.
+    Every time is therefore converted to UTC before it is written (naive ones are taken as
+    UTC), and marked UTC when it is read.
+    """
+
+    impl = DateTime(timezone=True)
     cache_ok = True
 
-    def __init__(self) -> None:
-        super().__init__(timezone=True)
+    def process_bind_param(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        return _aware(value).astimezone(timezone.utc)  # type: ignore[union-attr]
+
+    def process_result_value(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        return _aware(value).astimezone(timezone.utc)  # type: ignore[union-attr]
 
 
 def _aware(value: datetime | None) -> datetime | None:
@@ -250,11 +264,33 @@ class Store:
             for e in events:
                 session.add(CallEvent(call_sid=e["call_sid"], at=e["at"], kind=e["kind"],
                                       node=e.get("node"), detail=e.get("detail")))
-                changes = {k: e[k] for k in ("branch", "last_node", "destination", "outcome",
-                                              "ended_at", "duration") if e.get(k) is not None}
+                changes = {k: e[k] for k in ("branch", "last_node", "destination")
+                           if e.get(k) is not None}
+                if e["kind"] == "status":
+                    session.flush()
+                    changes["ended_at"] = e["at"]
+                    changes["outcome"] = self._outcome(session, e["call_sid"])
+                    if str(e.get("duration") or "").isdigit():
+                        changes["duration"] = int(e["duration"])
                 if changes:
                     session.execute(update(Call).where(Call.call_sid == e["call_sid"])
                                     .values(**changes))
+
+    @staticmethod
+    def _outcome(session: Session, call_sid: str) -> str:
+        """How the call ended, from its events: answered, voicemail, no-answer, info, hangup."""
+        rows = session.execute(select(CallEvent.kind, CallEvent.detail)
+                               .where(CallEvent.call_sid == call_sid)).all()
+        kinds = {kind for kind, _ in rows}
+        if ("dial-result", "completed") in rows:
+            return "answered"
+        if "recorded" in kinds:
+            return "voicemail"
+        if "dial-result" in kinds:
+            return "no-answer"
+        if "end" in kinds:
+            return "info"
+        return "hangup"
 
     def calls(self, since: datetime | None = None, limit: int = 1000) -> Sequence[Call]:
         query = select(Call).order_by(Call.started_at.desc()).limit(limit)
@@ -281,15 +317,27 @@ class Store:
                 created_at=now,
             ).on_conflict_do_nothing(index_elements=["dedupe_key"]))
 
+    CLAIM_SECONDS = 300  # a message handed out is not handed out again for this long
+
     def due_messages(self, limit: int = 20) -> Sequence[OutboxMessage]:
-        query = (select(OutboxMessage)
-                 .where(OutboxMessage.status == "pending",
-                        OutboxMessage.next_attempt_at <= utcnow())
-                 .order_by(OutboxMessage.next_attempt_at).limit(limit))
+        """Claim the messages due now: each goes to one caller, even with several instances.
+
+        Claiming pushes ``next_attempt_at`` ``CLAIM_SECONDS`` ahead in the same statement;
+        ``message_sent``/``message_failed`` then record the outcome. A process that dies
+        between claiming and sending only delays the message.
+        """
+        now = utcnow()
+        due = (select(OutboxMessage.id)
+               .where(OutboxMessage.status == "pending", OutboxMessage.next_attempt_at <= now)
+               .order_by(OutboxMessage.next_attempt_at).limit(limit))
         if self.engine.dialect.name == "postgresql":
-            query = query.with_for_update(skip_locked=True)
+            due = due.with_for_update(skip_locked=True)
+        claim = (update(OutboxMessage).where(OutboxMessage.id.in_(due.scalar_subquery()))
+                 .values(next_attempt_at=now + timedelta(seconds=self.CLAIM_SECONDS))
+                 .returning(OutboxMessage)
+                 .execution_options(synchronize_session=False))
         with self.session() as session:
-            return session.scalars(query).all()
+            return sorted(session.scalars(claim).all(), key=lambda m: m.id)
 
     def message_sent(self, message_id: int, external_id: str | None) -> None:
         with self.session() as session:

@@ -22,6 +22,8 @@ def edges(config: Config, node: Node) -> Iterator[tuple[str, str]]:
     for step in node.steps:
         if step.kind == "goto":
             yield "→", step.target
+        elif step.closed:
+            yield f"{step.target} closed →", step.closed
 
 
 def allowed_fields(config: Config) -> set[str]:
@@ -109,6 +111,8 @@ def validate(config: Config) -> list[Problem]:
                     prompt_refs.append((pid, step.where, f"{skey}.say", False))
                 if step.kind == "dial" and step.target not in config.providers:
                     add(step.where, f"{skey}.dial", f"unknown provider {step.target!r}")
+                if step.closed is not None and step.closed not in nodes:
+                    add(step.where, f"{skey}.closed", f"unknown node {step.closed!r}")
                 if step.kind == "goto":
                     if step.target not in nodes:
                         add(step.where, f"{skey}.goto", f"unknown node {step.target!r}")

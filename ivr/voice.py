@@ -16,6 +16,9 @@ from werkzeug.exceptions import HTTPException
 from ivr import clock, security
 from ivr.config import Config, Node
 from ivr.lines import current_config
+from ivr.notify import can_text, mask_phone, queue_voicemail_emails, sms_configured
+from ivr.store import Store, utcnow
+from ivr.worker import current_worker
 from ivr.twiml import (
     Acknowledge,
     Ask,
@@ -69,9 +72,16 @@ class CallState:
 class Turn:
     """One webhook request: the config and instant it is decided with, and how to speak."""
 
-    def __init__(self, config: Config, now: datetime) -> None:
+    def __init__(self, config: Config, now: datetime, caller: str | None = None) -> None:
         self.config = config
         self.now = now
+        self.caller = caller
+        self.notes: list[dict[str, str | None]] = []
+
+    def note(self, kind: str, node: str | None = None, detail: str | None = None,
+             **summary: str | None) -> None:
+        """Something for the call journal; written later by the worker, never on the call path."""
+        self.notes.append({"kind": kind, "node": node, "detail": detail, **summary})
 
     # ------------------------------------------------------------------ speech
 
@@ -106,6 +116,10 @@ class Turn:
         node = config.nodes.get(node_id)
         if node is None:
             return self.enter(config.line.root, CallState(), (self.say("systeme.menu_disparu"),))
+        root = config.line.root
+        branch = state.path[1] if len(state.path) > 1 and state.path[0] == root else (
+            node_id if state.path[:1] == (root,) else None)
+        self.note("enter", node_id, branch=branch, last_node=node_id)
         if node.gathers:
             return self.ask(node, state, pre)
         if node.type == "route":
@@ -113,7 +127,11 @@ class Turn:
         if node.type == "voicemail":
             box = config.boxes[node.box or ""]
             greeting = node.prompt or (box.greeting,)
-            query = {"p": ".".join(state.path)} if state.path else {}
+            # The path the caller took, routes included, for the message's record.
+            taken = [n["node"] for n in self.notes if n["kind"] == "enter"]
+            trail = [*state.path, *(n for n in taken if n and n != node.id)][-MAX_PATH:]
+            query = {"p": ".".join(trail)} if trail else {}
+            self.note("voicemail", node.id, box.id, destination=f"voicemail:{box.id}")
             return Voicemail(
                 speech=pre + self.says(greeting),
                 action=url_for("voice.recorded", node_id=node.id, **query),
@@ -153,7 +171,11 @@ class Turn:
                     break
                 return self.enter(step.target, state, pre + self.says(step.say), depth + 1)
             provider = self.config.providers[step.target]
-            if provider.phone and self.config.schedule.is_open(provider.id, self.now):
+            is_open = self.config.schedule.is_open(provider.id, self.now)
+            if not is_open and step.closed:
+                return self.enter(step.closed, state, pre, depth + 1)
+            if provider.phone and is_open:
+                self.note("dial", node.id, provider.id, destination=provider.id)
                 digits = None
                 if provider.extension:
                     digits = dtmf_wait(provider.extension_pause) + provider.extension
@@ -176,7 +198,7 @@ class Turn:
         return base.rstrip("/") + path
 
     def sms_offered(self) -> bool:
-        return False  # SMS follow-up needs a configured sender; see ivr/sms (issue 4)
+        return sms_configured(current_app.config) and can_text(self.caller)
 
     # ------------------------------------------------------------------ input
 
@@ -203,8 +225,24 @@ class Turn:
             return self.enter(node.options[key].to, state.forward(node.id))
         if key is not None and node.sms is not None and key == node.sms.key and \
                 self.sms_offered():
+            self.send_text(node)
             return self.ask(node, state, (self.say("systeme.texto_envoye"),))
         return self.retry(node, state, (self.say("systeme.choix_invalide"),))
+
+    def send_text(self, node: Node) -> None:
+        """Queue the node's text for the caller; the worker sends it after the request."""
+        assert node.sms is not None and self.caller
+        body = self.say(node.sms.text).text
+        recipient, call_sid = self.caller, request.form.get("CallSid", "")
+        self.note("sms", node.id, node.sms.text)
+
+        def queue(store: Store) -> None:
+            store.enqueue(kind="sms", recipient=recipient, body=body,
+                          dedupe_key=f"sms:{call_sid}:{node.id}")
+
+        worker = current_worker()
+        worker.defer(f"text for {mask_phone(recipient)}", queue)
+        worker.wake()
 
     def retry(self, node: Node, state: CallState, pre: tuple[Speech, ...]) -> Decision:
         tries = state.tries + 1
@@ -218,14 +256,30 @@ def spoken_key(key: str) -> str:
 
 
 def _turn() -> Turn:
-    return Turn(current_config(), clock.now())
+    caller = request.form.get("From") or None
+    return Turn(current_config(), clock.now(), caller)
 
 
-def _twiml(decision: Decision) -> Response:
+def _twiml(decision: Decision, turn: Turn | None = None) -> Response:
+    if turn is not None:
+        _journal(turn, decision)
     if isinstance(decision, Acknowledge):
         return Response("", status=204)
     voice = current_app.extensions["ivr.voice"]
     return Response(render(decision, voice), mimetype="text/xml")
+
+
+def _journal(turn: Turn, decision: Decision) -> None:
+    call_sid = request.form.get("CallSid")
+    if not call_sid:
+        return
+    if isinstance(decision, Goodbye):
+        turn.note("end")
+    worker = current_worker()
+    at = utcnow()
+    caller = mask_phone(turn.caller)
+    for note in turn.notes:
+        worker.record({"call_sid": call_sid[:64], "at": at, "caller": caller, **note})
 
 
 def _digits() -> str | None:
@@ -239,13 +293,13 @@ def _digits() -> str | None:
 @bp.post("")
 def incoming() -> Response:
     turn = _turn()
-    return _twiml(turn.enter(turn.config.line.root, CallState()))
+    return _twiml(turn.enter(turn.config.line.root, CallState()), turn)
 
 
 @bp.post("/node/<node_id>")
 def node(node_id: str) -> Response:
     turn = _turn()
-    return _twiml(turn.enter(node_id, CallState.from_request(turn.config)))
+    return _twiml(turn.enter(node_id, CallState.from_request(turn.config)), turn)
 
 
 @bp.post("/input/<node_id>")
@@ -253,8 +307,10 @@ def gathered(node_id: str) -> Response:
     turn = _turn()
     current = turn.config.nodes.get(node_id)
     if current is None or not current.gathers:
-        return _twiml(turn.enter("", CallState()))
-    return _twiml(turn.key_pressed(current, _digits(), CallState.from_request(turn.config)))
+        return _twiml(turn.enter("", CallState()), turn)
+    digits = _digits()
+    turn.note("key", node_id, digits if digits else "(silence)")
+    return _twiml(turn.key_pressed(current, digits, CallState.from_request(turn.config)), turn)
 
 
 @bp.post("/shortcut")
@@ -262,43 +318,101 @@ def shortcut() -> Response:
     turn = _turn()
     line = turn.config.line
     digits = _digits() or ""
+    turn.note("key", line.root, f"*{digits}")
     target = line.shortcuts.get(digits)
     if target is None:
         root = turn.config.nodes[line.root]
-        return _twiml(turn.retry(root, CallState(), (turn.say("systeme.raccourci_invalide"),)))
-    return _twiml(turn.enter(target, CallState((line.root,))))
+        return _twiml(turn.retry(root, CallState(), (turn.say("systeme.raccourci_invalide"),)),
+                      turn)
+    return _twiml(turn.enter(target, CallState((line.root,))), turn)
 
 
 @bp.post("/dial/<node_id>/<int:step>")
 def dialled(node_id: str, step: int) -> Response:
     turn = _turn()
-    status = request.form.get("DialCallStatus", "")
+    status = request.form.get("DialCallStatus", "")[:32]
     current = turn.config.nodes.get(node_id)
+    turn.note("dial-result", node_id, status)
     if status == "completed":
-        return _twiml(Goodbye(()))
+        return _twiml(Goodbye(()), turn)
     if current is None or current.type != "route":
-        return _twiml(turn.enter(turn.config.line.fallback, CallState()))
+        return _twiml(turn.enter(turn.config.line.fallback, CallState()), turn)
     state = CallState.from_request(turn.config)
-    return _twiml(turn.route(current, step + 1, state, (turn.say("systeme.pas_de_reponse"),), 0))
+    return _twiml(turn.route(current, step + 1, state, (turn.say("systeme.pas_de_reponse"),), 0),
+                  turn)
 
 
 @bp.post("/record/<node_id>")
 def recorded(node_id: str) -> Response:
+    """The caller finished recording: thank them now, store the message just after."""
     turn = _turn()
     duration = request.form.get("RecordingDuration", "0")
     has_message = bool(request.form.get("RecordingUrl")) and duration not in ("", "0")
     prompt = "systeme.message_enregistre" if has_message else "systeme.aucun_message"
-    return _twiml(Goodbye((turn.say(prompt),)))
+    if request.form.get("RecordingSid"):
+        current_worker().defer("voicemail", _voicemail_saver(turn.config, node_id))
+        turn.note("recorded" if has_message else "empty-recording", node_id,
+                  request.form.get("RecordingSid"))
+    return _twiml(Goodbye((turn.say(prompt),)), turn)
 
 
 @bp.post("/recording/<node_id>")
 def recording_status(node_id: str) -> Response:
+    """Twilio's recording callback, outside the conversation: store it now, or soon."""
+    if request.form.get("RecordingSid") and request.form.get("RecordingStatus",
+                                                             "completed") == "completed":
+        save = _voicemail_saver(current_config(), node_id)
+        worker = current_worker()
+        try:
+            save(worker.store)
+        except Exception as exc:
+            log.warning("voicemail callback: storing later (%s)", type(exc).__name__)
+            worker.defer("voicemail", save)
     return _twiml(Acknowledge())
+
+
+def _voicemail_saver(config: Config, node_id: str):
+    """An idempotent store-and-notify for the recording in this request (either callback)."""
+    form = request.form
+    node = config.nodes.get(node_id)
+    box = node.box if node is not None and node.box else None
+    if box is None:
+        fallback = config.nodes.get(config.line.fallback)
+        box = fallback.box if fallback is not None and fallback.box else "inconnue"
+    path = request.args.get("p", "")[:1024]
+    duration = form.get("RecordingDuration", "")
+    fields = {
+        "recording_sid": form.get("RecordingSid", "")[:64],
+        "call_sid": form.get("CallSid", "")[:64],
+        "box": box,
+        "node": node_id[:128],
+        "caller": (form.get("From") or None) and form.get("From", "")[:32],
+        "path": ".".join(p for p in (*path.split("."), node_id) if p),
+        "received_at": utcnow(),
+        "recording_url": form.get("RecordingUrl") or None,
+        "duration": int(duration) if duration.isdigit() else None,
+    }
+    console = current_app.config.get("IVR_PUBLIC_URL")
+    wake = current_worker().wake
+
+    def save(store: Store) -> None:
+        voicemail, _ = store.save_voicemail(**fields)
+        if voicemail.recording_url and voicemail.notified_at is None:
+            if queue_voicemail_emails(store, config, voicemail, console):
+                wake()
+
+    return save
 
 
 @bp.post("/status")
 def status() -> Response:
-    return _twiml(Acknowledge())
+    """Twilio's call-status callback closes the call in the journal."""
+    turn = _turn()
+    call_status = request.form.get("CallStatus", "")[:32]
+    duration = request.form.get("CallDuration", "")
+    turn.note("status", None, call_status,
+              duration=duration if duration.isdigit() else None)
+    return _twiml(Acknowledge(), turn)
 
 
 @bp.get("/audio/<path:filename>")

@@ -110,6 +110,6 @@ def read_yaml(path: Path, label: str, problems: list[Problem]) -> Any:
         mark = exc.problem_mark or exc.context_mark
         line = mark.line + 1 if mark else 1
         problems.append(Problem(Where(label, line), "(syntax)", f"{exc.problem or exc}"))
-    except yaml.YAMLError as exc:
+    except (yaml.YAMLError, ValueError) as exc:  # ValueError: an impossible date like 2027-02-30
         problems.append(Problem(Where(label, 1), "(syntax)", str(exc)))
     return None

@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from ivr import REPO_ROOT, create_app
+from ivr import REPO_ROOT, create_app, migrations
 from ivr.simulator import CallSimulator
 
 TOKEN = "test-auth-token"
@@ -17,10 +17,14 @@ def make_app(monkeypatch):
                  "DATABASE_URL", "IVR_TRUSTED_PROXIES", "IVR_VOICE"):
         monkeypatch.delenv(name, raising=False)
 
-    def build(**overrides):
-        config = {"TESTING": True, "TWILIO_AUTH_TOKEN": TOKEN,
-                  "IVR_NOW": "2026-12-01T10:00:00-05:00", **overrides}
-        return create_app(config)
+    def build(migrate: bool = True, **overrides):
+        config = {"TESTING": True, "TWILIO_AUTH_TOKEN": TOKEN, "IVR_WORKER": False,
+                  "DATABASE_URL": "sqlite://", "IVR_NOW": "2026-12-01T10:00:00-05:00",
+                  **overrides}
+        app = create_app(config)
+        if migrate:
+            migrations.upgrade(app.extensions["ivr.store"].engine)
+        return app
 
     return build
 

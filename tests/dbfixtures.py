@@ -1,0 +1,226 @@
+"""Database fixtures: every storage test runs on SQLite and on a real PostgreSQL.
+
+Loaded by ``tests/conftest.py`` (``pytest_plugins = ["dbfixtures"]``).
+
+PostgreSQL comes from ``IVR_TEST_POSTGRES_URL`` when set (a database the tests may empty),
+otherwise from a throwaway cluster this module starts once per session with Debian's
+``initdb``/``pg_ctl`` (``apt-get install postgresql``; ``.ci/run`` does it). Without those
+binaries the PostgreSQL half is skipped with a visible reason, unless ``IVR_REQUIRE_POSTGRES``
+is set (CI), where it fails instead. The terminal summary says how each backend fared.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import glob
+import os
+import re
+import shutil
+import socket
+import subprocess
+import tempfile
+import time
+from collections import Counter
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy.engine import make_url
+
+BACKENDS = ("sqlite", "postgresql")
+NO_POSTGRES = "PostgreSQL not installed (apt-get install postgresql): storage tests ran on SQLite only"
+PG_TABLE_RESET_TIMEOUT = "5s"
+
+
+# ---------------------------------------------------------------------- a throwaway cluster
+
+
+def _pg_bindir() -> Path | None:
+    """The newest ``/usr/lib/postgresql/<version>/bin`` with initdb and pg_ctl, else PATH."""
+
+    def version(path: str) -> tuple[int, ...]:
+        return tuple(int(p) for p in re.findall(r"\d+", path.split("/postgresql/")[1])[:2])
+
+    for candidate in sorted(glob.glob("/usr/lib/postgresql/*/bin"), key=version, reverse=True):
+        if os.access(Path(candidate) / "initdb", os.X_OK) and os.access(
+                Path(candidate) / "pg_ctl", os.X_OK):
+            return Path(candidate)
+    initdb = shutil.which("initdb")
+    if initdb and shutil.which("pg_ctl"):
+        return Path(initdb).parent
+    return None
+
+
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class Cluster:
+    """A private PostgreSQL server in a temporary directory, trusting local connections."""
+
+    def __init__(self, bindir: Path) -> None:
+        self.bindir = bindir
+        self.dir = Path(tempfile.mkdtemp(prefix="ivr-pg-"))
+        self.data = self.dir / "data"
+        self.port = 0
+        # initdb refuses to run as root: run the server as the postgres user then.
+        self.as_user: list[str] = []
+        if os.geteuid() == 0:
+            runuser = shutil.which("runuser")
+            self.as_user = [runuser, "-u", "postgres", "--"] if runuser else []
+            if not self.as_user:
+                raise RuntimeError("running as root without runuser: cannot start PostgreSQL")
+            shutil.chown(self.dir, user="postgres")
+
+    def _run(self, *args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+        command = [*self.as_user, *args]
+        result = subprocess.run(command, capture_output=True, text=True, timeout=timeout,
+                                stdin=subprocess.DEVNULL, cwd=self.dir)
+        if result.returncode:
+            log = self.dir / "server.log"
+            tail = log.read_text(errors="replace")[-2000:] if log.exists() else ""
+            raise RuntimeError(f"{' '.join(command)} failed ({result.returncode}):\n"
+                               f"{result.stdout}{result.stderr}{tail}")
+        return result
+
+    def start(self) -> str:
+        self._run(str(self.bindir / "initdb"), "-D", str(self.data), "-U", "postgres",
+                  "--auth=trust", "--encoding=UTF8", "--locale=C", "--no-sync")
+        for attempt in range(3):  # the free port may be taken between probe and bind
+            self.port = _free_port()
+            options = (f"-c listen_addresses=127.0.0.1 -p {self.port} "
+                       f"-c unix_socket_directories={self.dir} -c fsync=off "
+                       "-c synchronous_commit=off -c full_page_writes=off "
+                       "-c max_connections=100 -c TimeZone=UTC")
+            try:
+                self._run(str(self.bindir / "pg_ctl"), "-D", str(self.data), "-l",
+                          str(self.dir / "server.log"), "-o", options, "-w", "-t", "30",
+                          "start")
+                break
+            except RuntimeError:
+                if attempt == 2:
+                    raise
+        return f"postgresql://postgres@127.0.0.1:{self.port}/postgres"
+
+    def stop(self) -> None:
+        with contextlib.suppress(Exception):
+            if (self.data / "postmaster.pid").exists():
+                self._run(str(self.bindir / "pg_ctl"), "-D", str(self.data), "-m", "immediate",
+                          "-w", "stop", timeout=30)
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+def _psycopg_url(url: str) -> str:
+    """A libpq URL (no ``+psycopg`` driver suffix) for psycopg.connect."""
+    parsed = make_url(url).set(drivername="postgresql")
+    return parsed.render_as_string(hide_password=False)
+
+
+def _admin_execute(url: str, *statements: str) -> None:
+    import psycopg
+
+    with psycopg.connect(_psycopg_url(url), autocommit=True, connect_timeout=5) as connection:
+        for statement in statements:
+            connection.execute(statement)  # type: ignore[arg-type]
+
+
+@pytest.fixture(scope="session")
+def postgres_url() -> Iterator[str]:
+    """The URL of an empty PostgreSQL database for this session (skips if none can be had)."""
+    external = os.environ.get("IVR_TEST_POSTGRES_URL")
+    if external:
+        yield external
+        return
+    bindir = _pg_bindir()
+    if bindir is None:
+        if os.environ.get("IVR_REQUIRE_POSTGRES"):
+            pytest.fail(f"IVR_REQUIRE_POSTGRES is set but {NO_POSTGRES}")
+        pytest.skip(NO_POSTGRES)
+    cluster = Cluster(bindir)
+    try:
+        server = cluster.start()
+        _admin_execute(server, "CREATE DATABASE ivr_test TEMPLATE template0")
+        yield server.rsplit("/", 1)[0] + "/ivr_test"
+    finally:
+        cluster.stop()
+
+
+def reset_postgres(url: str) -> None:
+    """Drop every table of the database's current schema: each test starts from nothing."""
+    import psycopg
+
+    with psycopg.connect(_psycopg_url(url), autocommit=True, connect_timeout=5) as connection:
+        connection.execute(f"SET lock_timeout = '{PG_TABLE_RESET_TIMEOUT}'")
+        tables = [row[0] for row in connection.execute(
+            "SELECT quote_ident(tablename) FROM pg_tables WHERE schemaname = current_schema()")]
+        if tables:
+            connection.execute(f"DROP TABLE {', '.join(tables)} CASCADE")  # type: ignore[arg-type]
+
+
+# ---------------------------------------------------------------------- per-test fixtures
+
+
+@pytest.fixture(params=BACKENDS)
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """An empty database, once on SQLite (a file) and once on PostgreSQL."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'ivr.sqlite3'}"
+    url = request.getfixturevalue("postgres_url")
+    reset_postgres(url)
+    return url
+
+
+@pytest.fixture
+def make_store(database_url: str) -> Iterator:
+    """make_store() → a new migrated ``Store`` on the test's database; all disposed after."""
+    from ivr import migrations
+    from ivr.store import Store
+
+    stores: list[Store] = []
+
+    def build(url: str | None = None) -> Store:
+        store = Store(url or database_url)
+        stores.append(store)
+        migrations.upgrade(store.engine)
+        return store
+
+    yield build
+    for store in stores:
+        store.engine.dispose()
+
+
+@pytest.fixture
+def store(make_store):
+    """A migrated ``ivr.store.Store`` (the parametrized backend), disposed after the test."""
+    return make_store()
+
+
+# ---------------------------------------------------------------------- the summary
+
+
+_outcomes: dict[str, Counter[str]] = {name: Counter() for name in BACKENDS}
+_BACKEND_ID = re.compile(r"[\[-](sqlite|postgresql)(?=[\]-])")
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    match = _BACKEND_ID.search(report.nodeid.partition("::")[2])
+    if match is None:
+        return
+    counts = _outcomes[match.group(1)]
+    if report.when == "call" or (report.when == "setup" and not report.passed):
+        counts[report.outcome] += 1
+    elif report.when == "teardown" and report.failed:
+        counts["error"] += 1
+
+
+def pytest_terminal_summary(terminalreporter) -> None:
+    if not any(_outcomes.values()):
+        return
+    terminalreporter.section("storage backends")
+    for name in BACKENDS:
+        counts = _outcomes[name]
+        summary = (", ".join(f"{n} {outcome}" for outcome, n in sorted(counts.items()))
+                   or "not run")
+        terminalreporter.write_line(f"{name}: {summary}")

@@ -1,0 +1,256 @@
+"""ivr.worker: the call path only appends to memory; the worker writes, retries and survives.
+
+Tests taking ``store`` run on SQLite and on PostgreSQL (ids ``[sqlite]``/``[postgresql]``).
+"""
+
+from __future__ import annotations
+
+import socket
+import time
+from collections.abc import Iterator
+from datetime import datetime, timedelta, timezone
+
+import pytest
+
+from ivr import worker as worker_module
+from ivr.store import Store
+from ivr.worker import Worker
+
+T0 = datetime(2026, 12, 1, 15, 0, tzinfo=timezone.utc)
+VOICEMAIL = {"recording_sid": "RE1", "call_sid": "CA1", "box": "soutien", "node": "vm",
+             "caller": None, "path": "vm", "received_at": T0,
+             "recording_url": "https://api.twilio.com/RE1", "duration": 7}
+
+
+def events(n: int, call_sid: str = "CA1") -> list[dict]:
+    return [{"call_sid": call_sid, "at": T0 + timedelta(milliseconds=i), "kind": "key",
+             "node": "accueil", "detail": str(i)} for i in range(n)]
+
+
+def save_voicemail(store: Store) -> None:
+    store.save_voicemail(**VOICEMAIL)
+
+
+@pytest.fixture
+def workers() -> Iterator[list[Worker]]:
+    """Workers to stop (and whose threads to join) after the test."""
+    started: list[Worker] = []
+    yield started
+    for worker in started:
+        worker.stop()
+        if worker._thread is not None:
+            worker._thread.join(timeout=5)
+            assert not worker._thread.is_alive()
+
+
+@pytest.fixture(params=["postgresql", "sqlite"], ids=["dead-postgresql", "dead-sqlite"])
+def dead_store(request, tmp_path) -> Iterator[Store]:
+    """A store whose database cannot be reached: nothing listens, or the file cannot be."""
+    if request.param == "postgresql":
+        url = "postgresql://postgres@127.0.0.1:1/x"
+    else:
+        url = f"sqlite:///{tmp_path / 'no' / 'such' / 'dir' / 'ivr.sqlite3'}"
+    store = Store(url)
+    yield store
+    store.engine.dispose()
+
+
+@pytest.fixture
+def hanging_store() -> Iterator[tuple[Store, socket.socket]]:
+    """A PostgreSQL URL whose server accepts connections and never answers."""
+    listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(64)
+    store = Store(f"postgresql://postgres@127.0.0.1:{listener.getsockname()[1]}/x")
+    yield store, listener
+    listener.close()
+    store.engine.dispose()
+
+
+# ---------------------------------------------------------------------- the happy path
+
+
+def test_recorded_events_are_written_by_drain(store):
+    worker = Worker(store, threaded=False)
+    for e in events(3):
+        worker.record(e)
+    assert worker.pending == 3
+    assert store.calls() == []  # nothing touched the database on the call path
+    assert worker.drain()
+    assert worker.pending == 0
+    assert [e.detail for e in store.events("CA1")] == ["0", "1", "2"]
+    assert (worker.stats.events_written, worker.stats.failures) == (3, 0)
+
+
+def test_deferred_work_runs_on_drain(store):
+    worker = Worker(store, threaded=False)
+    worker.defer("voicemail", save_voicemail)
+    assert store.voicemails() == []
+    assert worker.drain()
+    assert [v.recording_sid for v in store.voicemails()] == ["RE1"]
+    assert worker.stats.tasks_done == 1
+
+
+def test_large_batches_are_written_in_order(store):
+    worker = Worker(store, threaded=False)
+    for e in events(1200):
+        worker.record(e)
+    assert worker.drain()
+    assert [int(e.detail) for e in store.events("CA1")] == list(range(1200))
+
+
+# ---------------------------------------------------------------------- a dead database
+
+
+def test_a_dead_database_loses_nothing_and_is_caught_up_later(dead_store, store):
+    worker = Worker(dead_store, threaded=False)
+    batch = events(1000)
+    started = time.perf_counter()
+    for e in batch:
+        worker.record(e)
+    worker.defer("voicemail", save_voicemail)
+    assert time.perf_counter() - started < 0.05
+
+    worker.run_once(force=True)  # both fail: counted, kept
+    assert worker.stats.failures == 2
+    assert worker.stats.last_error is not None
+    assert worker.pending == 1001
+    assert (worker.stats.events_written, worker.stats.events_lost) == (0, 0)
+    assert not worker.drain(timeout=0.2)  # still down: nothing is dropped
+    assert worker.pending == 1001
+
+    worker.store = store  # the database is back
+    assert worker.drain()
+    assert [int(e.detail) for e in store.events("CA1")] == list(range(1000))
+    assert [v.recording_sid for v in store.voicemails()] == ["RE1"]
+    assert (worker.stats.events_written, worker.stats.tasks_done) == (1000, 1)
+    assert (worker.stats.events_lost, worker.stats.tasks_lost) == (0, 0)
+
+
+def test_a_dead_database_does_not_retry_in_a_tight_loop(dead_store):
+    worker = Worker(dead_store, threaded=False)
+    worker.record(events(1)[0])
+    worker.run_once()
+    assert worker.stats.failures == 1
+    worker.run_once()  # within the back-off: not tried again
+    assert worker.stats.failures == 1
+    assert worker.pending == 1
+
+
+def test_pending_events_are_bounded(dead_store, monkeypatch):
+    monkeypatch.setattr(worker_module, "MAX_PENDING_EVENTS", 10)
+    monkeypatch.setattr(worker_module, "MAX_PENDING_TASKS", 2)
+    worker = Worker(dead_store, threaded=False)
+    for e in events(15):
+        worker.record(e)
+    for _ in range(3):
+        worker.defer("voicemail", save_voicemail)
+    assert (len(worker.events), worker.stats.events_lost) == (10, 5)
+    assert (len(worker.tasks), worker.stats.tasks_lost) == (2, 1)
+    worker.run_once(force=True)
+    assert len(worker.events) == 10  # a failed batch goes back, up to the limit
+    assert [e["detail"] for e in worker.events] == [str(i) for i in range(10)]
+
+
+def test_the_call_path_never_waits_for_a_hanging_database(hanging_store, workers):
+    store, listener = hanging_store
+    worker = Worker(store, threaded=True, interval=0.01)
+    workers.append(worker)
+    worker.record(events(1)[0])  # the thread starts and blocks connecting
+    time.sleep(0.1)
+    started = time.perf_counter()
+    for e in events(1000):
+        worker.record(e)
+    for _ in range(100):
+        worker.defer("voicemail", save_voicemail)
+    assert time.perf_counter() - started < 0.05
+    assert worker.stats.failures == 0  # the worker is still waiting for the server
+
+    listener.close()  # now the connection fails: counted, and nothing is lost
+    deadline = time.monotonic() + 10
+    while len(worker.events) < 1001 and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert len(worker.events) == 1001
+    assert worker.stats.failures >= 1
+    assert worker.stats.events_lost == 0
+
+
+# ---------------------------------------------------------------------- retries
+
+
+def test_a_failing_deferred_task_is_retried_later_and_succeeds(store):
+    tries: list[int] = []
+
+    def flaky(s: Store) -> None:
+        tries.append(len(tries))
+        if len(tries) < 3:
+            raise ConnectionError("database restarting")
+        save_voicemail(s)
+
+    worker = Worker(store, threaded=False)
+    worker.defer("voicemail", flaky)
+    worker.run_once()
+    assert (len(tries), worker.stats.failures) == (1, 1)
+    (task,) = worker.tasks
+    assert task.attempts == 1 and task.not_before > time.monotonic()  # backing off
+    worker.run_once()
+    assert len(tries) == 1  # not yet
+
+    task.not_before = 0.0  # time passes
+    worker.run_once()
+    assert (len(tries), worker.stats.failures, task.attempts) == (2, 2, 2)
+    assert "ConnectionError: database restarting" in (worker.stats.last_error or "")
+    assert worker.drain()
+    assert len(tries) == 3
+    assert (worker.stats.tasks_done, worker.stats.tasks_lost) == (1, 0)
+    assert [v.recording_sid for v in store.voicemails()] == ["RE1"]
+
+
+def test_a_deferred_task_older_than_a_day_is_given_up(store, monkeypatch):
+    def broken(s: Store) -> None:
+        raise RuntimeError("bug")
+
+    worker = Worker(store, threaded=False)
+    worker.defer("broken", broken)
+    worker.tasks[0].created -= worker_module.TASK_MAX_AGE + 1
+    worker.run_once(force=True)
+    assert (worker.pending, worker.stats.tasks_lost, worker.stats.failures) == (0, 1, 1)
+
+
+def test_the_outbox_pass_runs_and_its_failures_are_counted(store):
+    calls: list[int] = []
+
+    def outbox() -> int:
+        calls.append(1)
+        if len(calls) == 2:
+            raise OSError("SMTP down")
+        return 0
+
+    worker = Worker(store, outbox=outbox, threaded=False, outbox_interval=3600)
+    worker.run_once()
+    worker.run_once()  # not due yet
+    assert len(calls) == 1
+    worker.run_once(force=True)
+    assert (len(calls), worker.stats.failures) == (2, 1)
+    assert "outbox" in (worker.stats.last_error or "")
+    worker.wake()  # e.g. a message was just queued
+    worker.run_once()
+    assert len(calls) == 3
+
+
+# ---------------------------------------------------------------------- the thread
+
+
+def test_a_threaded_worker_writes_in_the_background(store, workers):
+    worker = Worker(store, threaded=True, interval=0.05)
+    workers.append(worker)
+    for e in events(5):
+        worker.record(e)
+    worker.defer("voicemail", save_voicemail)
+    deadline = time.monotonic() + 2
+    while worker.pending and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert worker.pending == 0
+    assert [e.detail for e in store.events("CA1")] == ["0", "1", "2", "3", "4"]
+    assert [v.recording_sid for v in store.voicemails()] == ["RE1"]
+    assert worker._thread is not None and worker._thread.name == "ivr-worker"
