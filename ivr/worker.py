@@ -66,6 +66,7 @@ class Worker:
         self._stopping = False
         self._last_outbox = 0.0
         self._event_retry_at = 0.0
+        self._last_logged = 0.0
 
     # ------------------------------------------------------------------ producers (webhooks)
 
@@ -168,8 +169,15 @@ class Worker:
 
     def _failed(self, what: str, exc: Exception) -> None:
         self.stats.failures += 1
-        self.stats.last_error = f"{what}: {type(exc).__name__}: {str(exc)[:200]}"
-        log.warning("deferred %s failed: %s", what, self.stats.last_error)
+        first_line = (str(exc).strip().splitlines() or [""])[0][:200]
+        error = f"{what}: {type(exc).__name__}: {first_line}"
+        now = time.monotonic()
+        # One line per distinct error a minute: a dead database must not flood the log.
+        if error != self.stats.last_error or now - self._last_logged > 60:
+            log.warning("deferred work failed (%d so far, will retry): %s",
+                        self.stats.failures, error)
+            self._last_logged = now
+        self.stats.last_error = error
 
     def drain(self, timeout: float = 10.0) -> bool:
         """Run passes until nothing is pending (tests, shutdown); False if time ran out."""
@@ -185,6 +193,14 @@ class Worker:
         self._stopping = True
         self._wake.set()
 
+    def shutdown(self) -> None:
+        """At exit: one last short attempt to write what is pending."""
+        if self._stopping:
+            return
+        self.stop()
+        if self.pending and not self.drain(timeout=2.0):
+            log.error("exiting with %d journal events/tasks unwritten", self.pending)
+
     @property
     def pending(self) -> int:
         return len(self.events) + len(self.tasks)
@@ -197,7 +213,7 @@ def init_app(app: Flask, outbox: Callable[[], int] | None = None) -> None:
     worker = Worker(store, outbox=outbox, threaded=bool(app.config.get("IVR_WORKER", True)))
     app.extensions["ivr.worker"] = worker
     if worker.threaded:
-        atexit.register(lambda: worker.drain(timeout=3.0))
+        atexit.register(worker.shutdown)
 
 
 def current_worker() -> Worker:

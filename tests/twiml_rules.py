@@ -344,19 +344,16 @@ def numbers(root: ET.Element) -> list[str]:
 
 # --------------------------------------------------------------------------- apps and requests
 
-ENV = ("TWILIO_AUTH_TOKEN", "TWILIO_WEBHOOK_SHARED_KEY", "IVR_PUBLIC_URL", "IVR_TRUSTED_PROXIES",
-       "IVR_NOW", "IVR_DEV", "IVR_CONFIG_DIR", "DATABASE_URL", "IVR_VOICE")
-
-
 def make_line_app(**overrides):
-    """``create_app`` as production builds it, on a migrated in-memory database, whatever
-    the environment of the test run says."""
-    from ivr import create_app, migrations
+    """``create_app`` as production builds it (no background worker), on a migrated in-memory
+    database, whatever the environment of the test run says."""
+    from ivr import SETTINGS, create_app, migrations
 
     with pytest.MonkeyPatch.context() as mp:
-        for name in ENV:
+        for name in SETTINGS:
             mp.delenv(name, raising=False)
-        app = create_app({"TESTING": True, "DATABASE_URL": "sqlite://", **overrides})
+        app = create_app({"TESTING": True, "DATABASE_URL": "sqlite://", "IVR_WORKER": False,
+                          **overrides})
     migrations.upgrade(app.extensions["ivr.store"].engine)
     return app
 
@@ -395,8 +392,7 @@ def node_requests(config, node_id: str) -> Iterator[tuple[str, str, dict[str, st
     """(label, path, extra form) for every webhook a call can make about ``node_id``."""
     node = config.nodes[node_id]
     root = config.line.root
-    yield "enter", f"/voice/node/{node_id}", {}
-    yield "enter from root", f"/voice/node/{node_id}?p={root}", {}
+    yield "enter", f"/voice/node/{node_id}?p={root}", {}
     if node.gathers:
         keys = set(node.options)
         if node.sms is not None:
@@ -406,7 +402,6 @@ def node_requests(config, node_id: str) -> Iterator[tuple[str, str, dict[str, st
             yield f"key {key}", f"/voice/input/{node_id}?p={root}", {"Digits": key}
         yield "star at top", f"/voice/input/{node_id}", {"Digits": "*"}
         yield "silence", f"/voice/input/{node_id}?p={root}", {}
-        yield "empty", f"/voice/input/{node_id}?p={root}", {"Digits": ""}
         yield "last try", f"/voice/input/{node_id}?p={root}&n={config.line.max_tries - 1}", \
             {"Digits": invalid}
         yield "last silence", f"/voice/input/{node_id}?n={config.line.max_tries - 1}", {}

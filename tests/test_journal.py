@@ -1,0 +1,71 @@
+"""The call journal: each call's nodes, keys, destination and outcome, written off the call path."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from ivr.simulator import CallSimulator
+
+
+def play(app, keys, dial=()):
+    result = CallSimulator(app, dial_outcomes=dial).play(keys)
+    worker = app.extensions["ivr.worker"]
+    assert worker.drain(), worker.stats
+    store = app.extensions["ivr.store"]
+    [row] = [c for c in store.calls() if c.call_sid == result.call_sid]
+    return result, row, store.events(result.call_sid)
+
+
+@pytest.mark.parametrize("keys,dial,outcome,destination,branch", [
+    ("2,1,1,1", (), "answered", "csi", "personnel"),
+    ("2,1,1,1", ("no-answer", "busy"), "voicemail", "voicemail:telesante", "personnel"),
+    ("2,1,3", (), "info", None, "personnel"),
+    ("1,1,1", (), "voicemail", "voicemail:telesante", "patient"),
+    ("*11", (), "answered", "csi", "urgence_ti"),
+], ids=["answered", "no-answer-then-voicemail", "info-goodbye", "patient-voicemail", "shortcut"])
+def test_outcomes(app, keys, dial, outcome, destination, branch):
+    result, row, events = play(app, keys, dial)
+    assert row.outcome == outcome
+    assert row.destination == destination
+    assert row.branch == branch
+    assert row.ended_at is not None and row.duration == 60
+    assert row.caller == "+1514…23"  # masked: the journal keeps no phone number
+    kinds = [e.kind for e in events]
+    assert kinds[0] == "enter" and kinds[-1] == "status"
+    pressed = [e.detail for e in events if e.kind == "key"]
+    expected = ["*", "*11"] if keys.startswith("*") else keys.split(",")
+    assert pressed[:len(expected)] == expected
+    assert all(p == "(silence)" for p in pressed[len(expected):])  # then waited: goodbye
+
+
+def test_hung_up_in_a_menu(app):
+    """A caller who hangs up mid-menu: the status callback closes the call where they were."""
+    sim = CallSimulator(app)
+    sim.post("/voice", {})
+    sim.post("/voice/input/accueil", {"Digits": "2"})
+    sim.post("/voice/status", {"CallStatus": "completed", "CallDuration": "9"})
+    app.extensions["ivr.worker"].drain()
+    [row] = app.extensions["ivr.store"].calls()
+    assert (row.outcome, row.last_node, row.duration) == ("hangup", "personnel", 9)
+
+
+def test_dead_database_never_breaks_or_delays_a_call(make_app):
+    """DATABASE_URL points at nothing: every call still routes; the loss is counted."""
+    app = make_app(DATABASE_URL="postgresql://ivr@127.0.0.1:1/nowhere", migrate=False,
+                   IVR_WORKER=True)
+    worker = app.extensions["ivr.worker"]
+    started = time.monotonic()
+    results = [CallSimulator(app).play("2,1,1,1") for _ in range(3)]
+    results.append(CallSimulator(app).play("1,1,1"))
+    elapsed = time.monotonic() - started
+    assert [r.kind for r in results] == ["dial", "dial", "dial", "record"]
+    assert results[0].dials[0].number == "+15142514000"
+    assert elapsed < 5, elapsed
+    deadline = time.monotonic() + 5
+    while worker.stats.failures == 0 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert worker.stats.failures > 0
+    assert worker.pending > 0  # kept for later, not thrown away
+    worker.stop()

@@ -1,0 +1,461 @@
+"""Only Twilio can drive the line, and nothing a request says can break it or pick a number.
+
+Signatures (HMAC-SHA1 with the auth token, HMAC-SHA256 with a shared key), the URL Twilio
+signed behind a TLS proxy, the start-up rule on the token, and hostile input: extra or forged
+parameters, garbage keys, unknown nodes and tampered call state. Every answer that is TwiML
+must pass the checker of tests/twiml_rules.py.
+"""
+
+from __future__ import annotations
+
+import xml.etree.ElementTree as ET
+
+import pytest
+import yaml
+from twilio.request_validator import RequestValidator
+
+from ivr import REPO_ROOT, SETTINGS, create_app
+from ivr.config import load
+from ivr.security import DEV_TOKEN, InsecureStart, sign
+from twiml_rules import (
+    BASE,
+    line_requests,
+    make_line_app,
+    node_requests,
+    numbers,
+    problems,
+    said,
+    signed_post,
+    twilio_form,
+)
+
+TOKEN = "security-test-token"
+AT = "2026-12-01T10:00:00-05:00"  # a Tuesday, 10:00: the CSI and the CSSNS are open
+NIGHT = "2026-12-01T19:30:00-05:00"
+PUBLIC = "https://ligne.example.org"
+SHARED_KEY = "shared-key-secret"
+SHA256_SETTINGS = "key=webhooks_sharedkey_0123456789abcdef,algorithm=HMAC_SHA256"
+CONFIG = load(REPO_ROOT)
+GATHERING = sorted(n.id for n in CONFIG.nodes.values() if n.gathers)
+ROOT = CONFIG.line.root
+PROVIDER_PHONES = {
+    str(p["phone"])
+    for p in yaml.safe_load((REPO_ROOT / "schedules" / "providers.yaml").read_text())[
+        "providers"].values()
+    if p.get("phone")
+}
+
+# Every webhook, with a form it accepts; all but the callbacks answer TwiML.
+ENDPOINTS = [
+    ("/voice", {}),
+    (f"/voice/node/{ROOT}", {}),
+    (f"/voice/input/{ROOT}", {"Digits": "1"}),
+    ("/voice/shortcut", {"Digits": "11"}),
+    ("/voice/dial/urgence_ti/0?p=accueil", {"DialCallStatus": "no-answer"}),
+    ("/voice/record/vm_telesante", {"RecordingUrl": "https://api.twilio.com/RE1",
+                                    "RecordingSid": "RE" + "1" * 32, "RecordingDuration": "5"}),
+    ("/voice/recording/vm_telesante", {"RecordingUrl": "https://api.twilio.com/RE1",
+                                       "RecordingSid": "RE" + "1" * 32,
+                                       "RecordingStatus": "completed"}),
+    ("/voice/status", {"CallStatus": "completed", "CallDuration": "60"}),
+]
+ENDPOINT_IDS = [path.split("?")[0] for path, _ in ENDPOINTS]
+
+
+@pytest.fixture(scope="module")
+def client():
+    return make_line_app(TWILIO_AUTH_TOKEN=TOKEN, IVR_NOW=AT).test_client()
+
+
+@pytest.fixture(scope="module")
+def night_client():
+    return make_line_app(TWILIO_AUTH_TOKEN=TOKEN, IVR_NOW=NIGHT).test_client()
+
+
+def twiml(response, label: str = "") -> ET.Element:
+    body = response.get_data()
+    assert response.status_code == 200, (label, response.status_code, body[:300])
+    assert response.mimetype == "text/xml", (label, response.mimetype)
+    found = problems(body)
+    assert not found, f"{label}:\n" + "\n".join(found) + "\n" + body.decode()
+    return ET.fromstring(body)
+
+
+def post(client, path: str, form: dict[str, str], signature: str, **headers: str):
+    return client.post(path, data=form, headers={"X-Twilio-Signature": signature, **headers})
+
+
+# --------------------------------------------------------------------------- signatures
+
+
+@pytest.mark.parametrize("path,extra", ENDPOINTS, ids=ENDPOINT_IDS)
+def test_valid_signature_is_served(client, path, extra):
+    response = signed_post(client, path, twilio_form(**extra))
+    assert response.status_code in (200, 204), response.get_data()
+    if response.status_code == 200:
+        twiml(response, path)
+
+
+@pytest.mark.parametrize("path,extra", ENDPOINTS, ids=ENDPOINT_IDS)
+def test_no_signature_is_refused(client, path, extra):
+    assert client.post(path, data=twilio_form(**extra)).status_code == 403
+    assert post(client, path, twilio_form(**extra), "").status_code == 403
+
+
+@pytest.mark.parametrize("path,extra", ENDPOINTS, ids=ENDPOINT_IDS)
+def test_wrong_signature_is_refused(client, path, extra):
+    form = twilio_form(**extra)
+    good = sign(BASE + path, form, TOKEN)
+    for bad in ("x", good[:-2] + "AA", good.lower(), sign(BASE + path, form, "another-token")):
+        assert bad != good
+        assert post(client, path, form, bad).status_code == 403, bad
+
+
+def test_signature_for_another_url_is_refused(client):
+    form = twilio_form(Digits="2")
+    for signed_for, sent_to in [
+        ("/voice/status", "/voice"),
+        (f"/voice/input/{ROOT}", "/voice/input/patient"),
+        (f"/voice/input/{ROOT}?p=a", f"/voice/input/{ROOT}?p=b"),  # the query is signed too
+        (f"/voice/input/{ROOT}", f"/voice/input/{ROOT}?n=2"),
+    ]:
+        signature = sign(BASE + signed_for, form, TOKEN)
+        assert post(client, sent_to, form, signature).status_code == 403, (signed_for, sent_to)
+    signature = sign("https://localhost/voice", twilio_form(), TOKEN)  # another scheme
+    assert post(client, "/voice", twilio_form(), signature).status_code == 403
+
+
+def test_tampered_body_is_refused(client):
+    path = f"/voice/input/{ROOT}"
+    form = twilio_form(Digits="1")
+    signature = sign(BASE + path, form, TOKEN)
+    assert post(client, path, form, signature).status_code == 200
+    assert post(client, path, {**form, "Digits": "2"}, signature).status_code == 403
+    assert post(client, path, {**form, "To": "+15551234567"}, signature).status_code == 403
+    assert post(client, path, {**form, "Extra": "x"}, signature).status_code == 403
+    shorter = {k: v for k, v in form.items() if k != "Digits"}
+    assert post(client, path, shorter, signature).status_code == 403
+
+
+def test_default_port_may_be_in_the_signed_url(client):
+    form = twilio_form()
+    assert post(client, "/voice", form, sign("http://localhost:80/voice", form, TOKEN)) \
+        .status_code == 200
+
+
+# --------------------------------------------------------------------------- behind a proxy
+
+
+@pytest.fixture(scope="module")
+def public_client():
+    return make_line_app(TWILIO_AUTH_TOKEN=TOKEN, IVR_NOW=AT, IVR_PUBLIC_URL=PUBLIC).test_client()
+
+
+def test_public_url_is_what_twilio_signed(public_client):
+    form = twilio_form()
+    assert signed_post(public_client, "/voice", form, base=PUBLIC).status_code == 200
+    assert signed_post(public_client, "/voice", form, base=PUBLIC + ":443").status_code == 200
+    path = f"/voice/input/{ROOT}?p={ROOT}&n=1"
+    twiml(signed_post(public_client, path, twilio_form(Digits="2"), base=PUBLIC))
+    assert signed_post(public_client, "/voice", form, base="http://localhost").status_code == 403
+    assert signed_post(public_client, "/voice", form, base="http://ligne.example.org") \
+        .status_code == 403
+
+
+def test_public_url_with_trailing_slash():
+    client = make_line_app(TWILIO_AUTH_TOKEN=TOKEN, IVR_NOW=AT,
+                           IVR_PUBLIC_URL=PUBLIC + "/").test_client()
+    assert signed_post(client, "/voice", base=PUBLIC).status_code == 200
+
+
+def test_recording_callback_is_the_public_url(public_client):
+    root = twiml(signed_post(public_client, "/voice/node/vm_telesante", base=PUBLIC))
+    callback = root.find("Record").get("recordingStatusCallback")
+    assert callback.startswith(PUBLIC + "/voice/recording/"), callback
+
+
+@pytest.fixture(scope="module")
+def forwarded_client():
+    return make_line_app(TWILIO_AUTH_TOKEN=TOKEN, IVR_NOW=AT,
+                         IVR_TRUSTED_PROXIES="1").test_client()
+
+
+FORWARDED = {"X-Forwarded-Proto": "https", "X-Forwarded-Host": "ligne.example.org",
+             "X-Forwarded-For": "203.0.113.7"}
+
+
+def test_trusted_proxy_headers_are_honoured(forwarded_client):
+    ok = signed_post(forwarded_client, "/voice", base=PUBLIC, headers=FORWARDED)
+    assert ok.status_code == 200
+    wrong = signed_post(forwarded_client, "/voice", base="http://localhost", headers=FORWARDED)
+    assert wrong.status_code == 403
+    direct = signed_post(forwarded_client, "/voice", base="http://localhost")
+    assert direct.status_code == 200
+    root = twiml(signed_post(forwarded_client, "/voice/node/vm_telesante", base=PUBLIC,
+                             headers=FORWARDED))
+    assert root.find("Record").get("recordingStatusCallback", "").startswith(PUBLIC + "/")
+
+
+def test_forwarded_headers_are_ignored_without_trusted_proxies(client):
+    spoofed = signed_post(client, "/voice", base=PUBLIC, headers=FORWARDED)
+    assert spoofed.status_code == 403
+    assert signed_post(client, "/voice", base=BASE, headers=FORWARDED).status_code == 200
+
+
+# --------------------------------------------------------------------------- start-up rule
+
+
+@pytest.fixture
+def clean_env(monkeypatch):
+    for name in SETTINGS:
+        monkeypatch.delenv(name, raising=False)
+    return monkeypatch
+
+
+BARE = {"TESTING": True, "DATABASE_URL": "sqlite://", "IVR_WORKER": False}
+
+
+def test_refuses_to_start_without_a_token(clean_env):
+    with pytest.raises(InsecureStart):
+        create_app(BARE)
+    with pytest.raises(InsecureStart):
+        create_app({**BARE, "TWILIO_AUTH_TOKEN": ""})
+    with pytest.raises(InsecureStart):
+        create_app({**BARE, "IVR_DEV": False})
+    clean_env.setenv("IVR_DEV", "0")
+    with pytest.raises(InsecureStart):
+        create_app(BARE)
+
+
+@pytest.mark.parametrize("how", ["config", "env"])
+def test_dev_mode_uses_the_public_dev_token(clean_env, how):
+    if how == "env":
+        clean_env.setenv("IVR_DEV", "1")
+        app = create_app(BARE)
+    else:
+        app = create_app({**BARE, "IVR_DEV": True})
+    assert app.config["TWILIO_AUTH_TOKEN"] == DEV_TOKEN
+    from ivr import migrations
+
+    migrations.upgrade(app.extensions["ivr.store"].engine)
+    client = app.test_client()
+    assert signed_post(client, "/voice", token=DEV_TOKEN).status_code == 200
+    assert signed_post(client, "/voice", token=TOKEN).status_code == 403
+
+
+def test_dev_mode_never_replaces_a_real_token(clean_env):
+    clean_env.setenv("IVR_DEV", "1")
+    clean_env.setenv("TWILIO_AUTH_TOKEN", "real-token-from-env")
+    app = create_app(BARE)
+    assert app.config["TWILIO_AUTH_TOKEN"] == "real-token-from-env"
+    client = app.test_client()
+    assert signed_post(client, "/voice", token=DEV_TOKEN).status_code == 403
+
+
+# --------------------------------------------------------------------------- HMAC-SHA256
+
+
+@pytest.fixture(scope="module")
+def shared_client():
+    return make_line_app(TWILIO_AUTH_TOKEN=TOKEN, IVR_NOW=AT,
+                         TWILIO_WEBHOOK_SHARED_KEY=SHARED_KEY).test_client()
+
+
+def sha256_post(client, path: str, form: dict[str, str], key: str, *,
+                algorithm: str = "HMAC_SHA256", settings: str = SHA256_SETTINGS):
+    signature = RequestValidator(key).compute_signature(BASE + path, form, algorithm)
+    return post(client, path, form, signature, **{"X-Twilio-Webhooks-Signature-Settings":
+                                                  settings})
+
+
+def test_hmac_sha256_with_the_shared_key(shared_client):
+    form = twilio_form()
+    twiml(sha256_post(shared_client, "/voice", form, SHARED_KEY))
+    path = f"/voice/input/{ROOT}"
+    twiml(sha256_post(shared_client, path, twilio_form(Digits="1"), SHARED_KEY))
+    # the legacy auth-token signature still works alongside
+    assert signed_post(shared_client, "/voice", form).status_code == 200
+
+
+def test_hmac_sha256_refusals(shared_client):
+    form = twilio_form()
+    assert sha256_post(shared_client, "/voice", form, TOKEN).status_code == 403
+    assert sha256_post(shared_client, "/voice", form, SHARED_KEY,
+                       algorithm="HMAC_SHA1").status_code == 403
+    assert sha256_post(shared_client, "/voice", form, "other-key").status_code == 403
+    signature = RequestValidator(SHARED_KEY).compute_signature(BASE + "/voice", form,
+                                                               "HMAC_SHA256")
+    tampered = {**form, "From": "+15551234567"}
+    assert post(shared_client, "/voice", tampered, signature, **{
+        "X-Twilio-Webhooks-Signature-Settings": SHA256_SETTINGS}).status_code == 403
+    unknown = "key=webhooks_sharedkey_x,algorithm=HMAC_MD5"
+    assert post(shared_client, "/voice", form, signature, **{
+        "X-Twilio-Webhooks-Signature-Settings": unknown}).status_code == 403
+
+
+# --------------------------------------------------------------------------- methods, files
+
+
+@pytest.mark.parametrize("path", ["/voice", f"/voice/input/{ROOT}", "/voice/status",
+                                  "/voice/dial/urgence_ti/0"])
+def test_get_is_405_not_500(client, path):
+    assert client.get(path).status_code == 405
+    signature = sign(BASE + path, {}, TOKEN)
+    assert client.get(path, headers={"X-Twilio-Signature": signature}).status_code == 405
+    assert client.put(path, data=twilio_form()).status_code in (403, 405)
+
+
+@pytest.mark.parametrize("path", ["/voice/audio/..%2F..%2Fmenus%2Fligne.yaml",
+                                  "/voice/audio/../../menus/ligne.yaml",
+                                  "/voice/audio/%2Fetc%2Fpasswd", "/voice/audio/nope.mp3"])
+def test_audio_files_stay_in_their_folder(client, path):
+    response = client.get(path)
+    assert response.status_code == 404, (path, response.status_code)
+    assert b"root:" not in response.get_data() and b"line:" not in response.get_data()
+
+
+def test_oversized_request_is_a_client_error(client):
+    form = twilio_form(Digits="1" * (70 * 1024))
+    response = signed_post(client, f"/voice/input/{ROOT}", form)
+    assert 400 <= response.status_code < 500
+
+
+# --------------------------------------------------------------------------- numbers
+
+
+FORGED = "+15551234567"
+INJECTED = {"To": FORGED, "Called": FORGED, "Number": FORGED, "PhoneNumber": FORGED,
+            "ForwardedFrom": FORGED, "Caller": FORGED, "From": FORGED, "DialNumber": FORGED,
+            "CallerId": FORGED, "Dial": FORGED, "number": FORGED}
+
+
+def test_provider_phones_are_known():
+    assert {"+15142514000", "+15142513050", "+18335640404"} <= PROVIDER_PHONES
+
+
+@pytest.mark.parametrize("when", ["day", "night"])
+def test_no_number_dialled_comes_from_the_request(client, night_client, when):
+    client = client if when == "day" else night_client
+    requests = [r for n in sorted(CONFIG.nodes) for r in node_requests(CONFIG, n)]
+    requests += list(line_requests(CONFIG))
+    dialled: set[str] = set()
+    for label, path, extra in requests:
+        sep = "&" if "?" in path else "?"
+        path = f"{path}{sep}number={FORGED}&to={FORGED}"
+        form = {**twilio_form(**extra), **INJECTED}
+        response = signed_post(client, path, form)
+        if response.status_code == 204:
+            continue
+        root = twiml(response, f"{label} {path}")
+        assert FORGED not in response.get_data(as_text=True), (label, path)
+        for number in numbers(root):
+            assert number in PROVIDER_PHONES, (label, path, number)
+            dialled.add(number)
+        for dial in root.iter("Dial"):
+            assert dial.get("callerId") in (None, *PROVIDER_PHONES), dial.attrib
+    assert dialled, "the walk dialled nobody: it proves nothing"
+
+
+# --------------------------------------------------------------------------- garbage keys
+
+GARBAGE = {
+    "letters": "abc",
+    "letter": "a",
+    "two digits": "12",
+    "ten kB": "1" * 10240,
+    "markup": "<Say>x</Say>",
+    "unicode digit": "١",
+    "fullwidth one": "１",
+    "emoji": "💥",
+    "space": " ",
+    "nul": "1\x00",
+    "sql": "1' OR '1'='1",
+    "star and digit": "*1",
+    "hash twice": "##",
+}
+
+
+@pytest.mark.parametrize("node_id", GATHERING)
+def test_garbage_keys_reprompt(client, node_id):
+    path = f"/voice/input/{node_id}?p={ROOT}"
+    for name, digits in GARBAGE.items():
+        root = twiml(signed_post(client, path, twilio_form(Digits=digits)), f"{node_id} {name}")
+        assert root.find("Gather") is not None, (node_id, name)
+        assert "Choix invalide" in said(root), (node_id, name, said(root))
+        assert "<Say>x" not in ET.tostring(root, encoding="unicode")
+
+
+@pytest.mark.parametrize("node_id", GATHERING)
+def test_empty_key_is_silence(client, node_id):
+    """An empty Digits is the caller saying nothing: the menu again, or goodbye after a message
+    (the spec's "no key before the timeout")."""
+    root = twiml(signed_post(client, f"/voice/input/{node_id}?p={ROOT}", twilio_form(Digits="")))
+    if CONFIG.nodes[node_id].type == "menu":
+        assert root.find("Gather") is not None
+    else:
+        assert root.find("Hangup") is not None and "au revoir" in said(root)
+
+
+def test_garbage_shortcuts_reprompt(client):
+    for name, digits in [*GARBAGE.items(), ("empty", ""), ("unknown", "00"), ("one", "1")]:
+        root = twiml(signed_post(client, "/voice/shortcut", twilio_form(Digits=digits)), name)
+        assert root.find("Gather") is not None, name
+        assert "Raccourci inconnu" in said(root), (name, said(root))
+
+
+# --------------------------------------------------------------------------- tampered URLs
+
+
+def assert_welcome(root: ET.Element, label: str) -> None:
+    gather = root.find("Gather")
+    assert gather is not None, label
+    assert gather.get("action", "").split("?")[0] == f"/voice/input/{ROOT}", (label, gather.attrib)
+    assert "ligne de soutien technologique" in said(root), (label, said(root))
+
+
+@pytest.mark.parametrize("path,extra", [
+    ("/voice/input/nope", {"Digits": "1"}),
+    ("/voice/input/nope", {}),
+    ("/voice/node/nope", {}),
+    ("/voice/node/%3CSay%3E", {}),
+    ("/voice/dial/nope/0", {"DialCallStatus": "no-answer"}),
+    ("/voice/dial/nope/0", {"DialCallStatus": "busy"}),
+    ("/voice/dial/nope/0", {}),
+], ids=lambda v: str(v))
+def test_unknown_node_goes_to_the_welcome_menu(client, path, extra):
+    assert_welcome(twiml(signed_post(client, path, twilio_form(**extra)), path), path)
+
+
+@pytest.mark.parametrize("path", [
+    "/voice/dial/urgence_ti/99", "/voice/dial/accueil/0", "/voice/record/nope",
+    "/voice/input/vm_telesante", "/voice/input/urgence_ti",
+])
+def test_odd_but_signed_urls_answer_valid_twiml(client, path):
+    twiml(signed_post(client, path, twilio_form(DialCallStatus="failed", Digits="1")), path)
+
+
+def test_negative_step_is_not_a_server_error(client):
+    response = signed_post(client, "/voice/dial/urgence_ti/-1",
+                           twilio_form(DialCallStatus="failed"))
+    assert response.status_code < 500
+
+
+STATES = ["p=garbage", "p=..", "p=" + "accueil." * 600, "p=" + "x" * 5000,
+          "p=%3CSay%3Eoops%3C%2FSay%3E", "p=accueil&p=personnel", "n=999", "n=-5", "n=abc",
+          "n=", "n=1e3", "n=%00", "n=2&n=0", "p=personnel.patient.accueil&n=2", "p=&n="]
+
+
+@pytest.mark.parametrize("state", STATES)
+def test_tampered_state_answers_valid_twiml(client, state):
+    for path, extra in [(f"/voice/input/{ROOT}", {"Digits": "7"}),
+                        ("/voice/input/personnel", {"Digits": "*"}),
+                        ("/voice/input/personnel", {"Digits": "3"}),
+                        ("/voice/input/patient_internet", {}),
+                        ("/voice/node/personnel", {}),
+                        ("/voice/dial/urgence_ti/0", {"DialCallStatus": "busy"}),
+                        ("/voice/record/vm_telesante", {})]:
+        full = f"{path}?{state}"
+        root = twiml(signed_post(client, full, twilio_form(**extra)), full)
+        for element in root.iter():
+            for name in ("action", "recordingStatusCallback"):
+                assert len(element.get(name, "")) < 1024, (full, name, len(element.get(name)))
