@@ -95,6 +95,7 @@ class Node:
     fallback: str | None
     sms: SmsOffer | None
     where: Where
+    audience: str | None = None  # "patients": no step below may dial a staff-only provider
 
     @property
     def gathers(self) -> bool:
@@ -252,8 +253,12 @@ def _parse_line(r: _Reader, m: YamlMap) -> Line:
 
 def _parse_node(r: _Reader, node_id: str, m: YamlMap) -> Node:
     path = f"nodes.{node_id}"
-    r.unknown_keys(m, ("type", "title", "prompt", "options", "steps", "box", "fallback", "sms"),
-                   path)
+    r.unknown_keys(m, ("type", "title", "prompt", "options", "steps", "box", "fallback", "sms",
+                       "audience"), path)
+    audience = r.text(m, "audience", path, required=False)
+    if audience not in (None, "patients", "staff"):
+        r.problem(m.at("audience"), f"{path}.audience", "expected 'patients' or 'staff'")
+        audience = None
     node_type = r.text(m, "type", path) or "menu"
     if node_type not in NODE_TYPES:
         r.problem(m.at("type"), f"{path}.type",
@@ -306,6 +311,7 @@ def _parse_node(r: _Reader, node_id: str, m: YamlMap) -> Node:
         fallback=r.text(m, "fallback", path, required=False),
         sms=sms,
         where=m.where,
+        audience=audience,
     )
 
 

@@ -149,6 +149,29 @@ def validate(config: Config) -> list[Problem]:
                 "{<provider>.reouverture})")
 
     problems += _reachability(config)
+    problems += _patients_branch(config)
+    return problems
+
+
+def _patients_branch(config: Config) -> list[Problem]:
+    """The seed: "Le CSI ne supporte pas les patients" — no patient path may dial such a team."""
+    nodes = config.nodes
+    problems: list[Problem] = []
+    seen: set[str] = set()
+    queue = deque(n.id for n in nodes.values() if n.audience == "patients")
+    while queue:
+        current = queue.popleft()
+        if current in seen or current not in nodes:
+            continue
+        seen.add(current)
+        node = nodes[current]
+        for i, step in enumerate(node.steps):
+            provider = config.providers.get(step.target)
+            if step.kind == "dial" and provider is not None and not provider.serves_patients:
+                problems.append(Problem(step.where, f"nodes.{node.id}.steps[{i}].dial",
+                                        f"{provider.id} does not serve patients (serves_patients: "
+                                        "false), but a patient's path leads here"))
+        queue.extend(t for _, t in edges(config, node))
     return problems
 
 
