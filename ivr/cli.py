@@ -144,7 +144,7 @@ def tree_command(config_dir_: str | None) -> None:
 
     def walk(node_id: str, label: str, depth: int) -> None:
         indent = "  " * depth
-        if node_id in shown and config.nodes[node_id].gathers:
+        if node_id in shown and any(True for _ in edges(config, config.nodes[node_id])):
             click.echo(f"{indent}{label} {node_id} (see above)")
             return
         shown.add(node_id)
