@@ -1,1 +1,1 @@
-from ivr import create_app; app = create_app()  # noqa: E702
+app = __import__("ivr").create_app()  # `flask --app app run`, `gunicorn app:app`

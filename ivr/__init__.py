@@ -64,7 +64,8 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     if voice_name not in FR_CA_VOICES and not voice_name.startswith(FR_CA_VOICE_PREFIXES):
         raise ValueError(f"IVR_VOICE: {voice_name!r} is not a fr-CA voice Twilio knows")
     if not app.debug and not app.testing:
-        logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+        logging.basicConfig(level=logging.INFO,
+                            format="%(asctime)s %(levelname)s %(name)s %(message)s")
 
     security.init_app(app)
     clock.init_app(app)

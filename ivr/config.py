@@ -6,6 +6,7 @@ what the line will serve. Every object remembers its ``Where`` so problems name 
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import string
 from collections.abc import Mapping
@@ -197,7 +198,8 @@ class _Reader:
     def integer(self, m: YamlMap, key: str, path: str, default: int, low: int, high: int) -> int:
         value = m.get(key, default)
         if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
-            self.problem(m.at(key), f"{path}.{key}", f"expected a whole number from {low} to {high}")
+            self.problem(m.at(key), f"{path}.{key}",
+                         f"expected a whole number from {low} to {high}")
             return default
         return value
 
@@ -432,10 +434,8 @@ def parse(directory: Path | str, language: str = "fr-CA") -> tuple[Config, list[
     def read(path: Path) -> tuple[Any, str]:
         label = _label(directory, path)
         digest.update(label.encode() + b"\0")
-        try:
+        with contextlib.suppress(OSError):  # read_yaml reports an unreadable file
             digest.update(path.read_bytes())
-        except OSError:
-            pass
         return read_yaml(path, label, problems), label
 
     menu_files = _files(directory, "menus")
@@ -504,7 +504,7 @@ def parse(directory: Path | str, language: str = "fr-CA") -> tuple[Config, list[
 
 
 def load(directory: Path | str, language: str = "fr-CA") -> Config:
-    """Parse and validate; raise ``ConfigInvalid`` with every problem if the line can't be served."""
+    """Parse and validate; raise ``ConfigInvalid`` with every problem if the line can't serve."""
     from ivr.schedule import build_schedule
     from ivr.validate import validate
 

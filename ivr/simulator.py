@@ -141,7 +141,8 @@ class CallSimulator:
                 kind = "error"
                 break
             url, params = self._follow(ET.fromstring(body), exchange, keypad)
-            answered = answered or bool(exchange.dialled and exchange.dialled.outcome == "completed")
+            dialled = exchange.dialled
+            answered = answered or bool(dialled and dialled.outcome == "completed")
             recorded = recorded or exchange.recorded
             if url is None:
                 kind = "hangup" if exchange.hung_up else "end"

@@ -18,7 +18,6 @@ from ivr.config import Config, Node
 from ivr.lines import current_config
 from ivr.notify import can_text, mask_phone, queue_voicemail_emails, sms_configured
 from ivr.store import Store, utcnow
-from ivr.worker import current_worker
 from ivr.twiml import (
     Acknowledge,
     Ask,
@@ -31,6 +30,7 @@ from ivr.twiml import (
     dtmf_wait,
     render,
 )
+from ivr.worker import current_worker
 
 log = logging.getLogger(__name__)
 bp = Blueprint("voice", __name__, url_prefix="/voice")
@@ -397,9 +397,9 @@ def _voicemail_saver(config: Config, node_id: str):
 
     def save(store: Store) -> None:
         voicemail, _ = store.save_voicemail(**fields)
-        if voicemail.recording_url and voicemail.notified_at is None:
-            if queue_voicemail_emails(store, config, voicemail, console):
-                wake()
+        if voicemail.recording_url and voicemail.notified_at is None and \
+                queue_voicemail_emails(store, config, voicemail, console):
+            wake()
 
     return save
 

@@ -207,7 +207,6 @@ class Worker:
 
 
 def init_app(app: Flask, outbox: Callable[[], int] | None = None) -> None:
-    from ivr.store import Store
 
     store: Store = app.extensions["ivr.store"]
     worker = Worker(store, outbox=outbox, threaded=bool(app.config.get("IVR_WORKER", True)))

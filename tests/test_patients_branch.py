@@ -13,7 +13,8 @@ def test_patient_option_to_the_urgent_it_line_is_refused(config_copy):
     menu = config_copy / "menus" / "patient.yaml"
     text = menu.read_text()
     anchor = '      "2": {to: patient_question, say: patient.question}\n'
-    menu.write_text(text.replace(anchor, anchor + '      "3": {to: urgence_ti, say: patient.question}\n'))
+    extra = '      "3": {to: urgence_ti, say: patient.question}\n'
+    menu.write_text(text.replace(anchor, anchor + extra))
     messages = [str(p) for p in check(config_copy)]
     assert any("csi does not serve patients" in m and m.startswith("menus/destinations.yaml:")
                for m in messages), messages
