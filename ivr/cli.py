@@ -16,7 +16,7 @@ import click
 from flask.cli import FlaskGroup
 
 from ivr import REPO_ROOT, create_app, migrations
-from ivr.config import ConfigInvalid, check, load
+from ivr.config import ConfigInvalid, Problem, Where, check, load
 from ivr.simulator import DIAL_OUTCOMES, CallSimulator
 from ivr.validate import edges
 
@@ -43,6 +43,13 @@ def check_command(config_dir_: str | None) -> None:
     """Validate every YAML file; print each problem as file:line: key: message."""
     directory = config_dir(config_dir_)
     problems = check(directory)
+    if os.environ.get("IVR_NOW"):
+        from ivr.clock import ClockError, parse_instant
+
+        try:
+            parse_instant(os.environ["IVR_NOW"])
+        except ClockError as exc:
+            problems.append(Problem(Where("(environment)", 0), "IVR_NOW", str(exc)))
     for problem in problems:
         click.echo(str(problem), err=True)
     if problems:
@@ -188,6 +195,209 @@ def _safe_url(url: str) -> str:
     from sqlalchemy.engine import make_url
 
     return make_url(url).render_as_string(hide_password=True)
+
+
+# ---------------------------------------------------------------------- storage: voicemails,
+# journal, outbox, retention and reconciliation (read the app's database: DATABASE_URL)
+
+
+def _since_option(help_text: str, required: bool = False):
+    return click.option("--since", "since", metavar="DATE", required=required,
+                        help=help_text + " YYYY-MM-DD (Montréal time) or ISO-8601.")
+
+
+def _parse_since(value: str | None):
+    from ivr.recordings import parse_since
+
+    if value is None:
+        return None
+    try:
+        return parse_since(value)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--since") from exc
+
+
+def _local(moment) -> str | None:
+    from ivr.schedule import TZ
+
+    return moment.astimezone(TZ).isoformat() if moment is not None else None
+
+
+def _short(moment) -> str:
+    from ivr.schedule import TZ
+
+    return moment.astimezone(TZ).strftime("%Y-%m-%d %H:%M") if moment is not None else "-"
+
+
+def _echo_json(data) -> None:
+    click.echo(json.dumps(data, ensure_ascii=False, indent=2))
+
+
+@main.command("voicemails")
+@click.option("--box", default=None, help="Only this box.")
+@click.option("--status", type=click.Choice(["new", "handled"]), default=None,
+              help="Only new or handled messages.")
+@click.option("--json", "as_json", is_flag=True, help="Print the messages as JSON.")
+def voicemails_command(box: str | None, status: str | None, as_json: bool) -> None:
+    """List the voicemails, newest first."""
+    from flask import current_app
+
+    store = current_app.extensions["ivr.store"]
+    rows = store.voicemails(box=box, status=status)
+    if as_json:
+        _echo_json([{
+            "id": v.id, "box": v.box, "caller": v.caller, "received_at": _local(v.received_at),
+            "duration": v.duration, "path": v.path, "status": v.status,
+            "recording_sid": v.recording_sid, "handled_by": v.handled_by,
+            "handled_at": _local(v.handled_at),
+        } for v in rows])
+        return
+    if not rows:
+        click.echo("No voicemail.")
+        return
+    config = current_app.extensions["ivr.line"].config
+    for v in rows:
+        duration = f"{(v.duration or 0) // 60}:{(v.duration or 0) % 60:02d}"
+        handled = f" by {v.handled_by} {_short(v.handled_at)}" if v.status == "handled" else ""
+        click.echo(f"#{v.id:<5} {_short(v.received_at)}  {v.box:<12} "
+                   f"{v.caller or 'numéro masqué':<16} {duration:>5}  {v.status}{handled}")
+        titles = [config.nodes[n].title if n in config.nodes else n
+                  for n in (v.path or "").split(".") if n]
+        if titles:
+            click.echo(f"       {' > '.join(titles)}")
+    click.echo(f"{len(rows)} message(s)")
+
+
+@main.command("calls")
+@_since_option("Only calls started since")
+@click.option("--json", "as_json", is_flag=True, help="Print the calls as JSON.")
+def calls_command(since: str | None, as_json: bool) -> None:
+    """List the calls in the journal, newest first (callers are masked)."""
+    from flask import current_app
+
+    store = current_app.extensions["ivr.store"]
+    rows = store.calls(since=_parse_since(since))
+    if as_json:
+        _echo_json([{
+            "call_sid": c.call_sid, "started_at": _local(c.started_at),
+            "ended_at": _local(c.ended_at), "caller": c.caller, "branch": c.branch,
+            "last_node": c.last_node, "destination": c.destination, "outcome": c.outcome,
+            "duration": c.duration,
+        } for c in rows])
+        return
+    if not rows:
+        click.echo("No call.")
+        return
+    for c in rows:
+        duration = f"{c.duration} s" if c.duration is not None else "-"
+        click.echo(f"{_short(c.started_at)}  {c.call_sid}  {c.caller or '?':<10} "
+                   f"{c.outcome or 'in progress':<10} {duration:>6}  "
+                   f"{c.branch or '-'} → {c.last_node or '-'}"
+                   + (f" ({c.destination})" if c.destination else ""))
+    click.echo(f"{len(rows)} call(s)")
+
+
+@main.command("outbox")
+@click.option("--status", type=click.Choice(["pending", "sent", "failed"]), default=None,
+              help="Only messages in this state.")
+@click.option("--send", is_flag=True, help="Run one send pass now (what is due), then list.")
+@click.option("--retry", is_flag=True,
+              help="With --send: make every pending message due now (after fixing SMTP/Twilio).")
+@click.option("--json", "as_json", is_flag=True, help="Print the messages as JSON.")
+def outbox_command(status: str | None, send: bool, retry: bool, as_json: bool) -> None:
+    """The e-mails and texts waiting to be sent, sent or given up (texts' numbers masked)."""
+    from flask import current_app
+
+    from ivr.notify import make_due, mask_recipient, scrub, send_due
+
+    store = current_app.extensions["ivr.store"]
+    if retry and not send:
+        raise click.UsageError("--retry goes with --send")
+    if send:
+        if retry:
+            make_due(store)
+        sent = send_due(store, current_app.config, limit=500)
+        click.echo(f"Sent {sent} message(s).", err=as_json)
+    rows = store.outbox(status=status)
+    if as_json:
+        _echo_json([{
+            "id": m.id, "kind": m.kind, "recipient": mask_recipient(m), "subject": m.subject,
+            "status": m.status, "attempts": m.attempts, "created_at": _local(m.created_at),
+            "next_attempt_at": _local(m.next_attempt_at) if m.status == "pending" else None,
+            "sent_at": _local(m.sent_at), "external_id": m.external_id,
+            "last_error": scrub(m.last_error) if m.last_error else None,
+        } for m in rows])
+        return
+    if not rows:
+        click.echo("Outbox empty.")
+        return
+    for m in rows:
+        when = (f"sent {_short(m.sent_at)}" if m.status == "sent" else
+                f"next try {_short(m.next_attempt_at)}" if m.status == "pending" else "gave up")
+        click.echo(f"#{m.id:<5} {m.kind:<5} {mask_recipient(m):<30} {m.status:<7} "
+                   f"tries {m.attempts}  {when}")
+        if m.last_error and m.status != "sent":
+            click.echo(f"       last error: {scrub(m.last_error)[:200]}")
+    click.echo(f"{len(rows)} message(s)")
+
+
+@main.command("purge")
+@click.option("--dry-run", is_flag=True, help="List what would be deleted; delete nothing.")
+def purge_command(dry_run: bool) -> None:
+    """Delete voicemails past their box's retention (at Twilio too) and the old journal."""
+    from flask import current_app
+
+    from ivr.recordings import describe, purge
+
+    store = current_app.extensions["ivr.store"]
+    config = current_app.extensions["ivr.line"].config
+    try:
+        report = purge(store, config, current_app.config, dry_run=dry_run)
+    except ValueError as exc:
+        raise click.UsageError(str(exc)) from exc
+    journal = f"calls started before {_short(report.journal_before)}"
+    if dry_run:
+        for voicemail in report.expired:
+            click.echo(f"would delete voicemail {describe(voicemail)}")
+        click.echo(f"would remove {report.calls} call(s) from the journal ({journal})")
+        click.echo(f"Dry run: {len(report.expired)} voicemail(s) and {report.calls} call(s) "
+                   "would go; nothing deleted.")
+        return
+    for voicemail in report.deleted:
+        click.echo(f"deleted voicemail {describe(voicemail)}")
+    for voicemail, reason in report.kept:
+        click.echo(f"KEPT voicemail {describe(voicemail)}: {reason}", err=True)
+    click.echo(f"removed {report.calls} call(s) from the journal ({journal})")
+    click.echo(f"Purged {len(report.deleted)} voicemail(s), kept {len(report.kept)} "
+               f"for the next purge, {report.calls} call(s).")
+    if not report.ok:
+        sys.exit(1)
+
+
+@main.command("reconcile")
+@_since_option("Recordings made at Twilio since", required=True)
+def reconcile_command(since: str) -> None:
+    """Add the voicemails Twilio recorded whose callbacks never reached the line."""
+    from flask import current_app
+
+    from ivr.recordings import describe, reconcile
+
+    moment = _parse_since(since)
+    store = current_app.extensions["ivr.store"]
+    config = current_app.extensions["ivr.line"].config
+    try:
+        result = reconcile(store, config, current_app.config, moment,
+                           current_app.config.get("IVR_PUBLIC_URL"))
+    except RuntimeError as exc:
+        raise click.UsageError(str(exc)) from exc
+    for voicemail in result.added:
+        click.echo(f"added voicemail {describe(voicemail)}")
+    for sid, why in result.skipped:
+        click.echo(f"skipped recording {sid}: {why}")
+    for problem in result.problems:
+        click.echo(f"warning: {problem}", err=True)
+    click.echo(f"{len(result.added)} voicemail(s) added, {result.known} already known, "
+               f"{result.emails} e-mail(s) queued (recordings since {_short(result.since)}).")
 
 
 def _register_schedule_commands() -> None:

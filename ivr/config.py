@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import re
 import string
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
@@ -19,6 +20,7 @@ import phonenumbers
 
 from ivr.yamlsource import ConfigInvalid, Problem, Where, YamlList, YamlMap, read_yaml
 
+NODE_ID = re.compile(r"[a-z0-9_]{1,64}")
 NODE_TYPES = ("menu", "info", "route", "voicemail", "hangup")
 MENU_KEYS = tuple("0123456789")
 # Keys with a meaning everywhere ("#" repeat, "*" back or shortcut): never an option.
@@ -97,6 +99,7 @@ class Node:
     sms: SmsOffer | None
     where: Where
     audience: str | None = None  # "patients": no step below may dial a staff-only provider
+    prompt_where: Where | None = None
 
     @property
     def gathers(self) -> bool:
@@ -255,6 +258,9 @@ def _parse_line(r: _Reader, m: YamlMap) -> Line:
 
 def _parse_node(r: _Reader, node_id: str, m: YamlMap) -> Node:
     path = f"nodes.{node_id}"
+    if not NODE_ID.fullmatch(node_id):
+        r.problem(m.where, path, "a node id is lower-case letters, digits and _ only "
+                                 "(it travels in Twilio's URLs)")
     r.unknown_keys(m, ("type", "title", "prompt", "options", "steps", "box", "fallback", "sms",
                        "audience"), path)
     audience = r.text(m, "audience", path, required=False)
@@ -314,6 +320,7 @@ def _parse_node(r: _Reader, node_id: str, m: YamlMap) -> Node:
         sms=sms,
         where=m.where,
         audience=audience,
+        prompt_where=m.at("prompt"),
     )
 
 
@@ -457,9 +464,9 @@ def parse(directory: Path | str, language: str = "fr-CA") -> tuple[Config, list[
                     r.problem(raw.at(item_id), f"{section}.{item_id}",
                               f"defined twice (first at {target[item_id].where})")
                     continue
-                target[item_id] = parse_one(r, item_id,
-                                            r.mapping(value, raw.at(item_id),
-                                                      f"{section}.{item_id}"))
+                item = parse_one(r, item_id, r.mapping(value, raw.at(item_id),
+                                                       f"{section}.{item_id}"))
+                target[item_id] = replace(item, where=raw.at(item_id))
     if line is None:
         r.problem(Where("menus/", 1), "line", "no 'line:' section (root menu, fallback, shortcuts)")
         line = Line("accueil", "", 3, 6, 4, MappingProxyType({}), MappingProxyType({}),

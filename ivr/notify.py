@@ -7,19 +7,22 @@ SMTP or Twilio's REST client, retrying with back-off until it is sent or marked 
 from __future__ import annotations
 
 import logging
+import re
 import smtplib
 import ssl
-from collections.abc import Mapping
-from datetime import datetime
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from datetime import datetime, timedelta
 from email.message import EmailMessage
+from email.utils import format_datetime, make_msgid
 from typing import Any
 
 import phonenumbers
 from flask import Flask
 
-from ivr.config import Config
+from ivr.config import Box, Config
 from ivr.schedule import TZ
-from ivr.store import OutboxMessage, Store, Voicemail
+from ivr.store import OutboxMessage, Store, Voicemail, utcnow
 
 log = logging.getLogger(__name__)
 
@@ -37,7 +40,28 @@ def mask_phone(number: str | None) -> str:
     digits = "".join(c for c in number if c.isdigit())
     if len(digits) < 6:
         return "***"
-    return f"+{digits[:4]}…{digits[-2:]}" if number.startswith("+") else f"{digits[:3]}…{digits[-2:]}"
+    if number.startswith("+"):
+        return f"+{digits[:4]}…{digits[-2:]}"
+    return f"{digits[:3]}…{digits[-2:]}"
+
+
+# E.164 numbers, and bare 10- or 11-digit North-American ones (not inside a SID or a date).
+_NUMBER = re.compile(r"\+\d{7,15}(?!\d)|(?<![\w+-])1?\d{10}(?![\w-])")
+
+
+def scrub(text: str) -> str:
+    """``text`` with anything that looks like a phone number masked (errors may echo one)."""
+    return _NUMBER.sub(lambda m: mask_phone(m.group(0)), text)
+
+
+HIDDEN_CALLERS = ("anonymous", "restricted", "unknown", "private", "blocked", "unavailable")
+
+
+def caller_label(number: str | None) -> str:
+    """The caller as a team reads it: the number, or "numéro masqué"."""
+    if not number or number.strip().lower() in HIDDEN_CALLERS:
+        return "numéro masqué"
+    return number
 
 
 def spoken_date(moment: datetime) -> str:
@@ -79,7 +103,7 @@ def voicemail_email(config: Config, voicemail: Voicemail, console_base: str | No
     """Subject and body, in French, of the e-mail telling a team a message is waiting."""
     box = config.boxes.get(voicemail.box)
     box_name = box.name if box else voicemail.box
-    caller = voicemail.caller or "numéro masqué"
+    caller = caller_label(voicemail.caller)
     path = " > ".join(config.nodes[n].title if n in config.nodes else n
                       for n in (voicemail.path or "").split(".") if n)
     duration = voicemail.duration or 0
@@ -88,7 +112,8 @@ def voicemail_email(config: Config, voicemail: Voicemail, console_base: str | No
         f"Un nouveau message vocal attend dans la boîte « {box_name} ».",
         "",
         f"Appelant : {caller}",
-        f"Reçu le : {spoken_date(voicemail.received_at)}",
+        f"Reçu le : {spoken_date(voicemail.received_at)} "
+        f"({voicemail.received_at.astimezone(TZ):%Y-%m-%d %H:%M})",
         f"Durée : {duration // 60} min {duration % 60:02d} s",
         f"Parcours dans le menu : {path or '(accès direct)'}",
     ]
@@ -100,17 +125,60 @@ def voicemail_email(config: Config, voicemail: Voicemail, console_base: str | No
     return subject, "\n".join(lines)
 
 
+# The recording callback carries no caller: wait this long for the <Record> action, which does,
+# before telling the team "numéro masqué".
+CALLER_GRACE = timedelta(seconds=60)
+
+
+def team_box(config: Config, voicemail: Voicemail) -> Box | None:
+    """The voicemail's box, or the line fallback's when the config no longer has it."""
+    box = config.boxes.get(voicemail.box)
+    if box is None:
+        fallback = config.nodes.get(config.line.fallback)
+        box = config.boxes.get(fallback.box or "") if fallback is not None else None
+    return box
+
+
 def queue_voicemail_emails(store: Store, config: Config, voicemail: Voicemail,
                            console_base: str | None) -> int:
-    box = config.boxes.get(voicemail.box)
-    if box is None or not voicemail.recording_url:
+    """Queue one e-mail per address of the box's team (once: deduplicated), then mark it notified.
+
+    Returns how many were queued; 0 while the recording or the caller's number is still to come
+    (``notify_waiting`` catches up once ``CALLER_GRACE`` has passed).
+    """
+    if not voicemail.recording_url:
         return 0
-    subject, body = voicemail_email(config, voicemail, console_base)
-    for address in box.emails:
-        store.enqueue(kind="email", recipient=address, subject=subject, body=body,
-                      dedupe_key=f"vm:{voicemail.recording_sid}:{address}")
+    if voicemail.caller is None and utcnow() - voicemail.received_at < CALLER_GRACE:
+        return 0
+    box = team_box(config, voicemail)
+    addresses = box.emails if box is not None else ()
+    if addresses:
+        subject, body = voicemail_email(config, voicemail, console_base)
+        for address in addresses:
+            store.enqueue(kind="email", recipient=address, subject=subject, body=body,
+                          dedupe_key=f"vm:{voicemail.recording_sid}:{address}")
+    else:
+        log.warning("voicemail %s: box %r has no e-mail address to notify",
+                    voicemail.recording_sid, voicemail.box)
     store.mark_notified(voicemail.recording_sid)
-    return len(box.emails)
+    return len(addresses)
+
+
+def notify_waiting(store: Store, config: Config, console_base: str | None,
+                   limit: int = 100) -> int:
+    """Queue the e-mails of complete voicemails no one has notified yet; returns how many.
+
+    Run with every outbox pass: a voicemail whose caller never came, or whose notification
+    could not be queued when it was stored, is announced all the same.
+    """
+    from sqlalchemy import select
+
+    with store.session() as session:
+        waiting = session.scalars(
+            select(Voicemail).where(Voicemail.notified_at.is_(None),
+                                    Voicemail.recording_url.is_not(None))
+            .order_by(Voicemail.received_at).limit(limit)).all()
+    return sum(queue_voicemail_emails(store, config, v, console_base) for v in waiting)
 
 
 # ---------------------------------------------------------------------- sending
@@ -121,6 +189,8 @@ def send_email(settings: Mapping[str, Any], message: OutboxMessage) -> str | Non
     email["From"] = settings.get("IVR_MAIL_FROM") or "ligne-telesante@localhost"
     email["To"] = message.recipient
     email["Subject"] = message.subject or ""
+    email["Date"] = format_datetime(utcnow())
+    email["Message-ID"] = make_msgid(idstring=f"outbox{message.id}", domain="ivr.local")
     email.set_content(message.body)
     host = settings["SMTP_HOST"]
     port = int(settings.get("SMTP_PORT") or 25)
@@ -151,10 +221,27 @@ def twilio_client(settings: Mapping[str, Any]) -> Any:
     return client
 
 
-def send_sms(settings: Mapping[str, Any], message: OutboxMessage) -> str | None:
+def twilio_configured(settings: Mapping[str, Any]) -> bool:
+    """Whether the REST API can be called (texts, recordings): an account and its token."""
+    return bool(settings.get("TWILIO_ACCOUNT_SID") and settings.get("TWILIO_AUTH_TOKEN"))
+
+
+@contextmanager
+def twilio_api(settings: Mapping[str, Any]) -> Iterator[Any]:
+    """A REST client whose pooled connections are closed once the work is done."""
     client = twilio_client(settings)
-    sent = client.messages.create(to=message.recipient, from_=settings["IVR_SMS_FROM"],
-                                  body=message.body)
+    try:
+        yield client
+    finally:
+        session = getattr(client.http_client, "session", None)
+        if session is not None:
+            session.close()
+
+
+def send_sms(settings: Mapping[str, Any], message: OutboxMessage) -> str | None:
+    with twilio_api(settings) as client:
+        sent = client.messages.create(to=message.recipient, from_=settings["IVR_SMS_FROM"],
+                                      body=message.body)
     return sent.sid
 
 
@@ -172,24 +259,44 @@ def send_due(store: Store, settings: Mapping[str, Any], limit: int = 20) -> int:
         try:
             external_id = SENDERS[message.kind](settings, message)
         except Exception as exc:
-            status = store.message_failed(message.id, f"{type(exc).__name__}: {exc}",
-                                          MAX_ATTEMPTS)
-            log.warning("outbox %s #%d to %s failed (%s): %s", message.kind, message.id,
-                        mask_recipient(message), status, exc)
+            error = scrub(f"{type(exc).__name__}: {exc}")
+            status = store.message_failed(message.id, error, MAX_ATTEMPTS)
+            log.warning("outbox %s #%d to %s failed (%s, try %d of %d): %s", message.kind,
+                        message.id, mask_recipient(message), status, message.attempts + 1,
+                        MAX_ATTEMPTS, error)
             continue
         store.message_sent(message.id, external_id)
+        log.info("outbox %s #%d sent to %s", message.kind, message.id, mask_recipient(message))
         sent += 1
     return sent
+
+
+def make_due(store: Store, kind: str | None = None) -> int:
+    """Make every pending message due now (after fixing SMTP or Twilio); returns how many."""
+    from sqlalchemy import update
+
+    query = update(OutboxMessage).where(OutboxMessage.status == "pending")
+    if kind:
+        query = query.where(OutboxMessage.kind == kind)
+    with store.session() as session:
+        return session.execute(query.values(next_attempt_at=utcnow())).rowcount or 0
 
 
 def mask_recipient(message: OutboxMessage) -> str:
     return mask_phone(message.recipient) if message.kind == "sms" else message.recipient
 
 
+def outbox_pass(app: Flask) -> int:
+    """The worker's regular pass: announce waiting voicemails, then send what is due."""
+    store: Store = app.extensions["ivr.store"]
+    notify_waiting(store, app.extensions["ivr.line"].config, app.config.get("IVR_PUBLIC_URL"))
+    return send_due(store, app.config)
+
+
 def init_app(app: Flask) -> None:
     """Give the worker its outbox pass, with the app's settings."""
     from ivr import worker
 
-    store: Store = app.extensions["ivr.store"]
-    settings = app.config
-    worker.init_app(app, outbox=lambda: send_due(store, settings))
+    # Loi 25: SQL logged at INFO/DEBUG must not carry its parameters (callers' numbers).
+    app.extensions["ivr.store"].engine.hide_parameters = True
+    worker.init_app(app, outbox=lambda: outbox_pass(app))

@@ -7,6 +7,7 @@ a TLS-terminating proxy the URL Twilio signed is rebuilt from ``IVR_PUBLIC_URL``
 from __future__ import annotations
 
 import logging
+from urllib.parse import quote
 
 from flask import Flask, abort, current_app, request
 from twilio.request_validator import (
@@ -48,12 +49,17 @@ def init_app(app: Flask) -> None:
 
 
 def signed_url() -> str:
-    """The URL Twilio called, as it signed it."""
+    """The URL Twilio called, exactly as it signed it (escapes included)."""
+    environ = request.environ
+    raw = environ.get("RAW_URI") or environ.get("REQUEST_URI")
+    if not raw:
+        query = request.query_string.decode("latin-1")
+        raw = quote(request.script_root + request.path) + (f"?{query}" if query else "")
     base = current_app.config.get("IVR_PUBLIC_URL")
     if not base:
-        return request.url
-    query = request.query_string.decode("latin-1")
-    return base.rstrip("/") + request.path + (f"?{query}" if query else "")
+        base = f"{request.scheme}://{request.host}"
+        raw = request.script_root + raw if not raw.startswith(request.script_root) else raw
+    return base.rstrip("/") + raw
 
 
 def require_twilio_signature() -> None:

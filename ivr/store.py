@@ -214,14 +214,22 @@ class Store:
         }
         filled = {k: v for k, v in values.items()
                   if v is not None and k not in ("recording_sid", "status", "received_at")}
+        # Insert, or else lock the existing row before reading what it had: with several
+        # instances (or threads) saving the same recording at once, exactly one of them sees
+        # it "just complete". SQLite serializes writers; PostgreSQL needs the row lock.
+        query = select(Voicemail).where(Voicemail.recording_sid == recording_sid)
+        if self.engine.dialect.name == "postgresql":
+            query = query.with_for_update()
         with self.session() as session:
-            before = session.scalar(select(Voicemail.recording_url)
-                                    .where(Voicemail.recording_sid == recording_sid))
-            stmt = self._insert(Voicemail).values(**values)
-            stmt = stmt.on_conflict_do_update(index_elements=["recording_sid"], set_=filled)
-            session.execute(stmt)
-            row = session.scalars(select(Voicemail)
-                                  .where(Voicemail.recording_sid == recording_sid)).one()
+            inserted = session.execute(
+                self._insert(Voicemail).values(**values)
+                .on_conflict_do_nothing(index_elements=["recording_sid"])
+                .returning(Voicemail.id)).first() is not None
+            row = session.scalars(query).one()
+            before = None if inserted else row.recording_url
+            if not inserted:
+                session.execute(update(Voicemail).where(Voicemail.id == row.id).values(**filled))
+                session.refresh(row)
             just_complete = bool(row.recording_url) and not before and row.notified_at is None
             return row, just_complete
 

@@ -68,7 +68,7 @@ def validate(config: Config) -> list[Problem]:
     for node in nodes.values():
         path = f"nodes.{node.id}"
         for pid in node.prompt:
-            prompt_refs.append((pid, node.where, f"{path}.prompt", False))
+            prompt_refs.append((pid, node.prompt_where or node.where, f"{path}.prompt", False))
         if node.gathers:
             for key, option in node.options.items():
                 okey = f"{path}.options.{key}"

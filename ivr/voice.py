@@ -335,8 +335,8 @@ def dialled(node_id: str, step: int) -> Response:
     turn.note("dial-result", node_id, status)
     if status == "completed":
         return _twiml(Goodbye(()), turn)
-    if current is None or current.type != "route":
-        return _twiml(turn.enter(turn.config.line.fallback, CallState()), turn)
+    if current is None or current.type != "route":  # the config changed under this call
+        return _twiml(turn.enter("", CallState()), turn)
     state = CallState.from_request(turn.config)
     return _twiml(turn.route(current, step + 1, state, (turn.say("systeme.pas_de_reponse"),), 0),
                   turn)

@@ -7,18 +7,12 @@ callback, at instants that open and close the teams, and checks each answer.
 
 from __future__ import annotations
 
-import xml.etree.ElementTree as ET
-
 import pytest
 from twilio.twiml.voice_response import Dial, Gather, Hangup, Record, VoiceResponse
-
-import ivr.voice
-from ivr import REPO_ROOT
-from ivr.config import load
-from ivr.twiml import Ask, Goodbye, Speech, Transfer, Voice, Voicemail, render
 from twiml_rules import (
     GRAMMAR,
     MAX_BYTES,
+    assert_valid,
     line_requests,
     make_line_app,
     node_requests,
@@ -27,6 +21,11 @@ from twiml_rules import (
     signed_post,
     twilio_form,
 )
+
+import ivr.voice
+from ivr import REPO_ROOT
+from ivr.config import load
+from ivr.twiml import Ask, Goodbye, Speech, Transfer, Voice, Voicemail, render
 
 TOKEN = "twiml-valid-token"
 INSTANTS = {
@@ -57,15 +56,6 @@ def clients(build):
     return {label: build(**settings).test_client() for label, settings in SETUPS.items()}
 
 
-def assert_twiml(response, label: str) -> ET.Element:
-    body = response.get_data()
-    assert response.status_code == 200, (label, response.status_code, body[:300])
-    assert response.mimetype == "text/xml", (label, response.mimetype)
-    found = problems(body)
-    assert not found, f"{label}:\n" + "\n".join(found) + "\n" + body.decode()
-    return ET.fromstring(body)
-
-
 # --------------------------------------------------------------------------- the walk
 
 
@@ -76,7 +66,7 @@ def walk_node(client, instant: str, node_id: str) -> set[str]:
     tags: set[str] = set()
     for label, path, extra in node_requests(CONFIG, node_id):
         response = signed_post(client, path, twilio_form(**extra))
-        root = assert_twiml(response, f"{instant} {node_id} {label}: POST {path}")
+        root = assert_valid(response, f"{instant} {node_id} {label}: POST {path}")
         tags |= {e.tag for e in root.iter()}
     return tags
 
@@ -93,7 +83,7 @@ def test_every_webhook_of_every_node(clients, instant, node_id):
 def test_every_line_webhook(clients, instant):
     client = clients[instant]
     for label, path, extra in line_requests(CONFIG):
-        assert_twiml(signed_post(client, path, twilio_form(**extra)), f"{instant} {label}")
+        assert_valid(signed_post(client, path, twilio_form(**extra)), f"{instant} {label}")
 
 
 def test_walk_covers_every_kind_of_answer(clients):
@@ -115,14 +105,14 @@ def test_callbacks_outside_the_call_are_empty_or_valid(clients):
         response = signed_post(client, path, twilio_form(**extra))
         assert response.status_code in (200, 204), (path, response.status_code)
         if response.get_data().strip():
-            assert_twiml(response, path)
+            assert_valid(response, path)
 
 
 @pytest.mark.parametrize("voice", ["Polly.Liam-Neural", "Google.fr-CA-Neural2-B",
                                    "Google.fr-CA-Chirp3-HD-Aoede"])
 def test_other_fr_ca_voices(build, voice):
     client = build(IVR_NOW=INSTANTS["weekday-10h"], IVR_VOICE=voice).test_client()
-    root = assert_twiml(signed_post(client, "/voice"), voice)
+    root = assert_valid(signed_post(client, "/voice"), voice)
     assert {s.get("voice") for s in root.iter("Say")} == {voice}
 
 
@@ -131,7 +121,7 @@ def test_recorded_prompt_plays_inside_the_gather(build, config_copy):
     audio.mkdir(parents=True, exist_ok=True)
     (audio / "accueil.bienvenue.mp3").write_bytes(b"ID3")
     client = build(IVR_NOW=INSTANTS["weekday-10h"], IVR_CONFIG_DIR=str(config_copy)).test_client()
-    root = assert_twiml(signed_post(client, "/voice"), "recorded prompt")
+    root = assert_valid(signed_post(client, "/voice"), "recorded prompt")
     plays = root.findall("Gather/Play")
     assert [p.text for p in plays] == ["/voice/audio/fr-CA/accueil.bienvenue.mp3"]
 
@@ -144,11 +134,11 @@ def test_apology_when_a_webhook_fails(clients, monkeypatch):
 
     client = clients["weekday-10h"]
     monkeypatch.setattr(ivr.voice.Turn, "key_pressed", broken)
-    root = assert_twiml(signed_post(client, "/voice/input/accueil", twilio_form(Digits="1")),
+    root = assert_valid(signed_post(client, "/voice/input/accueil", twilio_form(Digits="1")),
                         "apology")
     assert "problème technique" in said(root)
     monkeypatch.setattr(ivr.voice, "_turn", broken)
-    root = assert_twiml(signed_post(client, "/voice/input/accueil", twilio_form(Digits="1")),
+    root = assert_valid(signed_post(client, "/voice/input/accueil", twilio_form(Digits="1")),
                         "apology without config")
     assert "problème technique" in said(root)
 
@@ -256,8 +246,9 @@ BAD = [
     ("Record maxLength", _doc(_record(max_length=20000)), "maxLength"),
     ("Record event", _doc(_record(recording_status_callback_event="done")),
      "recordingStatusCallbackEvent"),
-    ("relative status callback", _doc(_record(recording_status_callback="/x")),
-     "absolute"),
+    ("ftp status callback", _doc(_record(recording_status_callback="ftp://x.org/r")),
+     "http(s)"),
+    ("relative URL without slash", _doc(_record(action="voice/record")), "start with '/'"),
     ("verb after Hangup", _doc(Hangup(), *_say().verbs), "never reached"),
     ("not Response", "<Reponse/>", "not <Response>"),
     ("not XML", "<Response>", "not XML"),

@@ -158,13 +158,6 @@ def url(value: str) -> str | None:
     return None if value.startswith("/") else f"{value!r}: a relative URL must start with '/'"
 
 
-def absolute_url(value: str) -> str | None:
-    problem = url(value)
-    if problem is None and not urlsplit(value).scheme:
-        return f"{value!r}: Twilio needs an absolute URL here"
-    return problem
-
-
 def e164(value: str) -> str | None:
     if not E164.match(value):
         return f"{value!r} is not E.164"
@@ -199,7 +192,7 @@ VALUES: dict[str, dict[str, Rule]] = {
         "profanityFilter": BOOL, "language": FR_CA,
         "speechTimeout": lambda v: None if v == "auto" else integer(1, 600)(v),
         "maxSpeechTime": integer(1, 60),
-        "partialResultCallback": absolute_url, "partialResultCallbackMethod": METHOD,
+        "partialResultCallback": url, "partialResultCallbackMethod": METHOD,
     },
     "Dial": {
         "action": url, "method": METHOD, "timeout": integer(5, 600),
@@ -208,22 +201,22 @@ VALUES: dict[str, dict[str, Rule]] = {
         "record": one_of("do-not-record", "record-from-answer", "record-from-ringing",
                          "record-from-answer-dual", "record-from-ringing-dual"),
         "trim": one_of("trim-silence", "do-not-trim"),
-        "recordingStatusCallback": absolute_url, "recordingStatusCallbackMethod": METHOD,
+        "recordingStatusCallback": url, "recordingStatusCallbackMethod": METHOD,
         "recordingStatusCallbackEvent": RECORDING_EVENTS,
     },
     "Number": {
         "sendDigits": chars("0123456789#*w", empty=False), "url": url, "method": METHOD,
-        "statusCallback": absolute_url, "statusCallbackMethod": METHOD,
+        "statusCallback": url, "statusCallbackMethod": METHOD,
         "statusCallbackEvent": events("initiated", "ringing", "answered", "completed"),
     },
     "Record": {
-        "action": url, "method": METHOD, "timeout": integer(0, 3600),
+        "action": url, "method": METHOD, "timeout": integer(1, 3600),
         "finishOnKey": chars("0123456789#*", empty=True),
         "maxLength": integer(1, 14400), "playBeep": BOOL,
         "trim": one_of("trim-silence", "do-not-trim"),
-        "recordingStatusCallback": absolute_url, "recordingStatusCallbackMethod": METHOD,
+        "recordingStatusCallback": url, "recordingStatusCallbackMethod": METHOD,
         "recordingStatusCallbackEvent": RECORDING_EVENTS,
-        "transcribe": BOOL, "transcribeCallback": absolute_url,
+        "transcribe": BOOL, "transcribeCallback": url,
     },
     "Redirect": {"method": METHOD},
 }
@@ -257,6 +250,8 @@ def problems(document: str | bytes) -> list[str]:
         return [*found, f"root is <{root.tag}>, not <Response>"]
     if root.attrib:
         found.append(f"<Response> takes no attribute: {sorted(root.attrib)}")
+    if (root.text or "").strip():
+        found.append(f"<Response> takes no text ({root.text.strip()!r})")
     _check_children(root, "Response", found)
     verbs = list(root)
     for index, verb in enumerate(verbs):
@@ -318,16 +313,16 @@ def _check_element(element: ET.Element, definition: ElementDef, where: str,
     if tag == "Dial":
         targets = len(list(element)) + (1 if text else 0)
         if targets != 1:
-            found.append(f"{where}: <Dial> needs exactly one number, has {targets}")
+            found.append(f"{where}: the line dials one number at a time, not {targets}")
 
 
-def assert_valid(response) -> ET.Element:
+def assert_valid(response, label: str = "") -> ET.Element:
     """The response is 200 text/xml TwiML with no problem; its parsed root."""
     body = response.get_data()
-    assert response.status_code == 200, (response.status_code, body[:500])
-    assert response.mimetype in ("text/xml", "application/xml"), response.mimetype
+    assert response.status_code == 200, (label, response.status_code, body[:300])
+    assert response.mimetype == "text/xml", (label, response.mimetype)
     found = problems(body)
-    assert not found, "\n".join(found) + "\n" + body.decode("utf-8", "replace")
+    assert not found, f"{label}:\n" + "\n".join(found) + "\n" + body.decode("utf-8", "replace")
     return ET.fromstring(body)
 
 
