@@ -89,7 +89,7 @@ class Worker:
         self._wake.set()
 
     def wake(self) -> None:
-        self._last_outbox = 0.0
+        self._last_outbox = float("-inf")
         self._wake.set()
 
     # ------------------------------------------------------------------ consumer
@@ -159,6 +159,10 @@ class Worker:
             except Exception as exc:
                 task.attempts += 1
                 self._failed(task.what, exc)
+                if _unreachable(exc):  # the others would wait on the same dead database
+                    task.not_before = now + 2.0
+                    self.tasks.append(task)
+                    break
                 if now - task.created > TASK_MAX_AGE:
                     self.stats.tasks_lost += 1
                     log.error("deferred work given up after %d tries: %s", task.attempts,
@@ -204,6 +208,13 @@ class Worker:
     @property
     def pending(self) -> int:
         return len(self.events) + len(self.tasks)
+
+
+def _unreachable(exc: Exception) -> bool:
+    from sqlalchemy.exc import DBAPIError
+
+    return isinstance(exc, DBAPIError) and bool(exc.connection_invalidated) or \
+        "connect" in str(exc).lower()
 
 
 def init_app(app: Flask, outbox: Callable[[], int] | None = None) -> None:

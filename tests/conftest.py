@@ -7,6 +7,8 @@ import pytest
 from ivr import REPO_ROOT, create_app, migrations
 from ivr.simulator import CallSimulator
 
+pytest_plugins = ["dbfixtures"]  # database_url / make_store / store on SQLite and PostgreSQL
+
 TOKEN = "test-auth-token"
 
 

@@ -2,11 +2,12 @@
 
 Loaded by ``tests/conftest.py`` (``pytest_plugins = ["dbfixtures"]``).
 
-PostgreSQL comes from ``IVR_TEST_POSTGRES_URL`` when set (a database the tests may empty),
-otherwise from a throwaway cluster this module starts once per session with Debian's
-``initdb``/``pg_ctl`` (``apt-get install postgresql``; ``.ci/run`` does it). Without those
-binaries the PostgreSQL half is skipped with a visible reason, unless ``IVR_REQUIRE_POSTGRES``
-is set (CI), where it fails instead. The terminal summary says how each backend fared.
+PostgreSQL comes from ``IVR_TEST_POSTGRES_URL`` when set (a database whose name contains
+"test": every test drops all its tables), otherwise from a throwaway cluster this module starts
+once per session with Debian's ``initdb``/``pg_ctl`` (``apt-get install postgresql``;
+``.ci/run`` does it). Without those binaries the PostgreSQL half is skipped with a visible
+reason, unless ``IVR_REQUIRE_POSTGRES`` is set (CI), where it fails instead. The terminal
+summary says how each backend fared.
 """
 
 from __future__ import annotations
@@ -19,7 +20,6 @@ import shutil
 import socket
 import subprocess
 import tempfile
-import time
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
@@ -28,7 +28,8 @@ import pytest
 from sqlalchemy.engine import make_url
 
 BACKENDS = ("sqlite", "postgresql")
-NO_POSTGRES = "PostgreSQL not installed (apt-get install postgresql): storage tests ran on SQLite only"
+NO_POSTGRES = ("PostgreSQL not installed (apt-get install postgresql): "
+               "storage tests ran on SQLite only")
 PG_TABLE_RESET_TIMEOUT = "5s"
 
 
@@ -62,12 +63,14 @@ class Cluster:
 
     def __init__(self, bindir: Path) -> None:
         self.bindir = bindir
-        self.dir = Path(tempfile.mkdtemp(prefix="ivr-pg-"))
+        root = os.geteuid() == 0
+        # As root the server runs as postgres, who must reach the directory: /tmp, not $TMPDIR.
+        self.dir = Path(tempfile.mkdtemp(prefix="ivr-pg-", dir="/tmp" if root else None))
         self.data = self.dir / "data"
         self.port = 0
         # initdb refuses to run as root: run the server as the postgres user then.
         self.as_user: list[str] = []
-        if os.geteuid() == 0:
+        if root:
             runuser = shutil.which("runuser")
             self.as_user = [runuser, "-u", "postgres", "--"] if runuser else []
             if not self.as_user:
@@ -131,6 +134,9 @@ def postgres_url() -> Iterator[str]:
     """The URL of an empty PostgreSQL database for this session (skips if none can be had)."""
     external = os.environ.get("IVR_TEST_POSTGRES_URL")
     if external:
+        if "test" not in (make_url(external).database or ""):
+            pytest.fail("IVR_TEST_POSTGRES_URL must name a database with 'test' in its name: "
+                        "every test drops all of its tables")
         yield external
         return
     bindir = _pg_bindir()
@@ -201,18 +207,20 @@ def store(make_store):
 
 
 _outcomes: dict[str, Counter[str]] = {name: Counter() for name in BACKENDS}
-_BACKEND_ID = re.compile(r"[\[-](sqlite|postgresql)(?=[\]-])")
 
 
-def pytest_runtest_logreport(report: pytest.TestReport) -> None:
-    match = _BACKEND_ID.search(report.nodeid.partition("::")[2])
-    if match is None:
-        return
-    counts = _outcomes[match.group(1)]
-    if report.when == "call" or (report.when == "setup" and not report.passed):
-        counts[report.outcome] += 1
-    elif report.when == "teardown" and report.failed:
-        counts["error"] += 1
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]):
+    report = yield
+    callspec = getattr(item, "callspec", None)
+    backend = callspec.params.get("database_url") if callspec is not None else None
+    if backend in _outcomes:
+        counts = _outcomes[backend]
+        if report.when == "call" or (report.when == "setup" and not report.passed):
+            counts["error" if report.when == "setup" and report.failed else report.outcome] += 1
+        elif report.when == "teardown" and report.failed:
+            counts["error"] += 1
+    return report
 
 
 def pytest_terminal_summary(terminalreporter) -> None:
