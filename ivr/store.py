@@ -263,8 +263,9 @@ class Store:
         """Write a batch of journal events, creating or updating each call's summary row."""
         if not events:
             return
+        sids = list(dict.fromkeys(e["call_sid"] for e in events))
         with self.session() as session:
-            for call_sid in dict.fromkeys(e["call_sid"] for e in events):
+            for call_sid in sids:
                 first = next(e for e in events if e["call_sid"] == call_sid)
                 session.execute(self._insert(Call).values(
                     call_sid=call_sid, started_at=first["at"], caller=first.get("caller"),
@@ -275,14 +276,20 @@ class Store:
                 changes = {k: e[k] for k in ("branch", "last_node", "destination")
                            if e.get(k) is not None}
                 if e["kind"] == "status":
-                    session.flush()
                     changes["ended_at"] = e["at"]
-                    changes["outcome"] = self._outcome(session, e["call_sid"])
                     if str(e.get("duration") or "").isdigit():
                         changes["duration"] = int(e["duration"])
                 if changes:
                     session.execute(update(Call).where(Call.call_sid == e["call_sid"])
                                     .values(**changes))
+            # Instances write their events in any order: (re)decide the outcome of every
+            # closed call this batch touched, from all its events so far.
+            session.flush()
+            closed = session.scalars(select(Call.call_sid).where(
+                Call.call_sid.in_(sids), Call.ended_at.is_not(None))).all()
+            for call_sid in closed:
+                session.execute(update(Call).where(Call.call_sid == call_sid)
+                                .values(outcome=self._outcome(session, call_sid)))
 
     @staticmethod
     def _outcome(session: Session, call_sid: str) -> str:
