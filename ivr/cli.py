@@ -308,7 +308,7 @@ def outbox_command(status: str | None, send: bool, retry: bool, as_json: bool) -
     """The e-mails and texts waiting to be sent, sent or given up (texts' numbers masked)."""
     from flask import current_app
 
-    from ivr.notify import make_due, mask_recipient, scrub, send_due
+    from ivr.notify import make_due, mask_recipient, notify_waiting, scrub, send_due
 
     store = current_app.extensions["ivr.store"]
     if retry and not send:
@@ -316,6 +316,8 @@ def outbox_command(status: str | None, send: bool, retry: bool, as_json: bool) -
     if send:
         if retry:
             make_due(store)
+        notify_waiting(store, current_app.extensions["ivr.line"].config,
+                       current_app.config.get("IVR_PUBLIC_URL"))
         sent = send_due(store, current_app.config, limit=500)
         click.echo(f"Sent {sent} message(s).", err=as_json)
     rows = store.outbox(status=status)
@@ -380,7 +382,7 @@ def reconcile_command(since: str) -> None:
     """Add the voicemails Twilio recorded whose callbacks never reached the line."""
     from flask import current_app
 
-    from ivr.recordings import describe, reconcile
+    from ivr.recordings import TwilioUnavailable, describe, reconcile
 
     moment = _parse_since(since)
     store = current_app.extensions["ivr.store"]
@@ -388,6 +390,8 @@ def reconcile_command(since: str) -> None:
     try:
         result = reconcile(store, config, current_app.config, moment,
                            current_app.config.get("IVR_PUBLIC_URL"))
+    except TwilioUnavailable as exc:
+        raise click.ClickException(str(exc)) from exc
     except RuntimeError as exc:
         raise click.UsageError(str(exc)) from exc
     for voicemail in result.added:

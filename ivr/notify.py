@@ -54,6 +54,32 @@ def scrub(text: str) -> str:
     return _NUMBER.sub(lambda m: mask_phone(m.group(0)), text)
 
 
+class ScrubPhoneNumbers(logging.Filter):
+    """Masks phone numbers in the records of a logger that may print data (SQL rows, params)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        try:
+            message = record.getMessage()
+        except Exception:  # a broken record is the handler's problem, not ours
+            return True
+        scrubbed = scrub(message)
+        if scrubbed != message:
+            record.msg, record.args = scrubbed, None
+        return True
+
+
+# Loggers that print database values when an operator turns them up to INFO/DEBUG.
+DATA_LOGGERS = ("sqlalchemy.engine.Engine",)
+
+
+def protect_logs() -> None:
+    """Loi 25: no full phone number in the logs, even with SQL logging turned on."""
+    for name in DATA_LOGGERS:
+        logger = logging.getLogger(name)
+        if not any(isinstance(f, ScrubPhoneNumbers) for f in logger.filters):
+            logger.addFilter(ScrubPhoneNumbers())
+
+
 HIDDEN_CALLERS = ("anonymous", "restricted", "unknown", "private", "blocked", "unavailable")
 
 
@@ -128,6 +154,9 @@ def voicemail_email(config: Config, voicemail: Voicemail, console_base: str | No
 # The recording callback carries no caller: wait this long for the <Record> action, which does,
 # before telling the team "numéro masqué".
 CALLER_GRACE = timedelta(seconds=60)
+# Older unannounced messages are not announced by the regular pass (``ivr reconcile`` does it
+# for the ones it adds).
+NOTIFY_HORIZON = timedelta(days=7)
 
 
 def team_box(config: Config, voicemail: Voicemail) -> Box | None:
@@ -176,7 +205,8 @@ def notify_waiting(store: Store, config: Config, console_base: str | None,
     with store.session() as session:
         waiting = session.scalars(
             select(Voicemail).where(Voicemail.notified_at.is_(None),
-                                    Voicemail.recording_url.is_not(None))
+                                    Voicemail.recording_url.is_not(None),
+                                    Voicemail.received_at >= utcnow() - NOTIFY_HORIZON)
             .order_by(Voicemail.received_at).limit(limit)).all()
     return sum(queue_voicemail_emails(store, config, v, console_base) for v in waiting)
 
@@ -297,6 +327,7 @@ def init_app(app: Flask) -> None:
     """Give the worker its outbox pass, with the app's settings."""
     from ivr import worker
 
-    # Loi 25: SQL logged at INFO/DEBUG must not carry its parameters (callers' numbers).
+    # Loi 25: SQL logged at INFO/DEBUG, and database errors, must not show callers' numbers.
     app.extensions["ivr.store"].engine.hide_parameters = True
+    protect_logs()
     worker.init_app(app, outbox=lambda: outbox_pass(app))

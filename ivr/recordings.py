@@ -140,6 +140,10 @@ def _forget(store: Store, voicemail: Voicemail) -> None:
 # ---------------------------------------------------------------------- reconciliation
 
 
+class TwilioUnavailable(Exception):
+    """Twilio's REST API could not be asked (down, refused, credentials)."""
+
+
 @dataclass
 class Reconciliation:
     since: datetime
@@ -160,7 +164,11 @@ def reconcile(store: Store, config: Config, settings: Mapping[str, Any], since: 
     # twilio-python writes the instant as given, with a "Z": give it in UTC.
     after = since.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
     with twilio_api(settings) as client:
-        recordings = list(client.recordings.list(date_created_after=after))
+        try:
+            recordings = list(client.recordings.list(date_created_after=after))
+        except Exception as exc:
+            raise TwilioUnavailable(scrub(f"listing the recordings at Twilio failed: "
+                                          f"{type(exc).__name__}: {exc}")[:500]) from exc
         sids = [r.sid for r in recordings if r.sid]
         with store.session() as session:
             stored = set(session.scalars(select(Voicemail.recording_sid)

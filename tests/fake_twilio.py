@@ -1,0 +1,393 @@
+"""Stand-ins for Twilio in the tests.
+
+``FakeTwilio`` is a threaded ``http.server`` on 127.0.0.1 answering the REST API calls the line
+makes (texts, recordings, calls) the way api.twilio.com does, and keeping every request it got.
+Point the app at it with ``TWILIO_API_BASE_URL``; make it fail with ``fail_next``/``fail_always``
+(HTTP errors) or ``down``/``up`` (connection refused, on the same port).
+
+``play`` runs a call through the real app and keeps the app; ``HeldRecordingCall`` stops at the
+``<Record>`` and lets the test deliver Twilio's two recording callbacks when and as it likes.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import re
+import secrets
+import socket
+import threading
+import xml.etree.ElementTree as ET
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import parse_qs, urlencode, urlsplit
+
+from flask import Flask
+
+from ivr.security import sign
+from ivr.simulator import CallResult, CallSimulator
+from ivr.store import Store
+
+ACCOUNT_SID = "AC" + "a1" * 16
+AUTH_TOKEN = "fake-twilio-auth-token"
+SMS_FROM = "+15145550000"
+API = "/2010-04-01"
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def rfc2822(moment: datetime) -> str:
+    """Twilio's date format: ``Tue, 01 Dec 2026 15:00:00 +0000``."""
+    return moment.astimezone(UTC).strftime("%a, %d %b %Y %H:%M:%S +0000")
+
+
+def _parse_when(value: str) -> datetime:
+    """A date (``YYYY-MM-DD``) or a date-time (``…T…Z``), as Twilio's filters take them."""
+    value = value.strip()
+    if len(value) == 10:
+        return datetime.fromisoformat(value).replace(tzinfo=UTC)
+    moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+@dataclass
+class Seen:
+    """One request the fake received."""
+
+    method: str
+    path: str
+    query: dict[str, str]
+    form: dict[str, str]
+    auth: tuple[str, str] | None
+
+
+@dataclass
+class FakeTwilio:
+    account_sid: str = ACCOUNT_SID
+    auth_token: str = AUTH_TOKEN
+    port: int = field(default_factory=free_port)
+    page_size: int | None = None  # force small pages (default: the client's PageSize)
+    requests: list[Seen] = field(default_factory=list)
+    recordings: dict[str, dict[str, Any]] = field(default_factory=dict)
+    calls: dict[str, dict[str, Any]] = field(default_factory=dict)
+    fail_always: int | None = None  # answer every request with this HTTP status
+    _fail_next: list[int] = field(default_factory=list)
+    _server: ThreadingHTTPServer | None = None
+    _thread: threading.Thread | None = None
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+    _count: int = 0
+
+    # ------------------------------------------------------------------ set-up
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def settings(self, sms_from: str | None = SMS_FROM) -> dict[str, Any]:
+        """App settings that send the REST calls here (and texts from ``sms_from``).
+
+        The line's auth token signs the webhooks and authenticates the REST calls alike.
+        """
+        settings: dict[str, Any] = {"TWILIO_ACCOUNT_SID": self.account_sid,
+                                    "TWILIO_AUTH_TOKEN": self.auth_token,
+                                    "TWILIO_API_BASE_URL": self.base_url}
+        if sms_from:
+            settings["IVR_SMS_FROM"] = sms_from
+        return settings
+
+    def add_recording(self, sid: str, call_sid: str, created: datetime, duration: int = 17,
+                      status: str = "completed") -> dict[str, Any]:
+        uri = f"{API}/Accounts/{self.account_sid}/Recordings/{sid}.json"
+        resource = {
+            "account_sid": self.account_sid, "api_version": "2010-04-01", "call_sid": call_sid,
+            "conference_sid": None, "date_created": rfc2822(created),
+            "date_updated": rfc2822(created), "start_time": rfc2822(created),
+            "duration": str(duration), "sid": sid, "price": None, "price_unit": "USD",
+            "status": status, "channels": 1, "source": "RecordVerb", "error_code": None,
+            "uri": uri, "encryption_details": None, "media_url": f"{self.base_url}{uri[:-5]}",
+            "subresource_uris": {
+                "add_on_results": uri.replace(".json", "/AddOnResults.json"),
+                "transcriptions": uri.replace(".json", "/Transcriptions.json"),
+            },
+        }
+        self.recordings[sid] = resource
+        return resource
+
+    def add_call(self, call_sid: str, caller: str, to: str = "+15145550000") -> None:
+        now = rfc2822(datetime.now(UTC))
+        self.calls[call_sid] = {
+            "sid": call_sid, "account_sid": self.account_sid, "parent_call_sid": None,
+            "date_created": now, "date_updated": now, "start_time": now, "end_time": now,
+            "to": to, "to_formatted": to, "from": caller, "from_formatted": caller,
+            "phone_number_sid": "PN" + "0" * 32, "status": "completed", "duration": "60",
+            "price": None, "price_unit": "USD", "direction": "inbound", "answered_by": None,
+            "api_version": "2010-04-01", "forwarded_from": None, "group_sid": None,
+            "caller_name": None, "queue_time": "0", "trunk_sid": None,
+            "uri": f"{API}/Accounts/{self.account_sid}/Calls/{call_sid}.json",
+            "subresource_uris": {},
+        }
+
+    def fail_next(self, count: int = 1, status: int = 500) -> None:
+        """Answer the next ``count`` requests with ``status`` (then behave again)."""
+        with self._lock:
+            self._fail_next.extend([status] * count)
+
+    # ------------------------------------------------------------------ what it saw
+
+    def seen(self, method: str | None = None, endswith: str | None = None) -> list[Seen]:
+        with self._lock:
+            requests = list(self.requests)
+        return [r for r in requests if (method is None or r.method == method)
+                and (endswith is None or r.path.endswith(endswith))]
+
+    @property
+    def messages(self) -> list[Seen]:
+        """The texts Twilio was asked to send (POST …/Messages.json)."""
+        return self.seen("POST", "/Messages.json")
+
+    # ------------------------------------------------------------------ life cycle
+
+    def start(self) -> FakeTwilio:
+        if self._server is None:
+            fake = self
+
+            class Handler(_Handler):
+                twilio = fake
+
+            server = ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
+            server.daemon_threads = True
+            self._server = server
+            self._thread = threading.Thread(target=server.serve_forever,
+                                            kwargs={"poll_interval": 0.05},
+                                            name="fake-twilio", daemon=True)
+            self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+            assert self._thread is not None
+            self._thread.join(timeout=5)
+            self._server = self._thread = None
+
+    down = stop  # nothing listens: the client's connection is refused
+    up = start
+
+    # ------------------------------------------------------------------ answers
+
+    def answer(self, seen: Seen) -> tuple[int, dict[str, Any] | None]:
+        with self._lock:
+            self.requests.append(seen)
+            forced = self._fail_next.pop(0) if self._fail_next else self.fail_always
+        if forced == 400 and seen.form.get("To"):  # as Twilio does, it names the number
+            return 400, self.error(400, f"The 'To' number {seen.form['To']} is not a valid "
+                                        "phone number.", code=21211)
+        if forced:
+            return forced, self.error(forced, "Injected failure")
+        if seen.auth != (self.account_sid, self.auth_token):
+            return 401, self.error(401, "Authenticate", code=20003)
+        match = re.fullmatch(rf"{API}/Accounts/(?P<account>\w+)/(?P<rest>.+)", seen.path)
+        if not match or match["account"] != self.account_sid:
+            return 404, self.error(404, "The requested resource was not found", code=20404)
+        rest = match["rest"]
+        if rest == "Messages.json" and seen.method == "POST":
+            return self.create_message(seen)
+        if rest == "Recordings.json" and seen.method == "GET":
+            return 200, self.list_recordings(seen)
+        found = re.fullmatch(r"Recordings/(RE\w+)\.json", rest)
+        if found and seen.method == "DELETE":
+            with self._lock:
+                gone = self.recordings.pop(found[1], None)
+            if gone is None:
+                return 404, self.error(404, "The requested resource was not found", 20404)
+            return 204, None
+        if found and seen.method == "GET" and found[1] in self.recordings:
+            return 200, self.recordings[found[1]]
+        found = re.fullmatch(r"Calls/(CA\w+)\.json", rest)
+        if found and seen.method == "GET" and found[1] in self.calls:
+            return 200, self.calls[found[1]]
+        return 404, self.error(404, "The requested resource was not found", code=20404)
+
+    def error(self, status: int, message: str, code: int | None = None) -> dict[str, Any]:
+        return {"code": code or 20500, "message": message, "status": status,
+                "more_info": f"https://www.twilio.com/docs/errors/{code or 20500}"}
+
+    def create_message(self, seen: Seen) -> tuple[int, dict[str, Any]]:
+        form = seen.form
+        if not form.get("To") or not (form.get("Body") or form.get("MediaUrl")):
+            return 400, self.error(400, "A 'To' phone number and a 'Body' are required", 21604)
+        with self._lock:
+            self._count += 1
+            sid = "SM" + f"{self._count:032x}"
+        now = rfc2822(datetime.now(UTC))
+        return 201, {
+            "account_sid": self.account_sid, "api_version": "2010-04-01",
+            "body": form["Body"], "date_created": now, "date_sent": None, "date_updated": now,
+            "direction": "outbound-api", "error_code": None, "error_message": None,
+            "from": form.get("From"), "messaging_service_sid": None, "num_media": "0",
+            "num_segments": "1", "price": None, "price_unit": "USD", "sid": sid,
+            "status": "queued", "subresource_uris": {
+                "media": f"{API}/Accounts/{self.account_sid}/Messages/{sid}/Media.json"},
+            "to": form["To"], "uri": f"{API}/Accounts/{self.account_sid}/Messages/{sid}.json",
+        }
+
+    def list_recordings(self, seen: Seen) -> dict[str, Any]:
+        q = seen.query
+        with self._lock:
+            rows = sorted(self.recordings.values(), key=lambda r: _parse_rfc(r["date_created"]))
+        for name, keep in (("DateCreated>", lambda a, b: a >= b),
+                           ("DateCreated<", lambda a, b: a <= b)):
+            if name in q:
+                bound = _parse_when(q[name])
+                rows = [r for r in rows if keep(_parse_rfc(r["date_created"]), bound)]
+        if "CallSid" in q:
+            rows = [r for r in rows if r["call_sid"] == q["CallSid"]]
+        size = self.page_size or int(q.get("PageSize", "50"))
+        page = int(q.get("Page", "0"))
+        chunk = rows[page * size:(page + 1) * size]
+        base = f"{API}/Accounts/{self.account_sid}/Recordings.json"
+        filters = {k: v for k, v in q.items() if k not in ("Page", "PageSize", "PageToken")}
+
+        def uri(number: int) -> str:
+            return f"{base}?{urlencode({**filters, 'PageSize': size, 'Page': number})}"
+
+        more = (page + 1) * size < len(rows)
+        return {
+            "recordings": chunk, "page": page, "page_size": size, "start": page * size,
+            "end": page * size + max(len(chunk) - 1, 0), "uri": uri(page),
+            "first_page_uri": uri(0), "next_page_uri": uri(page + 1) if more else None,
+            "previous_page_uri": uri(page - 1) if page else None,
+        }
+
+
+def _parse_rfc(value: str) -> datetime:
+    return datetime.strptime(value, "%a, %d %b %Y %H:%M:%S %z")
+
+
+class _Handler(BaseHTTPRequestHandler):
+    twilio: FakeTwilio
+    protocol_version = "HTTP/1.1"
+
+    def _handle(self) -> None:
+        parts = urlsplit(self.path)
+        length = int(self.headers.get("Content-Length") or 0)
+        raw = self.rfile.read(length).decode() if length else ""
+        auth = None
+        header = self.headers.get("Authorization", "")
+        if header.startswith("Basic "):
+            user, _, password = base64.b64decode(header[6:]).decode().partition(":")
+            auth = (user, password)
+        seen = Seen(self.command, parts.path,
+                    {k: v[-1] for k, v in parse_qs(parts.query).items()},
+                    {k: v[-1] for k, v in parse_qs(raw).items()}, auth)
+        status, payload = self.twilio.answer(seen)
+        body = json.dumps(payload).encode() if payload is not None else b""
+        self.send_response(status)
+        if payload is not None:
+            self.send_header("Content-Type", "application/json; charset=utf-8")
+        self.send_header("Content-Length", str(len(body)))
+        self.send_header("Connection", "close")
+        self.end_headers()
+        self.wfile.write(body)
+        self.close_connection = True
+
+    do_GET = do_POST = do_DELETE = _handle  # noqa: N815 (http.server's names)
+
+    def log_message(self, format: str, *args: Any) -> None:  # quiet: no stderr noise
+        pass
+
+
+# ---------------------------------------------------------------------- calls through the app
+
+
+@dataclass
+class Played:
+    """A call played through a real app, with the app kept for what follows."""
+
+    app: Flask
+    result: CallResult
+    simulator: CallSimulator
+
+    @property
+    def store(self) -> Store:
+        return self.app.extensions["ivr.store"]
+
+    @property
+    def says(self) -> list[str]:
+        return self.result.says
+
+    def drain(self) -> None:
+        assert self.app.extensions["ivr.worker"].drain()
+
+
+@dataclass
+class HeldRecording:
+    action: str
+    callback: str | None
+
+
+class HeldRecordingCall(CallSimulator):
+    """A call that stops at its ``<Record>``: the test then sends Twilio's recording callbacks."""
+
+    held: HeldRecording | None = None
+
+    def _follow(self, root: ET.Element, exchange: Any, keypad: Any):
+        record = root.find("Record")
+        if record is None:
+            return super()._follow(root, exchange, keypad)
+        for verb in root:
+            if verb is record:
+                break
+            if verb.tag == "Say":
+                exchange.said.append((verb.text or "").strip())
+        exchange.recorded = True
+        self.held = HeldRecording(record.get("action", ""),
+                                  record.get("recordingStatusCallback"))
+        return None, {}
+
+    def recording(self, sid: str, duration: int = 17) -> dict[str, str]:
+        return {
+            "RecordingSid": sid,
+            "RecordingUrl": f"https://api.twilio.com{API}/Accounts/{ACCOUNT_SID}/Recordings/{sid}",
+            "RecordingDuration": str(duration),
+        }
+
+    def deliver(self, which: str, sid: str, duration: int = 17) -> int:
+        """Send the ``<Record action>`` ("action") or ``recordingStatusCallback`` ("callback")."""
+        assert self.held is not None, "the call never reached a <Record>"
+        if which == "action":  # within the call: the usual call parameters, and the keys
+            status, _ = self.post(self.held.action, {**self.recording(sid, duration),
+                                                     "Digits": "#"})
+            return status
+        assert self.held.callback, "no recordingStatusCallback"
+        # Outside the call: Twilio sends no From/To here.
+        form = {"AccountSid": ACCOUNT_SID, "CallSid": self.call_sid,
+                **self.recording(sid, duration), "RecordingStatus": "completed",
+                "RecordingChannels": "1", "RecordingSource": "RecordVerb",
+                "RecordingStartTime": rfc2822(datetime.now(UTC))}
+        parts = urlsplit(self.held.callback)
+        path = parts.path + (f"?{parts.query}" if parts.query else "")
+        signature = sign(self.base + path, form, self.app.config["TWILIO_AUTH_TOKEN"])
+        response = self.client.post(path, data=form, headers={"X-Twilio-Signature": signature})
+        return response.status_code
+
+
+def play(make_app, keys: str = "", *, caller: str = "+15145550123",
+         at: str = "2026-12-01T10:00:00-05:00", dial: Iterable[str] = (),
+         simulator: type[CallSimulator] = CallSimulator, **overrides: Any) -> Played:
+    """Like conftest's ``call``, but keeps the app (to drain its worker, read its store)."""
+    app = make_app(IVR_NOW=at, **overrides)
+    sim = simulator(app, caller=caller, dial_outcomes=dial)
+    return Played(app, sim.play(keys), sim)
+
+
+def new_call_sid() -> str:
+    return "CA" + secrets.token_hex(16)

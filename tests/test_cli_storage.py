@@ -1,0 +1,276 @@
+"""The storage commands: ivr voicemails, calls, outbox, reconcile (purge: test_retention.py).
+
+Each runs ``ivr.cli.main`` against the test's app (``FlaskCliRunner`` hands it over with a
+``ScriptInfo``), after calls played through the simulator.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import date, datetime, timedelta
+
+import pytest
+from fake_twilio import FakeTwilio, HeldRecordingCall, new_call_sid, play
+from smtp_server import SmtpServer
+
+from ivr.cli import main
+from ivr.notify import make_due
+from ivr.schedule import TZ
+from ivr.store import utcnow
+
+CALLER = "+15145550123"
+PUBLIC = "https://ligne.example.org"
+PATIENT_VOICEMAIL = ("accueil.patient.patient_technique.patient_equipement_prete.equipe_soins."
+                     "vm_telesante")
+FIELDS = {"id", "box", "caller", "received_at", "duration", "path", "status", "recording_sid",
+          "handled_by", "handled_at"}
+
+
+@pytest.fixture
+def twilio():
+    fake = FakeTwilio().start()
+    yield fake
+    fake.stop()
+
+
+@pytest.fixture
+def smtp():
+    server = SmtpServer().start()
+    yield server
+    server.stop()
+
+
+def ivr(app, *args: str):
+    return app.test_cli_runner().invoke(main, list(args))
+
+
+def ivr_json(app, *args: str):
+    result = ivr(app, *args, "--json")
+    assert result.exit_code == 0, result.output
+    return json.loads(result.stdout)
+
+
+# ---------------------------------------------------------------------- voicemails
+
+
+@pytest.mark.parametrize("order", [
+    ["action"], ["callback"], ["action", "callback"], ["callback", "action"],
+    ["action", "callback", "action", "callback"], ["callback", "action", "callback", "action"],
+], ids="-".join)
+def test_a_voicemail_recorded_once_is_listed_once(make_app, order):
+    played = play(make_app, "1,1,1", simulator=HeldRecordingCall)
+    for which in order:
+        played.simulator.deliver(which, "RE" + "4" * 32)
+    played.drain()
+    [listed] = ivr_json(played.app, "voicemails")
+    assert set(listed) == FIELDS
+    assert listed["recording_sid"] == "RE" + "4" * 32
+    assert (listed["box"], listed["duration"], listed["path"], listed["status"]) == (
+        "telesante", 17, PATIENT_VOICEMAIL, "new")
+    assert listed["caller"] == (None if order == ["callback"] else CALLER)
+    received = datetime.fromisoformat(listed["received_at"])
+    assert received.tzinfo is not None and abs(received - utcnow()) < timedelta(minutes=1)
+    assert (listed["handled_by"], listed["handled_at"]) == (None, None)
+
+
+def test_voicemails_filters_and_text(make_app):
+    app = make_app()
+    store = app.extensions["ivr.store"]
+    for n, (box, caller) in enumerate([("telesante", CALLER), ("autre", None)], start=1):
+        store.save_voicemail(recording_sid=f"RE{n}", call_sid=f"CA{n}", box=box,
+                             node="vm_telesante", caller=caller,
+                             path="accueil.personnel.personnel_acquisitions.vm_nouveau_projet",
+                             received_at=datetime(2026, 12, 1, 10, n, tzinfo=TZ),
+                             recording_url=f"https://api.twilio.com/RE{n}", duration=65)
+    store.mark_handled(1, "marie@example.org")
+
+    assert [v["id"] for v in ivr_json(app, "voicemails")] == [2, 1]  # newest first
+    assert [v["id"] for v in ivr_json(app, "voicemails", "--box", "telesante")] == [1]
+    [handled] = ivr_json(app, "voicemails", "--status", "handled")
+    assert handled["handled_by"] == "marie@example.org"
+    assert datetime.fromisoformat(handled["handled_at"]).tzinfo is not None
+    assert handled["received_at"] == "2026-12-01T10:01:00-05:00"
+    assert [v["id"] for v in ivr_json(app, "voicemails", "--status", "new")] == [2]
+
+    text = ivr(app, "voicemails").output
+    assert "#1     2026-12-01 10:01  telesante    +15145550123      1:05  handled by " \
+           "marie@example.org" in text
+    assert "numéro masqué" in text
+    assert ("Accueil > Intervenant, médecin ou agente administrative > Personnel — acquisitions"
+            in text)
+    assert text.rstrip().endswith("2 message(s)")
+    assert ivr(app, "voicemails", "--box", "nulle").output == "No voicemail.\n"
+    assert ivr(app, "voicemails", "--status", "lu").exit_code == 2
+
+
+# ---------------------------------------------------------------------- calls
+
+
+def test_calls_lists_the_journal_with_masked_callers(make_app):
+    played = play(make_app, "1,1,1")
+    played.drain()
+    [call] = ivr_json(played.app, "calls")
+    assert call["call_sid"] == played.result.call_sid
+    assert call["caller"] == "+1514…23"
+    assert (call["branch"], call["outcome"], call["duration"]) == ("patient", "voicemail", 60)
+    assert call["destination"] == "voicemail:telesante"
+    assert datetime.fromisoformat(call["started_at"]).tzinfo is not None
+    text = ivr(played.app, "calls").output
+    assert played.result.call_sid in text and "voicemail" in text and CALLER not in text
+    today = date.today()
+    assert len(ivr_json(played.app, "calls", "--since", str(today - timedelta(days=1)))) == 1
+    assert ivr_json(played.app, "calls", "--since", str(today + timedelta(days=2))) == []
+    bad = ivr(played.app, "calls", "--since", "hier")
+    assert bad.exit_code == 2 and "--since" in bad.output
+
+
+# ---------------------------------------------------------------------- outbox
+
+
+def test_outbox_lists_and_sends(make_app, twilio, smtp):
+    played = play(make_app, "2,1,1,2", caller=CALLER, **twilio.settings(), **smtp.settings())
+    store = played.store
+    played.app.extensions["ivr.worker"]._run_tasks(force=True)  # queue the text, no send pass
+    store.enqueue(kind="email", recipient="telesante@example.org", subject="Sujet", body="b",
+                  dedupe_key="test:1")
+    pending = ivr_json(played.app, "outbox", "--status", "pending")
+    assert {(m["kind"], m["recipient"], m["status"]) for m in pending} == {
+        ("sms", "+1514…23", "pending"), ("email", "telesante@example.org", "pending")}
+    assert ivr(played.app, "outbox").output.count("pending") == 2
+
+    sent = ivr(played.app, "outbox", "--send")
+    assert sent.exit_code == 0, sent.output
+    assert "Sent 2 message(s)." in sent.output
+    assert CALLER not in sent.output
+    assert len(twilio.messages) == 1 and len(smtp.received) == 1
+    rows = ivr_json(played.app, "outbox", "--status", "sent")
+    assert len(rows) == 2 and all(m["attempts"] == 1 and m["sent_at"] for m in rows)
+    assert ivr_json(played.app, "outbox", "--status", "failed") == []
+
+
+def test_outbox_send_retry_makes_pending_messages_due(make_app, twilio):
+    played = play(make_app, "2,1,1,2", caller=CALLER, **twilio.settings())
+    twilio.fail_next(1, status=400)
+    played.drain()
+    [row] = ivr_json(played.app, "outbox")
+    assert (row["status"], row["attempts"]) == ("pending", 1)
+    assert "+1514…23" in row["last_error"] and CALLER not in row["last_error"]
+    assert "Sent 0 message(s)." in ivr(played.app, "outbox", "--send").output  # backed off
+    result = ivr(played.app, "outbox", "--send", "--retry")
+    assert "Sent 1 message(s)." in result.output
+    assert ivr(played.app, "outbox", "--retry").exit_code == 2
+
+
+# ---------------------------------------------------------------------- reconcile
+
+
+def lost_call(make_app, twilio, **settings):
+    """A call that reached the voicemail but whose two recording callbacks never came."""
+    played = play(make_app, "1,1,1", simulator=HeldRecordingCall, IVR_PUBLIC_URL=PUBLIC,
+                  **twilio.settings(), **settings)
+    played.drain()
+    assert played.store.voicemails() == []
+    twilio.add_call(played.result.call_sid, CALLER)
+    return played
+
+
+def test_reconcile_adds_what_twilio_recorded_and_the_line_never_heard(make_app, twilio, smtp):
+    played = lost_call(make_app, twilio, **smtp.settings())
+    created = utcnow() - timedelta(hours=2)
+    sid = "RE" + "3" * 32
+    twilio.add_recording(sid, played.result.call_sid, created, duration=42)
+    twilio.add_recording("RE" + "2" * 32, new_call_sid(), utcnow() - timedelta(days=9))  # older
+    since = str(date.today() - timedelta(days=1))
+
+    result = ivr(played.app, "reconcile", "--since", since)
+    assert result.exit_code == 0, result.output
+    assert f"added voicemail #1 {sid} box telesante" in result.output
+    assert "1 voicemail(s) added, 0 already known, 1 e-mail(s) queued" in result.output
+    assert CALLER not in result.output
+    [listing] = twilio.seen("GET", "/Recordings.json")
+    assert listing.query["DateCreated>"].endswith("Z")
+    assert datetime.fromisoformat(listing.query["DateCreated>"].replace("Z", "+00:00")) == \
+        datetime.fromisoformat(since).replace(tzinfo=TZ)
+    [fetched] = twilio.seen("GET", f"/Calls/{played.result.call_sid}.json")
+    assert fetched.auth == (twilio.account_sid, twilio.auth_token)
+
+    [voicemail] = played.store.voicemails()
+    assert (voicemail.recording_sid, voicemail.call_sid, voicemail.box, voicemail.node) == (
+        sid, played.result.call_sid, "telesante", "vm_telesante")
+    assert (voicemail.caller, voicemail.duration, voicemail.path) == (CALLER, 42,
+                                                                      PATIENT_VOICEMAIL)
+    assert abs(voicemail.received_at - created) < timedelta(seconds=1)
+    assert voicemail.recording_url == (f"{twilio.base_url}/2010-04-01/Accounts/"
+                                       f"{twilio.account_sid}/Recordings/{sid}")
+    [email] = played.store.outbox()
+    assert (email.kind, email.status) == ("email", "pending")
+    played.drain()
+    [mail] = smtp.received
+    assert CALLER in mail.body and f"{PUBLIC}/admin/messagerie/{voicemail.id}" in mail.body
+
+    again = ivr(played.app, "reconcile", "--since", since)
+    assert again.exit_code == 0, again.output
+    assert "0 voicemail(s) added, 1 already known, 0 e-mail(s) queued" in again.output
+    assert len(played.store.voicemails()) == 1 and len(played.store.outbox()) == 1
+
+    # The callbacks turn up at last: still one message, one e-mail.
+    played.simulator.deliver("callback", sid, duration=42)
+    played.simulator.deliver("action", sid, duration=42)
+    played.drain()
+    assert len(ivr_json(played.app, "voicemails")) == 1
+    assert len(smtp.received) == 1
+
+
+def test_reconcile_without_a_journal_uses_the_fallback_box(make_app, twilio):
+    app = make_app(**twilio.settings())
+    unknown, vanished = new_call_sid(), new_call_sid()
+    twilio.add_call(unknown, CALLER)
+    twilio.add_recording("RE" + "a" * 32, unknown, utcnow() - timedelta(hours=1))
+    twilio.add_recording("RE" + "b" * 32, vanished, utcnow() - timedelta(hours=1))  # no Call
+    twilio.add_recording("RE" + "c" * 32, unknown, utcnow(), status="processing")
+    result = ivr(app, "reconcile", "--since", "2020-01-01")
+    assert result.exit_code == 0, result.output
+    assert f"skipped recording RE{'c' * 32}: status processing" in result.output
+    assert f"call {vanished}: caller unknown" in result.stderr
+    assert "2 voicemail(s) added" in result.output
+    rows = {v["recording_sid"]: v for v in ivr_json(app, "voicemails")}
+    assert set(rows) == {"RE" + "a" * 32, "RE" + "b" * 32}
+    assert rows["RE" + "a" * 32]["caller"] == CALLER
+    assert rows["RE" + "b" * 32]["caller"] is None
+    assert {v["box"] for v in rows.values()} == {"telesante"}  # ligne: fallback vm_telesante
+
+
+def test_reconcile_follows_pages(make_app, twilio):
+    app = make_app(**twilio.settings())
+    twilio.page_size = 2
+    for n in range(5):
+        call_sid = new_call_sid()
+        twilio.add_call(call_sid, CALLER)
+        twilio.add_recording(f"RE{n:032d}", call_sid, utcnow() - timedelta(minutes=n + 1))
+    result = ivr(app, "reconcile", "--since", str(date.today() - timedelta(days=1)))
+    assert "5 voicemail(s) added" in result.output, result.output
+    assert len(twilio.seen("GET", "/Recordings.json")) == 3
+
+
+def test_reconcile_needs_the_rest_api_and_a_date(make_app, twilio):
+    app = make_app()
+    result = ivr(app, "reconcile", "--since", "2026-12-01")
+    assert result.exit_code == 2 and "TWILIO_ACCOUNT_SID" in result.output
+    assert ivr(make_app(**twilio.settings()), "reconcile").exit_code == 2  # --since required
+    twilio.fail_always = 500
+    failed = ivr(make_app(**twilio.settings()), "reconcile", "--since", "2026-12-01")
+    assert failed.exit_code == 1
+    assert "listing the recordings at Twilio failed" in failed.stderr
+    assert "HTTP 500" in failed.stderr
+
+
+def test_make_due_only_touches_pending(make_app):
+    app = make_app()
+    store = app.extensions["ivr.store"]
+    store.enqueue(kind="email", recipient="a@example.org", body="b", dedupe_key="k1")
+    [message] = store.due_messages()
+    store.message_sent(message.id, None)
+    store.enqueue(kind="email", recipient="a@example.org", body="b", dedupe_key="k2")
+    store.due_messages()  # claimed: not due for a while
+    assert make_due(store) == 1
+    assert [m.dedupe_key for m in store.due_messages()] == ["k2"]
