@@ -66,3 +66,23 @@ def config_copy(tmp_path) -> Path:
     for folder in ("menus", "prompts", "schedules"):
         shutil.copytree(REPO_ROOT / folder, tmp_path / folder)
     return tmp_path
+
+
+@pytest.fixture
+def twilio():
+    """A local stand-in for Twilio's REST API that records what it receives."""
+    from fake_twilio import FakeTwilio
+
+    fake = FakeTwilio().start()
+    yield fake
+    fake.stop()
+
+
+@pytest.fixture
+def smtp():
+    """A real SMTP server (aiosmtpd) on 127.0.0.1, collecting the messages it gets."""
+    from smtp_server import SmtpServer
+
+    server = SmtpServer().start()
+    yield server
+    server.stop()

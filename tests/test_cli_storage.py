@@ -10,8 +10,7 @@ import json
 from datetime import date, datetime, timedelta
 
 import pytest
-from fake_twilio import FakeTwilio, HeldRecordingCall, new_call_sid, play
-from smtp_server import SmtpServer
+from fake_twilio import HeldRecordingCall, new_call_sid, play
 
 from ivr.cli import main
 from ivr.notify import make_due
@@ -24,20 +23,6 @@ PATIENT_VOICEMAIL = ("accueil.patient.patient_technique.patient_equipement_prete
                      "vm_telesante")
 FIELDS = {"id", "box", "caller", "received_at", "duration", "path", "status", "recording_sid",
           "handled_by", "handled_at"}
-
-
-@pytest.fixture
-def twilio():
-    fake = FakeTwilio().start()
-    yield fake
-    fake.stop()
-
-
-@pytest.fixture
-def smtp():
-    server = SmtpServer().start()
-    yield server
-    server.stop()
 
 
 def ivr(app, *args: str):

@@ -24,13 +24,6 @@ TEAM = ("telesante@example.org", "pilote.telesante@example.org")
 
 
 @pytest.fixture
-def smtp():
-    server = SmtpServer().start()
-    yield server
-    server.stop()
-
-
-@pytest.fixture
 def smtp_down():
     """A mail server that is not running yet (``start()`` brings it up on the same port)."""
     server = SmtpServer()

@@ -11,7 +11,6 @@ from datetime import timedelta
 
 import pytest
 from fake_twilio import FakeTwilio, HeldRecordingCall, new_call_sid, play
-from smtp_server import SmtpServer
 from sqlalchemy import select
 
 from ivr.cli import main
@@ -19,20 +18,6 @@ from ivr.notify import MAX_ATTEMPTS, make_due
 from ivr.store import CallEvent, Store, utcnow
 
 CALLER = "+15145550123"
-
-
-@pytest.fixture
-def twilio():
-    fake = FakeTwilio().start()
-    yield fake
-    fake.stop()
-
-
-@pytest.fixture
-def smtp():
-    server = SmtpServer().start()
-    yield server
-    server.stop()
 
 
 def ivr(app, *args: str):

@@ -7,7 +7,7 @@ requests it received, as api.twilio.com would have received them.
 from __future__ import annotations
 
 import pytest
-from fake_twilio import SMS_FROM, FakeTwilio, play
+from fake_twilio import SMS_FROM, play
 
 from ivr.notify import MAX_ATTEMPTS, make_due
 
@@ -16,13 +16,6 @@ OCTOPUS = "2,1,1"  # personnel → problème technique → équipement du CIUSSS
 OFFER = "Pour recevoir ces renseignements par texto, faites le 2."
 SENT = "Le texto vous a été envoyé."
 INVALID = "Choix invalide."
-
-
-@pytest.fixture
-def twilio():
-    fake = FakeTwilio().start()
-    yield fake
-    fake.stop()
 
 
 def octopus_text(app) -> str:
