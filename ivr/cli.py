@@ -308,7 +308,7 @@ def outbox_command(status: str | None, send: bool, retry: bool, as_json: bool) -
     """The e-mails and texts waiting to be sent, sent or given up (texts' numbers masked)."""
     from flask import current_app
 
-    from ivr.notify import make_due, mask_recipient, notify_waiting, scrub, send_due
+    from ivr.notify import make_due, mask_recipient, outbox_pass, scrub
 
     store = current_app.extensions["ivr.store"]
     if retry and not send:
@@ -316,9 +316,7 @@ def outbox_command(status: str | None, send: bool, retry: bool, as_json: bool) -
     if send:
         if retry:
             make_due(store)
-        notify_waiting(store, current_app.extensions["ivr.line"].config,
-                       current_app.config.get("IVR_PUBLIC_URL"))
-        sent = send_due(store, current_app.config, limit=500)
+        sent = outbox_pass(current_app, limit=500)
         click.echo(f"Sent {sent} message(s).", err=as_json)
     rows = store.outbox(status=status)
     if as_json:

@@ -316,11 +316,12 @@ def mask_recipient(message: OutboxMessage) -> str:
     return mask_phone(message.recipient) if message.kind == "sms" else message.recipient
 
 
-def outbox_pass(app: Flask) -> int:
-    """The worker's regular pass: announce waiting voicemails, then send what is due."""
+def outbox_pass(app: Flask, limit: int = 20) -> int:
+    """The worker's regular pass (and `ivr outbox --send`): announce waiting voicemails, then
+    send what is due."""
     store: Store = app.extensions["ivr.store"]
     notify_waiting(store, app.extensions["ivr.line"].config, app.config.get("IVR_PUBLIC_URL"))
-    return send_due(store, app.config)
+    return send_due(store, app.config, limit=limit)
 
 
 def init_app(app: Flask) -> None:
