@@ -34,6 +34,7 @@ SETTINGS = (
     "SMTP_SSL",
     "IVR_MAIL_FROM",
     "IVR_JOURNAL_RETENTION_DAYS",
+    "IVR_RELOAD_SECONDS",
 )
 FLAGS = ("IVR_DEV",)
 
@@ -44,7 +45,7 @@ def _env_flag(value: str) -> bool:
 
 def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     """The Flask app, configured from the environment and then from ``config``."""
-    from ivr import clock, lines, notify, security, store, voice
+    from ivr import clock, health, lines, notify, security, store, voice
     from ivr.config import FR_CA_VOICE_PREFIXES, FR_CA_VOICES
 
     app = Flask(__name__, instance_relative_config=True)
@@ -64,8 +65,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     if voice_name not in FR_CA_VOICES and not voice_name.startswith(FR_CA_VOICE_PREFIXES):
         raise ValueError(f"IVR_VOICE: {voice_name!r} is not a fr-CA voice Twilio knows")
     if not app.debug and not app.testing:
-        logging.basicConfig(level=logging.INFO,
-                            format="%(asctime)s %(levelname)s %(name)s %(message)s")
+        _log_off_the_call_path()
 
     security.init_app(app)
     clock.init_app(app)
@@ -73,4 +73,35 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     store.init_app(app)
     notify.init_app(app)  # the worker, with its outbox pass
     voice.init_app(app)
+    health.init_app(app)
     return app
+
+
+def _log_off_the_call_path() -> None:
+    """Log records go through a queue to a thread that writes them, so a slow stderr (a full
+    pipe, a journald hiccup) never delays a webhook. Done once per process."""
+    import atexit
+    import queue
+    from logging.handlers import QueueHandler, QueueListener
+
+    root = logging.getLogger()
+    if any(isinstance(h, QueueHandler) for h in root.handlers):
+        return
+    if not root.handlers:
+        logging.basicConfig(level=logging.INFO,
+                            format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    if root.level > logging.INFO:
+        root.setLevel(logging.INFO)
+    records: queue.SimpleQueue[logging.LogRecord] = queue.SimpleQueue()
+    listener = QueueListener(records, *root.handlers, respect_handler_level=True)
+    for handler in list(root.handlers):
+        root.removeHandler(handler)
+    root.addHandler(QueueHandler(records))
+    listener.start()
+    atexit.register(listener.stop)
+
+    def restart_in_child() -> None:  # gunicorn --preload forks after this: threads don't follow
+        listener._thread = None
+        listener.start()
+
+    os.register_at_fork(after_in_child=restart_in_child)

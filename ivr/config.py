@@ -144,6 +144,9 @@ class Line:
     reserved: Mapping[str, str]
     where: Where
     shortcut_where: Mapping[str, Where] = field(default_factory=dict)
+    # After a technical failure: branch (a node under the welcome menu) -> where its callers go;
+    # any other caller goes to ``fallback``.
+    on_error: Mapping[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -240,8 +243,9 @@ def _label(directory: Path, path: Path) -> str:
 
 def _parse_line(r: _Reader, m: YamlMap) -> Line:
     r.unknown_keys(m, ("root", "fallback", "max_tries", "timeout", "shortcut_timeout",
-                       "shortcuts", "reserved"), "line")
+                       "shortcuts", "reserved", "on_error"), "line")
     shortcuts = r.mapping(m.get("shortcuts"), m.at("shortcuts"), "line.shortcuts")
+    on_error = r.mapping(m.get("on_error"), m.at("on_error"), "line.on_error")
     reserved = r.mapping(m.get("reserved"), m.at("reserved"), "line.reserved")
     return Line(
         root=r.text(m, "root", "line") or "accueil",
@@ -253,6 +257,7 @@ def _parse_line(r: _Reader, m: YamlMap) -> Line:
         reserved=MappingProxyType({k: str(v) for k, v in reserved.items()}),
         where=m.where,
         shortcut_where=MappingProxyType({k: shortcuts.at(k) for k in shortcuts}),
+        on_error=MappingProxyType({str(k): str(v) for k, v in on_error.items()}),
     )
 
 

@@ -1,25 +1,178 @@
-"""The configuration the line serves now, held for the app.
+"""The configuration the line serves now, and its hot reload with a last good version.
 
-Loaded once at start-up (a config that fails validation stops the app from starting: a line
-that would strand callers must never go live). Requests read ``current_config()``.
+At start-up a config that fails validation stops the app (a line that would strand callers must
+never go live). Afterwards administrators edit the YAML while calls go on: a watcher thread per
+process notices changed files within ``IVR_RELOAD_SECONDS``, validates the new version off the
+call path and swaps it in whole. A version that fails validation is refused: the line keeps
+serving the last good one, and the error is logged and shown by ``GET /healthz``.
+
+Requests read ``current_config()`` once, so a request is decided with one version from start to
+end; a call that spans a reload meets the new version at its next request (voice.py sends a
+caller whose node disappeared back to the welcome menu with an apology).
 """
 
 from __future__ import annotations
 
+import logging
+import os
+import threading
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
 from flask import Flask, current_app
 
-from ivr.config import Config, load
+from ivr.config import Config, ConfigInvalid, load
+
+log = logging.getLogger(__name__)
+
+WATCHED = ("menus", "prompts", "schedules")
+SETTLE_SECONDS = 0.2  # an editor saving several files, or one file in two writes
+
+
+@dataclass(frozen=True)
+class ReloadError:
+    at: datetime
+    problems: tuple[str, ...]
+
+
+Snapshot = tuple[tuple[str, int, int], ...]
+
+
+def snapshot(directory: Path) -> Snapshot:
+    """Name, mtime and size of every file the config is made of (a missing folder counts)."""
+    found: list[tuple[str, int, int]] = []
+    for folder in WATCHED:
+        root = directory / folder
+        for dirpath, dirnames, filenames in os.walk(root):
+            dirnames.sort()
+            for name in sorted(filenames):
+                path = os.path.join(dirpath, name)
+                try:
+                    stat = os.stat(path)
+                except OSError:
+                    continue
+                found.append((os.path.relpath(path, directory), stat.st_mtime_ns, stat.st_size))
+        if not root.is_dir():
+            found.append((folder, -1, -1))
+    return tuple(found)
 
 
 class LineConfig:
     """Holds the served config; one object per app so tests can run several apps side by side."""
 
-    def __init__(self, config: Config) -> None:
-        self.config = config
+    def __init__(self, directory: Path | str, interval: float = 2.0) -> None:
+        self.directory = Path(directory)
+        self.interval = interval
+        self._snapshot = snapshot(self.directory)
+        self.config: Config = load(self.directory)  # ConfigInvalid here: refuse to start
+        self.loaded_at = datetime.now(UTC)
+        self.reloads = 0
+        self.last_error: ReloadError | None = None
+        self._lock = threading.Lock()
+        self._thread: threading.Thread | None = None
+        self._pid: int | None = None
+        self._stopping = threading.Event()
+
+    # ------------------------------------------------------------------ reload
+
+    def check(self) -> bool:
+        """Reload if a file changed; True when a new version is now served."""
+        current = snapshot(self.directory)
+        if current == self._snapshot:
+            return False
+        with self._lock:
+            # Wait until the files stop changing, so a half-saved edit is not judged.
+            deadline = time.monotonic() + 5 * SETTLE_SECONDS + 1
+            while time.monotonic() < deadline:
+                time.sleep(SETTLE_SECONDS if self.interval else 0)
+                again = snapshot(self.directory)
+                if again == current:
+                    break
+                current = again
+            self._snapshot = current
+            return self._reload()
+
+    def _reload(self) -> bool:
+        try:
+            config = load(self.directory)
+        except ConfigInvalid as exc:
+            problems = tuple(str(p) for p in exc.problems)
+            self._refuse(problems)
+            return False
+        except Exception as exc:  # unreadable folder, a bug in a validator: keep serving
+            log.exception("config reload failed")
+            self._refuse((f"{type(exc).__name__}: {exc}",))
+            return False
+        changed = config.version != self.config.version
+        if changed:
+            log.info("config reloaded: version %s -> %s (%d nodes)", self.config.version,
+                     config.version, len(config.nodes))
+            self.config = config
+            self.loaded_at = datetime.now(UTC)
+            self.reloads += 1
+        if self.last_error is not None:
+            log.info("config on disk is valid again (version %s)", config.version)
+            self.last_error = None
+        return changed
+
+    def _refuse(self, problems: tuple[str, ...]) -> None:
+        self.last_error = ReloadError(datetime.now(UTC), problems)
+        log.error("config change refused, still serving version %s: %d problem(s):\n  %s",
+                  self.config.version, len(problems), "\n  ".join(problems[:20]))
+
+    # ------------------------------------------------------------------ watcher
+
+    def ensure_watching(self) -> None:
+        """Start this process's watcher (after a fork, the parent's thread is not ours)."""
+        if not self.interval or self._pid == os.getpid():
+            return
+        with self._lock:
+            if self._pid == os.getpid():
+                return
+            self._pid = os.getpid()
+            self._stopping.clear()
+            self._thread = threading.Thread(target=self._watch, name="ivr-config-watcher",
+                                            daemon=True)
+            self._thread.start()
+
+    def _watch(self) -> None:
+        while not self._stopping.wait(self.interval):
+            try:
+                self.check()
+            except Exception:  # the watcher must outlive any surprise
+                log.exception("config watcher")
+
+    def stop(self) -> None:
+        self._stopping.set()
+        if self._thread is not None and self._thread.is_alive():
+            self._thread.join(timeout=5)
+        self._pid = None
+
+    def status(self) -> dict[str, object]:
+        error = self.last_error
+        return {
+            "version": self.config.version,
+            "loaded_at": self.loaded_at.isoformat(timespec="seconds"),
+            "reloads": self.reloads,
+            "directory": str(self.directory),
+            "last_reload_error": None if error is None else {
+                "at": error.at.isoformat(timespec="seconds"),
+                "problems": list(error.problems),
+            },
+        }
 
 
 def init_app(app: Flask) -> None:
-    app.extensions["ivr.line"] = LineConfig(load(app.config["IVR_CONFIG_DIR"]))
+    interval = float(app.config.get("IVR_RELOAD_SECONDS", 2.0) or 0)
+    line = LineConfig(app.config["IVR_CONFIG_DIR"], interval)
+    app.extensions["ivr.line"] = line
+    app.before_request(line.ensure_watching)
+
+
+def current_line() -> LineConfig:
+    return current_app.extensions["ivr.line"]
 
 
 def current_config() -> Config:

@@ -7,7 +7,9 @@ a TLS-terminating proxy the URL Twilio signed is rebuilt from ``IVR_PUBLIC_URL``
 from __future__ import annotations
 
 import logging
-from urllib.parse import quote
+from collections.abc import Callable, Iterable
+from typing import Any
+from urllib.parse import quote, urlsplit
 
 from flask import Flask, abort, current_app, request
 from twilio.request_validator import (
@@ -46,6 +48,42 @@ def init_app(app: Flask) -> None:
     if hops:
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops,
                                 x_port=hops, x_prefix=hops)
+    prefix = public_prefix(app.config.get("IVR_PUBLIC_URL"))
+    if prefix:
+        app.wsgi_app = PublicPrefix(app.wsgi_app, prefix)  # type: ignore[method-assign]
+
+
+def public_prefix(public_url: str | None) -> str:
+    """The path part of ``IVR_PUBLIC_URL`` ("/ligne" for https://host/ligne/), or ""."""
+    return urlsplit(public_url or "").path.rstrip("/")
+
+
+class PublicPrefix:
+    """Serve the app under the public URL's path, whether or not the proxy strips it.
+
+    Twilio resolves our root-relative action URLs against the public host, so they must carry
+    the prefix: with SCRIPT_NAME set, ``url_for`` adds it.
+    """
+
+    def __init__(self, app: Callable[..., Iterable[bytes]], prefix: str) -> None:
+        self.app, self.prefix = app, prefix
+
+    def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]
+                 ) -> Iterable[bytes]:
+        path = environ.get("PATH_INFO", "")
+        if path == self.prefix or path.startswith(self.prefix + "/"):
+            environ["PATH_INFO"] = path[len(self.prefix):]
+        environ["SCRIPT_NAME"] = self.prefix
+        return self.app(environ, start_response)
+
+
+def absolute_url(path: str) -> str:
+    """A URL for Twilio to call later on its own (status callbacks), on the public base."""
+    public = current_app.config.get("IVR_PUBLIC_URL")
+    if public:
+        parts = urlsplit(public)
+        return f"{parts.scheme}://{parts.netloc}{path}"
+    return request.host_url.rstrip("/") + path
 
 
 def signed_url() -> str:
@@ -55,11 +93,17 @@ def signed_url() -> str:
     if not raw:
         query = request.query_string.decode("latin-1")
         raw = quote(request.script_root + request.path) + (f"?{query}" if query else "")
-    base = current_app.config.get("IVR_PUBLIC_URL")
-    if not base:
+    public = current_app.config.get("IVR_PUBLIC_URL")
+    if not public:
         base = f"{request.scheme}://{request.host}"
         raw = request.script_root + raw if not raw.startswith(request.script_root) else raw
-    return base.rstrip("/") + raw
+        return base + raw
+    parts = urlsplit(public)
+    prefix = parts.path.rstrip("/")
+    if prefix and not (raw == prefix or raw.startswith(prefix + "/")
+                       or raw.startswith(prefix + "?")):
+        raw = prefix + raw  # the proxy stripped the prefix before passing the request on
+    return f"{parts.scheme}://{parts.netloc}{raw}"
 
 
 def require_twilio_signature() -> None:

@@ -105,11 +105,15 @@ class CallSimulator:
         self.outcomes = deque(dial_outcomes)
         self.max_requests = max_requests
         self.call_sid = "CA" + secrets.token_hex(16)
-        self.base = (app.config.get("IVR_PUBLIC_URL") or "http://localhost").rstrip("/")
+        public = urlsplit(app.config.get("IVR_PUBLIC_URL") or "http://localhost")
+        self.origin = f"{public.scheme}://{public.netloc}"
+        self.prefix = public.path.rstrip("/")  # the app served under a path of the public host
 
     def post(self, url: str, params: dict[str, str]) -> tuple[int, str]:
         parts = urlsplit(url)
         path = parts.path + (f"?{parts.query}" if parts.query else "")
+        if self.prefix and not path.startswith(self.prefix + "/"):
+            path = self.prefix + path
         form = {
             "CallSid": self.call_sid,
             "AccountSid": "AC" + "0" * 32,
@@ -122,7 +126,7 @@ class CallSimulator:
             "ApiVersion": "2010-04-01",
             **params,
         }
-        signature = sign(self.base + path, form, self.app.config["TWILIO_AUTH_TOKEN"])
+        signature = sign(self.origin + path, form, self.app.config["TWILIO_AUTH_TOKEN"])
         response = self.client.post(path, data=form, headers={"X-Twilio-Signature": signature})
         return response.status_code, response.get_data(as_text=True)
 

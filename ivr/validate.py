@@ -58,6 +58,14 @@ def validate(config: Config) -> list[Problem]:
             add(where, f"line.shortcuts.{key}", f"unknown node {target!r}")
         elif target == line.root:
             add(where, f"line.shortcuts.{key}", "a shortcut to the welcome menu does nothing")
+    for branch, target in line.on_error.items():
+        if branch not in nodes:
+            add(line.where, f"line.on_error.{branch}", f"unknown node {branch!r}")
+        if target not in nodes:
+            add(line.where, f"line.on_error.{branch}", f"unknown node {target!r}")
+        elif nodes[target].gathers:
+            add(line.where, f"line.on_error.{branch}",
+                "after a failure the caller must reach a person or a voicemail, not a menu")
     for key in line.reserved:
         if key not in MENU_KEYS:
             add(line.where, f"line.reserved.{key}", "only a digit can be reserved")
@@ -179,7 +187,7 @@ def _reachability(config: Config) -> list[Problem]:
     """Nodes no caller can reach, and menus from which no path ends the call."""
     nodes, line = config.nodes, config.line
     problems: list[Problem] = []
-    starts = [line.root, line.fallback, *line.shortcuts.values()]
+    starts = [line.root, line.fallback, *line.shortcuts.values(), *line.on_error.values()]
     starts += [n.fallback for n in nodes.values() if n.fallback]
     seen: set[str] = set()
     queue = deque(s for s in starts if s in nodes)

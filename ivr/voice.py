@@ -6,11 +6,17 @@ in the URLs Twilio calls back, so any instance can serve any request and nothing
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
+import threading
+import time
+from collections import OrderedDict
 from dataclasses import dataclass
 from datetime import datetime
+from urllib.parse import parse_qs, urlsplit
 
-from flask import Blueprint, Flask, Response, current_app, request, url_for
+from flask import Blueprint, Flask, Response, current_app, g, request, url_for
 from werkzeug.exceptions import HTTPException
 
 from ivr import clock, security
@@ -33,6 +39,7 @@ from ivr.twiml import (
 from ivr.worker import current_worker
 
 log = logging.getLogger(__name__)
+access_log = logging.getLogger("ivr.access")
 bp = Blueprint("voice", __name__, url_prefix="/voice")
 
 DTMF = frozenset("0123456789*#")
@@ -88,8 +95,11 @@ class Turn:
     def say(self, prompt_id: str, key: str | None = None) -> Speech:
         prompt = self.config.prompts[prompt_id]
         if not prompt.fields:
-            audio = url_for("voice.audio", filename=prompt.audio) if prompt.audio else None
-            return Speech(prompt.text, audio)
+            # A recorded file deleted since the config was loaded: speak the text instead.
+            if prompt.audio and (self.config.directory / "prompts" / "audio" /
+                                 prompt.audio).is_file():
+                return Speech(prompt.text, url_for("voice.audio", filename=prompt.audio))
+            return Speech(prompt.text)
         text = prompt.text
         for field in prompt.fields:
             text = text.replace("{" + field + "}", self._field(field, key))
@@ -189,13 +199,19 @@ class Turn:
                 )
         return self.enter(self.config.line.fallback, state, pre, depth + 1)
 
+    def after_failure(self, node_id: str | None, path: tuple[str, ...]) -> Decision:
+        """A technical failure: apologise, then a person (staff) or a voicemail (others)."""
+        line = self.config.line
+        target = line.on_error.get(branch_of(self.config, node_id, path) or "", line.fallback)
+        self.note("error", node_id)
+        return self.enter(target, CallState((line.root,)), (self.say("systeme.erreur"),))
+
     def fallback(self, node: Node, state: CallState) -> Decision:
         target = node.fallback or self.config.line.fallback
         return self.enter(target, state, (self.say("systeme.trop_d_essais"),))
 
     def absolute(self, path: str) -> str:
-        base = current_app.config.get("IVR_PUBLIC_URL") or request.host_url
-        return base.rstrip("/") + path
+        return security.absolute_url(path)
 
     def sms_offered(self) -> bool:
         return sms_configured(current_app.config) and can_text(self.caller)
@@ -251,6 +267,15 @@ class Turn:
         return self.ask(node, CallState(state.path, tries), pre)
 
 
+def branch_of(config: Config, node_id: str | None, path: tuple[str, ...]) -> str | None:
+    """The welcome-menu choice a caller is under (e.g. "personnel"), from the URL state."""
+    root = config.line.root
+    trail = [p for p in (*path, node_id) if p and p in config.nodes]
+    if trail[:1] == [root]:
+        trail = trail[1:]
+    return trail[0] if trail else None
+
+
 def spoken_key(key: str) -> str:
     return {"#": "le carré", "*": "l'étoile"}.get(key, key)
 
@@ -261,7 +286,8 @@ def _turn() -> Turn:
 
 
 def _twiml(decision: Decision, turn: Turn | None = None) -> Response:
-    if turn is not None:
+    g.ivr_outcome = _outcome(decision)
+    if turn is not None and not _replayed():
         _journal(turn, decision)
     if isinstance(decision, Acknowledge):
         return Response("", status=204)
@@ -280,6 +306,55 @@ def _journal(turn: Turn, decision: Decision) -> None:
     caller = mask_phone(turn.caller)
     for note in turn.notes:
         worker.record({"call_sid": call_sid[:64], "at": at, "caller": caller, **note})
+
+
+def _outcome(decision: Decision) -> str:
+    """A short name for the access log: what the caller gets from this answer."""
+    if isinstance(decision, Ask):
+        return "ask"
+    if isinstance(decision, Transfer):
+        return "dial"
+    if isinstance(decision, Voicemail):
+        return "record"
+    if isinstance(decision, Goodbye):
+        return "hangup"
+    return "ack"
+
+
+class RecentRequests:
+    """Fingerprints of the requests this process answered lately, to spot replays.
+
+    A replay (the same signed request sent again: Twilio retrying through a connection override,
+    or someone who captured it) gets the same answer, but its journal notes are not written
+    twice. SMS, voicemails and e-mails are idempotent on their own keys in the store.
+    """
+
+    def __init__(self, size: int = 10_000, ttl: float = 3600.0) -> None:
+        self.size, self.ttl = size, ttl
+        self._seen: OrderedDict[str, float] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def seen(self, fingerprint: str) -> bool:
+        now = time.monotonic()
+        with self._lock:
+            at = self._seen.get(fingerprint)
+            self._seen[fingerprint] = now
+            self._seen.move_to_end(fingerprint)
+            while len(self._seen) > self.size:
+                self._seen.popitem(last=False)
+            return at is not None and now - at < self.ttl
+
+
+def _replayed() -> bool:
+    cached = g.get("ivr_replayed")
+    if cached is None:
+        token = request.headers.get("I-Twilio-Idempotency-Token", "")[:128]
+        fingerprint = token or hashlib.sha256(
+            (request.headers.get("X-Twilio-Signature", "") + request.full_path).encode()
+        ).hexdigest()
+        cached = current_app.extensions["ivr.recent"].seen(fingerprint)
+        g.ivr_replayed = cached
+    return cached
 
 
 def _digits() -> str | None:
@@ -404,6 +479,30 @@ def _voicemail_saver(config: Config, node_id: str):
     return save
 
 
+@bp.post("/fallback")
+def fallback() -> Response:
+    """Twilio's fallback URL: our answer failed or came too late (``ErrorCode``, ``ErrorUrl``).
+
+    The caller is still on the line: apologise and send them where a failure sends them, by the
+    branch the failed URL says they were in. A failure after a recording thanks them instead,
+    since the message exists at Twilio (``ivr reconcile`` stores it if no callback came).
+    """
+    turn = _turn()
+    error_url = request.form.get("ErrorUrl", "")[:2048]
+    parts = urlsplit(error_url)
+    log.warning("fallback URL called: ErrorCode=%s for %s (CallSid=%s)",
+                request.form.get("ErrorCode", "?")[:16], parts.path[:200],
+                request.form.get("CallSid", "?")[:64])
+    segments = parts.path.rstrip("/").split("/")
+    if "record" in segments:
+        return _twiml(Goodbye((turn.say("systeme.message_enregistre"),)), turn)
+    node_id = segments[-1] if len(segments) > 3 and segments[-3] == "voice" else None
+    if len(segments) > 4 and segments[-4] == "voice" and segments[-3] == "dial":
+        node_id = segments[-2]
+    path = tuple(parse_qs(parts.query).get("p", [""])[0][:1024].split("."))
+    return _twiml(turn.after_failure(node_id, path), turn)
+
+
 @bp.post("/status")
 def status() -> Response:
     """Twilio's call-status callback closes the call in the journal."""
@@ -427,17 +526,68 @@ def apologise(exc: Exception) -> Response | HTTPException:
     """Never a 5xx to Twilio: a spoken apology, then a person or a voicemail."""
     if isinstance(exc, HTTPException):
         return exc
-    log.exception("webhook failed (CallSid=%s)", request.form.get("CallSid", "?"))
+    log.exception("webhook failed (CallSid=%s)", request.form.get("CallSid", "?")[:64])
+    g.ivr_error = type(exc).__name__
     try:
         turn = _turn()
-        return _twiml(turn.enter(turn.config.line.fallback, CallState(),
-                                 (turn.say("systeme.erreur"),)))
-    except Exception:  # the config itself is unusable: say sorry with no config at all
-        log.exception("fallback failed too")
-        voice = current_app.extensions.get("ivr.voice") or Voice("Polly.Gabrielle-Neural", "fr-CA")
-        return Response(render(Goodbye((Speech("Désolé, un problème technique est survenu. "
-                                               "Veuillez rappeler plus tard."),)), voice),
-                        mimetype="text/xml")
+        node_id = (request.view_args or {}).get("node_id")
+        path = tuple(request.args.get("p", "")[:1024].split("."))
+        return _twiml(turn.after_failure(node_id, path))
+    except Exception:  # even the failure route failed: a fixed message to the voicemail
+        log.exception("failure route failed too (CallSid=%s)", request.form.get("CallSid", "?"))
+        return _last_resort()
+
+
+def _last_resort() -> Response:
+    """No config, no prompt lookups: an apology and the fallback voicemail, from constants."""
+    voice = current_app.extensions.get("ivr.voice") or Voice("Polly.Gabrielle-Neural", "fr-CA")
+    sorry = Speech("Désolé, un problème technique est survenu.")
+    try:
+        box = current_config().line.fallback
+        decision: Decision = Voicemail(
+            speech=(sorry, Speech("Laissez votre nom, votre numéro et votre message après le "
+                                  "signal sonore. Nous vous rappellerons.")),
+            action=url_for("voice.recorded", node_id=box),
+            status_callback=security.absolute_url(url_for("voice.recording_status",
+                                                          node_id=box)),
+            no_message=(Speech("Au revoir."),),
+        )
+    except Exception:
+        decision = Goodbye((sorry, Speech("Veuillez rappeler plus tard.")))
+    g.ivr_outcome = _outcome(decision)
+    return Response(render(decision, voice), mimetype="text/xml")
+
+
+@bp.before_request
+def _started() -> None:
+    g.ivr_started = time.perf_counter()
+
+
+@bp.after_request
+def _access_log(response: Response) -> Response:
+    """One structured line per webhook: who (masked), where, what they got, how fast."""
+    if access_log.isEnabledFor(logging.INFO):
+        started = g.get("ivr_started")
+        entry = {
+            "call": request.form.get("CallSid", "")[:64] or None,
+            "method": request.method,
+            "path": request.path[:200],
+            "node": (request.view_args or {}).get("node_id"),
+            "status": response.status_code,
+            "outcome": g.get("ivr_outcome"),
+            "ms": round((time.perf_counter() - started) * 1000, 2) if started else None,
+            "from": mask_phone(request.form.get("From")) if request.form.get("From") else None,
+        }
+        if request.form.get("Digits"):
+            entry["keys"] = request.form["Digits"][:8]
+        if request.form.get("DialCallStatus"):
+            entry["dial"] = request.form["DialCallStatus"][:16]
+        if g.get("ivr_error"):
+            entry["error"] = g.ivr_error
+        if g.get("ivr_replayed"):
+            entry["replay"] = True
+        access_log.info(json.dumps(entry, ensure_ascii=False, separators=(",", ":")))
+    return response
 
 
 @bp.before_request
@@ -448,4 +598,5 @@ def _signed_by_twilio() -> None:
 
 def init_app(app: Flask) -> None:
     app.extensions["ivr.voice"] = Voice(app.config["IVR_VOICE"], "fr-CA")
+    app.extensions["ivr.recent"] = RecentRequests()
     app.register_blueprint(bp)

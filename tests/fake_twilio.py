@@ -375,7 +375,7 @@ class HeldRecordingCall(CallSimulator):
                 "RecordingStartTime": rfc2822(datetime.now(UTC))}
         parts = urlsplit(self.held.callback)
         path = parts.path + (f"?{parts.query}" if parts.query else "")
-        signature = sign(self.base + path, form, self.app.config["TWILIO_AUTH_TOKEN"])
+        signature = sign(self.origin + path, form, self.app.config["TWILIO_AUTH_TOKEN"])
         response = self.client.post(path, data=form, headers={"X-Twilio-Signature": signature})
         return response.status_code
 

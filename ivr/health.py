@@ -1,0 +1,69 @@
+"""``GET /healthz``: what a load balancer, a monitor or an administrator needs to trust the line.
+
+It says which config version is served, whether the last edit was refused (and why), whether
+the database answers, and how much deferred work waits. It answers 200 whenever the line can
+take calls: a dead database degrades the journal, not the routing, so an instance must not be
+pulled out of rotation for it. The database probe runs on a side thread with a deadline and
+its result is kept a few seconds, so a hanging database never hangs the probe.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
+
+from flask import Blueprint, Flask, current_app, jsonify
+from flask.typing import ResponseReturnValue
+
+from ivr.lines import current_line
+from ivr.store import Store
+from ivr.worker import current_worker
+
+bp = Blueprint("health", __name__)
+
+PROBE_SECONDS = 2.0
+CACHE_SECONDS = 5.0
+
+
+class DatabaseProbe:
+    def __init__(self, store: Store) -> None:
+        self.store = store
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ivr-db-probe")
+        self._lock = threading.Lock()
+        self._at = float("-inf")
+        self._reachable = False
+
+    def reachable(self) -> bool:
+        with self._lock:
+            if time.monotonic() - self._at < CACHE_SECONDS:
+                return self._reachable
+            try:
+                self._reachable = self._pool.submit(self.store.ping).result(PROBE_SECONDS)
+            except FutureTimeout:
+                self._reachable = False
+            self._at = time.monotonic()
+            return self._reachable
+
+
+@bp.get("/healthz")
+def healthz() -> ResponseReturnValue:
+    line = current_line()
+    worker = current_worker()
+    database = current_app.extensions["ivr.db_probe"].reachable()
+    config = line.status()
+    degraded = not database or config["last_reload_error"] is not None
+    return jsonify(
+        status="degraded" if degraded else "ok",
+        config=config,
+        database={"reachable": database,
+                  "backend": current_app.extensions["ivr.store"].engine.dialect.name},
+        worker={"pending": worker.pending, "failures": worker.stats.failures,
+                "events_lost": worker.stats.events_lost, "tasks_lost": worker.stats.tasks_lost},
+    ), 200, {"Cache-Control": "no-store"}
+
+
+def init_app(app: Flask) -> None:
+    app.extensions["ivr.db_probe"] = DatabaseProbe(app.extensions["ivr.store"])
+    app.register_blueprint(bp)
