@@ -39,9 +39,14 @@ def main() -> None:
 
 @main.command("check", with_appcontext=False)
 @config_option
-def check_command(config_dir_: str | None) -> None:
+@click.option("--server", metavar="URL", default=None,
+              help="Also ask the running line (its base URL) which version it serves and "
+                   "whether it refused the last edit.")
+def check_command(config_dir_: str | None, server: str | None) -> None:
     """Validate every YAML file; print each problem as file:line: key: message."""
     directory = config_dir(config_dir_)
+    if server:
+        report_server(server)
     problems = check(directory)
     if os.environ.get("IVR_NOW"):
         from ivr.clock import ClockError, parse_instant
@@ -54,11 +59,36 @@ def check_command(config_dir_: str | None) -> None:
         click.echo(str(problem), err=True)
     if problems:
         click.echo(f"{len(problems)} problem(s) in {directory}", err=True)
+        click.echo("A running line refuses this version and keeps serving its last good one "
+                   "(GET /healthz shows which, and why).", err=True)
         sys.exit(1)
     config = load(directory)
     click.echo(f"OK: {len(config.nodes)} nodes, {len(config.prompts)} prompts, "
                f"{len(config.providers)} providers, {len(config.calendars)} calendars "
                f"(version {config.version})")
+
+
+def report_server(base: str) -> None:
+    """What the running line serves, from its /healthz (read-only, no secret needed)."""
+    import json
+    import urllib.request
+
+    url = base.rstrip("/") + "/healthz"
+    try:
+        with urllib.request.urlopen(url, timeout=5) as response:  # noqa: S310 (admin's URL)
+            health = json.load(response)
+    except (OSError, ValueError) as exc:
+        click.echo(f"{url}: not reachable ({exc})", err=True)
+        return
+    config = health.get("config", {})
+    click.echo(f"{url}: serving version {config.get('version')} since "
+               f"{config.get('loaded_at')} ({config.get('reloads', 0)} reload(s)); database "
+               f"{'reachable' if health.get('database', {}).get('reachable') else 'UNREACHABLE'}")
+    error = config.get("last_reload_error")
+    if error:
+        click.echo(f"{url}: last edit REFUSED at {error.get('at')}:", err=True)
+        for problem in error.get("problems", [])[:20]:
+            click.echo(f"  {problem}", err=True)
 
 
 @main.command("call", with_appcontext=False)

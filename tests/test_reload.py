@@ -193,3 +193,32 @@ def test_a_broken_config_still_refuses_to_start(make_app, config_copy):
     edit(config_copy / "menus" / "ligne.yaml", "root: accueil", "root: nulle_part")
     with pytest.raises(ConfigInvalid, match="menus/ligne.yaml"):
         make_app(IVR_CONFIG_DIR=str(config_copy))
+
+
+def test_ivr_check_reports_what_the_running_line_serves(live, monkeypatch):
+    """`ivr check --server URL`: the files' problems, and the running line's refusal."""
+    import threading
+
+    from click.testing import CliRunner
+    from werkzeug.serving import make_server
+
+    from ivr.cli import main
+
+    app, line, directory = live
+    edit(directory / "menus" / "ligne.yaml", "root: accueil", "root: nulle_part")
+    line.check()
+    server = make_server("127.0.0.1", 0, app)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        monkeypatch.setenv("IVR_CONFIG_DIR", str(directory))
+        result = CliRunner().invoke(main, ["check", "--server",
+                                           f"http://127.0.0.1:{server.server_port}"])
+    finally:
+        server.shutdown()
+        thread.join()
+        server.server_close()
+    assert result.exit_code == 1
+    assert f"serving version {line.config.version}" in result.output
+    assert "last edit REFUSED" in result.output
+    assert result.output.count("menus/ligne.yaml:") >= 2  # on disk, and as the line refused it
