@@ -30,6 +30,12 @@ test: $(STAMP) lint
 	$(BIN)/ivr check
 	$(BIN)/pytest
 
+# Ten thousand random calls through the app in-process, then 200 concurrent calls through
+# gunicorn on loopback; both must report 0 errors.
+fuzz: $(STAMP)
+	IVR_FUZZ_EXAMPLES=10000 $(BIN)/pytest -q -p no:cacheprovider tests/test_fuzz.py
+	$(BIN)/python bench/load.py --calls 200
+
 check: $(STAMP)
 	$(BIN)/ivr check
 

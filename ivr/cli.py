@@ -58,9 +58,9 @@ def check_command(config_dir_: str | None, server: str | None) -> None:
     for problem in problems:
         click.echo(str(problem), err=True)
     if problems:
-        click.echo(f"{len(problems)} problem(s) in {directory}", err=True)
         click.echo("A running line refuses this version and keeps serving its last good one "
                    "(GET /healthz shows which, and why).", err=True)
+        click.echo(f"{len(problems)} problem(s) in {directory}", err=True)
         sys.exit(1)
     config = load(directory)
     click.echo(f"OK: {len(config.nodes)} nodes, {len(config.prompts)} prompts, "
@@ -430,6 +430,79 @@ def reconcile_command(since: str) -> None:
         click.echo(f"warning: {problem}", err=True)
     click.echo(f"{len(result.added)} voicemail(s) added, {result.known} already known, "
                f"{result.emails} e-mail(s) queued (recordings since {_short(result.since)}).")
+
+
+@main.group("admin")
+def admin_group() -> None:
+    """Console accounts (the console itself is at /admin)."""
+
+
+def _new_password(password_stdin: bool) -> str:
+    from ivr.admin.auth import MIN_PASSWORD_LENGTH, PasswordTooWeak, hash_password
+
+    if password_stdin:
+        password = sys.stdin.readline().rstrip("\n")
+    else:
+        password = click.prompt(f"Mot de passe (au moins {MIN_PASSWORD_LENGTH} caractères)",
+                                hide_input=True, confirmation_prompt=True)
+    try:
+        return hash_password(password)
+    except PasswordTooWeak as exc:
+        raise click.ClickException(f"password refused: {exc}") from exc
+
+
+@admin_group.command("create-user")
+@click.argument("username")
+@click.option("--name", "display_name", default=None, help="The name shown in the console.")
+@click.option("--password-stdin", is_flag=True, help="Read the password from standard input.")
+def admin_create_user(username: str, display_name: str | None, password_stdin: bool) -> None:
+    """Create a console account; the password is asked twice and stored hashed."""
+    import re
+
+    from ivr.store import AdminUsers, current_store
+
+    if not re.fullmatch(r"[A-Za-z0-9._@-]{2,64}", username):
+        raise click.ClickException("username: 2 to 64 letters, digits or . _ @ -")
+    accounts = AdminUsers(current_store())
+    if accounts.by_name(username) is not None:
+        raise click.ClickException(f"{username!r} already exists (ivr admin set-password)")
+    accounts.create(username, _new_password(password_stdin), display_name)
+    click.echo(f"Account {username!r} created.")
+
+
+@admin_group.command("set-password")
+@click.argument("username")
+@click.option("--password-stdin", is_flag=True, help="Read the password from standard input.")
+def admin_set_password(username: str, password_stdin: bool) -> None:
+    """Change a password; the account's open sessions end and any lock is lifted."""
+    from ivr.store import AdminUsers, current_store
+
+    if not AdminUsers(current_store()).set_password(username, _new_password(password_stdin)):
+        raise click.ClickException(f"no account {username!r}")
+    click.echo(f"Password of {username!r} changed.")
+
+
+@admin_group.command("unlock")
+@click.argument("username")
+def admin_unlock(username: str) -> None:
+    """Lift a lock-out after too many failed logins."""
+    from ivr.store import AdminUsers, current_store
+
+    if not AdminUsers(current_store()).unlock(username):
+        raise click.ClickException(f"no account {username!r}")
+    click.echo(f"{username!r} unlocked.")
+
+
+@admin_group.command("users")
+def admin_users() -> None:
+    """List the console accounts."""
+    from ivr.store import AdminUsers, current_store, utcnow
+
+    for user in AdminUsers(current_store()).all():
+        locked = user.locked_until is not None and user.locked_until > utcnow()
+        last = _short(user.last_login_at) if user.last_login_at else "never"
+        flag = "\tLOCKED" if locked else ""
+        click.echo(f"{user.username}\t{user.display_name or ''}\tlast login {last}{flag}")
 
 
 def _register_schedule_commands() -> None:

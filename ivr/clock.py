@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from flask import Flask, current_app
+from flask import Flask, current_app, has_request_context, request
 
 from ivr.schedule import TZ
 
@@ -32,6 +32,15 @@ def init_app(app: Flask) -> None:
     app.extensions["ivr.now"] = parse_instant(frozen) if frozen else None
 
 
+# WSGI environ key for one request's instant: the console's simulator plays a call "at" a
+# chosen time. Only in-process callers can set environ keys; no HTTP header reaches it.
+REQUEST_INSTANT = "ivr.now"
+
+
 def now() -> datetime:
+    if has_request_context():
+        instant = request.environ.get(REQUEST_INSTANT)
+        if instant is not None:
+            return instant
     frozen = current_app.extensions.get("ivr.now")
     return frozen if frozen is not None else datetime.now(TZ)

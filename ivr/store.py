@@ -27,6 +27,7 @@ from sqlalchemy import (
     create_engine,
     delete,
     event,
+    insert,
     select,
     update,
 )
@@ -142,12 +143,32 @@ class OutboxMessage(Base):
     external_id: Mapped[str | None] = mapped_column(String(64))
 
 
+class AdminUser(Base):
+    """An administrator of the console; the password is stored as a salted scrypt hash."""
+
+    __tablename__ = "admin_users"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    username: Mapped[str] = mapped_column(String(64), unique=True)
+    display_name: Mapped[str | None] = mapped_column(String(128))
+    password_hash: Mapped[str] = mapped_column(String(256))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    failed_logins: Mapped[int] = mapped_column(Integer, default=0)
+    locked_until: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    last_login_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # Bumped when the password changes: sessions opened before stop being valid.
+    session_version: Mapped[int] = mapped_column(Integer, default=1)
+
+
 # ---------------------------------------------------------------------- engine
 
 
 def default_url(app: Flask) -> str:
     Path(app.instance_path).mkdir(parents=True, exist_ok=True)
     return f"sqlite:///{Path(app.instance_path) / 'ivr.sqlite3'}"
+
+
+READ_ONLY_SQLSTATE = "25006"  # read_only_sql_transaction
 
 
 def make_engine(url: str) -> Engine:
@@ -171,8 +192,17 @@ def make_engine(url: str) -> Engine:
         url = "postgresql://" + url[len("postgres://"):]
     if url.startswith("postgresql://"):
         url = "postgresql+psycopg://" + url[len("postgresql://"):]
-    return create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=5, pool_timeout=3,
-                         connect_args={"connect_timeout": 3})
+    engine = create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=5, pool_timeout=3,
+                           connect_args={"connect_timeout": 3})
+
+    @event.listens_for(engine, "handle_error")
+    def _read_only_is_stale(context: Any) -> None:
+        # A connection opened during a read-only window (a maintenance freeze, a standby
+        # before promotion) keeps refusing writes after it ends: drop it, reconnect.
+        if getattr(context.original_exception, "sqlstate", None) == READ_ONLY_SQLSTATE:
+            context.is_disconnect = True
+
+    return engine
 
 
 class Store:
@@ -270,18 +300,23 @@ class Store:
                 session.execute(self._insert(Call).values(
                     call_sid=call_sid, started_at=first["at"], caller=first.get("caller"),
                 ).on_conflict_do_nothing(index_elements=["call_sid"]))
+            session.execute(insert(CallEvent), [
+                {"call_sid": e["call_sid"], "at": e["at"], "kind": e["kind"],
+                 "node": e.get("node"), "detail": e.get("detail")} for e in events])
+            # One UPDATE per call, with the latest value of each field in this batch.
+            changes: dict[str, dict[str, Any]] = {sid: {} for sid in sids}
             for e in events:
-                session.add(CallEvent(call_sid=e["call_sid"], at=e["at"], kind=e["kind"],
-                                      node=e.get("node"), detail=e.get("detail")))
-                changes = {k: e[k] for k in ("branch", "last_node", "destination")
-                           if e.get(k) is not None}
+                change = changes[e["call_sid"]]
+                change.update({k: e[k] for k in ("branch", "last_node", "destination")
+                               if e.get(k) is not None})
                 if e["kind"] == "status":
-                    changes["ended_at"] = e["at"]
+                    change["ended_at"] = e["at"]
                     if str(e.get("duration") or "").isdigit():
-                        changes["duration"] = int(e["duration"])
-                if changes:
-                    session.execute(update(Call).where(Call.call_sid == e["call_sid"])
-                                    .values(**changes))
+                        change["duration"] = int(e["duration"])
+            for call_sid, change in changes.items():
+                if change:
+                    session.execute(update(Call).where(Call.call_sid == call_sid)
+                                    .values(**change))
             # Instances write their events in any order: (re)decide the outcome of every
             # closed call this batch touched, from all its events so far.
             session.flush()
@@ -406,6 +441,69 @@ class Store:
             session.execute(delete(OutboxMessage).where(OutboxMessage.created_at < before,
                                                         OutboxMessage.status != "pending"))
             return len(sids)
+
+
+class AdminUsers:
+    """Console accounts: creation, look-up, and the failed-login counter behind lock-out."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+
+    def create(self, username: str, password_hash: str, display_name: str | None = None
+               ) -> AdminUser:
+        with self.store.session() as session:
+            user = AdminUser(username=username, display_name=display_name,
+                             password_hash=password_hash, created_at=utcnow(),
+                             failed_logins=0, session_version=1)
+            session.add(user)
+            session.flush()
+            return user
+
+    def by_name(self, username: str) -> AdminUser | None:
+        with self.store.session() as session:
+            return session.scalars(select(AdminUser).where(AdminUser.username == username)
+                                   ).one_or_none()
+
+    def by_id(self, user_id: int) -> AdminUser | None:
+        with self.store.session() as session:
+            return session.get(AdminUser, user_id)
+
+    def all(self) -> Sequence[AdminUser]:
+        with self.store.session() as session:
+            return session.scalars(select(AdminUser).order_by(AdminUser.username)).all()
+
+    def failed(self, user_id: int, max_failures: int, lock_for: timedelta) -> AdminUser:
+        """Count a failed login; lock the account once ``max_failures`` follow each other."""
+        with self.store.session() as session:
+            user = session.get(AdminUser, user_id, with_for_update=True)
+            assert user is not None
+            user.failed_logins = (user.failed_logins or 0) + 1
+            if user.failed_logins >= max_failures:
+                user.locked_until = utcnow() + lock_for
+                user.failed_logins = 0
+            return user
+
+    def succeeded(self, user_id: int) -> None:
+        with self.store.session() as session:
+            session.execute(update(AdminUser).where(AdminUser.id == user_id).values(
+                failed_logins=0, locked_until=None, last_login_at=utcnow()))
+
+    def set_password(self, username: str, password_hash: str) -> bool:
+        with self.store.session() as session:
+            user = session.scalars(select(AdminUser).where(AdminUser.username == username)
+                                   ).one_or_none()
+            if user is None:
+                return False
+            user.password_hash = password_hash
+            user.session_version = (user.session_version or 1) + 1
+            user.failed_logins, user.locked_until = 0, None
+            return True
+
+    def unlock(self, username: str) -> bool:
+        with self.store.session() as session:
+            done = session.execute(update(AdminUser).where(AdminUser.username == username)
+                                   .values(failed_logins=0, locked_until=None))
+            return bool(done.rowcount)
 
 
 def init_app(app: Flask) -> None:

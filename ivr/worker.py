@@ -25,7 +25,9 @@ log = logging.getLogger(__name__)
 
 MAX_PENDING_EVENTS = 20_000
 MAX_PENDING_TASKS = 5_000
-TASK_MAX_AGE = 24 * 3600.0  # a deferred write retried this long is given up (and counted)
+TASK_MAX_AGE = 24 * 3600.0
+# At exit: within gunicorn's graceful timeout (30 s by default), with room to spare.
+SHUTDOWN_DRAIN_SECONDS = 15.0  # a deferred write retried this long is given up (and counted)
 
 
 @dataclass
@@ -60,6 +62,8 @@ class Worker:
         self.tasks: deque[Task] = deque()
         self.stats = WorkerStats()
         self._lock = threading.Lock()
+        self._pass = threading.Lock()  # one pass at a time: the thread, drain() or a test
+        self._running = 0  # items taken out of the queues by the pass in progress
         self._wake = threading.Event()
         self._thread: threading.Thread | None = None
         self._pid: int | None = None
@@ -121,6 +125,10 @@ class Worker:
 
     def run_once(self, *, force: bool = False) -> None:
         """One pass: write events, run due tasks, send due outbox messages."""
+        with self._pass:
+            self._run_once(force)
+
+    def _run_once(self, force: bool) -> None:
         now = time.monotonic()
         if self.events and (force or now >= self._event_retry_at):
             self._write_events()
@@ -133,7 +141,10 @@ class Worker:
                 self._failed("outbox", exc)
 
     def _write_events(self) -> None:
-        batch = [self.events.popleft() for _ in range(min(len(self.events), 500))]
+        batch = []
+        while self.events and len(batch) < 500:
+            batch.append(self.events.popleft())
+        self._running = len(batch)
         try:
             self.store.write_events(batch)
             self.stats.events_written += len(batch)
@@ -145,14 +156,19 @@ class Worker:
             keep = batch[-room:] if room > 0 else []
             self.stats.events_lost += len(batch) - len(keep)
             self.events.extendleft(reversed(keep))
+        finally:
+            self._running = 0
 
     def _run_tasks(self, force: bool) -> None:
         for _ in range(len(self.tasks)):
+            if not self.tasks:
+                break
             task = self.tasks.popleft()
             now = time.monotonic()
             if not force and task.not_before > now:
                 self.tasks.append(task)
                 continue
+            self._running = 1
             try:
                 task.run(self.store)
                 self.stats.tasks_done += 1
@@ -170,6 +186,8 @@ class Worker:
                 else:
                     task.not_before = now + min(2.0 * 2 ** min(task.attempts, 8), 300.0)
                     self.tasks.append(task)
+            finally:
+                self._running = 0
 
     def _failed(self, what: str, exc: Exception) -> None:
         self.stats.failures += 1
@@ -196,25 +214,30 @@ class Worker:
     def stop(self) -> None:
         self._stopping = True
         self._wake.set()
+        thread = self._thread
+        if thread is not None and thread.is_alive() and thread is not threading.current_thread():
+            thread.join(timeout=5.0)  # let its pass finish before anyone drains
 
     def shutdown(self) -> None:
         """At exit: one last short attempt to write what is pending."""
         if self._stopping:
             return
         self.stop()
-        if self.pending and not self.drain(timeout=2.0):
+        if self.pending and not self.drain(timeout=SHUTDOWN_DRAIN_SECONDS):
             log.error("exiting with %d journal events/tasks unwritten", self.pending)
 
     @property
     def pending(self) -> int:
-        return len(self.events) + len(self.tasks)
+        """Events and tasks not written yet, including the batch being written now."""
+        return len(self.events) + len(self.tasks) + self._running
 
 
 def _unreachable(exc: Exception) -> bool:
     from sqlalchemy.exc import DBAPIError
 
+    text = str(exc).lower()
     return isinstance(exc, DBAPIError) and bool(exc.connection_invalidated) or \
-        "connect" in str(exc).lower()
+        "connect" in text or "unable to open database file" in text
 
 
 def init_app(app: Flask, outbox: Callable[[], int] | None = None) -> None:

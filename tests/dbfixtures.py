@@ -7,7 +7,8 @@ PostgreSQL comes from ``IVR_TEST_POSTGRES_URL`` when set (a database whose name 
 once per session with Debian's ``initdb``/``pg_ctl`` (``apt-get install postgresql``;
 ``.ci/run`` does it). Without those binaries the PostgreSQL half is skipped with a visible
 reason, unless ``IVR_REQUIRE_POSTGRES`` is set (CI), where it fails instead. The terminal
-summary says how each backend fared.
+summary says how each backend fared. ``postgres_cluster`` hands that throwaway server to the
+fault tests (``tests/test_faults.py``), which stop and restart it.
 """
 
 from __future__ import annotations
@@ -93,19 +94,35 @@ class Cluster:
                   "--auth=trust", "--encoding=UTF8", "--locale=C", "--no-sync")
         for attempt in range(3):  # the free port may be taken between probe and bind
             self.port = _free_port()
-            options = (f"-c listen_addresses=127.0.0.1 -p {self.port} "
-                       f"-c unix_socket_directories={self.dir} -c fsync=off "
-                       "-c synchronous_commit=off -c full_page_writes=off "
-                       "-c max_connections=100 -c TimeZone=UTC")
             try:
-                self._run(str(self.bindir / "pg_ctl"), "-D", str(self.data), "-l",
-                          str(self.dir / "server.log"), "-o", options, "-w", "-t", "30",
-                          "start")
+                self._start_server()
                 break
             except RuntimeError:
                 if attempt == 2:
                     raise
         return f"postgresql://postgres@127.0.0.1:{self.port}/postgres"
+
+    def _start_server(self) -> None:
+        options = (f"-c listen_addresses=127.0.0.1 -p {self.port} "
+                   f"-c unix_socket_directories={self.dir} -c fsync=off "
+                   "-c synchronous_commit=off -c full_page_writes=off "
+                   "-c max_connections=100 -c TimeZone=UTC")
+        self._run(str(self.bindir / "pg_ctl"), "-D", str(self.data), "-l",
+                  str(self.dir / "server.log"), "-o", options, "-w", "-t", "30", "start")
+
+    def pause(self) -> None:
+        """Stop the server as an outage would (its clients are cut off); its data is kept.
+
+        A fast shutdown, not an immediate one: with ``synchronous_commit=off`` a crash may lose
+        the last commits, a choice of this test server, not something the application did.
+        """
+        self._run(str(self.bindir / "pg_ctl"), "-D", str(self.data), "-m", "fast", "-w",
+                  "-t", "30", "stop", timeout=60)
+
+    def resume(self) -> None:
+        """Start a paused server again, on the same port and with the same data."""
+        if not (self.data / "postmaster.pid").exists():
+            self._start_server()
 
     def stop(self) -> None:
         with contextlib.suppress(Exception):
@@ -130,14 +147,13 @@ def _admin_execute(url: str, *statements: str) -> None:
 
 
 @pytest.fixture(scope="session")
-def postgres_url() -> Iterator[str]:
-    """The URL of an empty PostgreSQL database for this session (skips if none can be had)."""
-    external = os.environ.get("IVR_TEST_POSTGRES_URL")
-    if external:
-        if "test" not in (make_url(external).database or ""):
-            pytest.fail("IVR_TEST_POSTGRES_URL must name a database with 'test' in its name: "
-                        "every test drops all of its tables")
-        yield external
+def postgres_cluster() -> Iterator[Cluster | None]:
+    """The throwaway server behind ``postgres_url``, None with ``IVR_TEST_POSTGRES_URL``.
+
+    Fault tests stop and restart it (``pause``/``resume``); an external server is not theirs to.
+    """
+    if os.environ.get("IVR_TEST_POSTGRES_URL"):
+        yield None
         return
     bindir = _pg_bindir()
     if bindir is None:
@@ -148,9 +164,22 @@ def postgres_url() -> Iterator[str]:
     try:
         server = cluster.start()
         _admin_execute(server, "CREATE DATABASE ivr_test TEMPLATE template0")
-        yield server.rsplit("/", 1)[0] + "/ivr_test"
+        yield cluster
     finally:
         cluster.stop()
+
+
+@pytest.fixture(scope="session")
+def postgres_url(postgres_cluster: Cluster | None) -> str:
+    """The URL of an empty PostgreSQL database for this session (skips if none can be had)."""
+    external = os.environ.get("IVR_TEST_POSTGRES_URL")
+    if external:
+        if "test" not in (make_url(external).database or ""):
+            pytest.fail("IVR_TEST_POSTGRES_URL must name a database with 'test' in its name: "
+                        "every test drops all of its tables")
+        return external
+    assert postgres_cluster is not None
+    return f"postgresql://postgres@127.0.0.1:{postgres_cluster.port}/ivr_test"
 
 
 def reset_postgres(url: str) -> None:
