@@ -35,8 +35,10 @@ SETTINGS = (
     "IVR_MAIL_FROM",
     "IVR_JOURNAL_RETENTION_DAYS",
     "IVR_RELOAD_SECONDS",
+    "SECRET_KEY",
+    "IVR_SECURE_COOKIES",
 )
-FLAGS = ("IVR_DEV",)
+FLAGS = ("IVR_DEV", "IVR_SECURE_COOKIES")
 
 
 def _env_flag(value: str) -> bool:
@@ -45,7 +47,7 @@ def _env_flag(value: str) -> bool:
 
 def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     """The Flask app, configured from the environment and then from ``config``."""
-    from ivr import clock, health, lines, notify, security, store, voice
+    from ivr import admin, clock, health, lines, notify, security, store, voice
     from ivr.config import FR_CA_VOICE_PREFIXES, FR_CA_VOICES
 
     app = Flask(__name__, instance_relative_config=True)
@@ -74,6 +76,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     notify.init_app(app)  # the worker, with its outbox pass
     voice.init_app(app)
     health.init_app(app)
+    admin.init_app(app)
     return app
 
 

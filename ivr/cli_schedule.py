@@ -14,7 +14,7 @@ from typing import Any
 
 import click
 
-from ivr.schedule import DAY_NAMES, TZ, Schedule
+from ivr.schedule import DAY_NAMES, TZ, Schedule, overlapping
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
@@ -79,8 +79,8 @@ def holidays_command(year: int | None, calendar_id: str, as_json: bool) -> None:
             param_hint="--calendar")
     year = year or _now(None).year
     days = schedule.holidays(calendar_id, year)
-    closures = [c for c in schedule.closures(calendar_id)
-                if c.start.year <= year <= (c.end - dt.timedelta(seconds=1)).year]
+    closures = overlapping(schedule.closures(calendar_id), dt.datetime(year, 1, 1, tzinfo=TZ),
+                           dt.datetime(year + 1, 1, 1, tzinfo=TZ))
     if as_json:
         click.echo(json.dumps({
             "calendar": calendar_id,

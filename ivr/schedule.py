@@ -92,6 +92,37 @@ class Period:
         return int(self.start.timestamp()), int(self.end.timestamp())
 
 
+@dataclass(frozen=True)
+class ProviderHours:
+    """A provider's schedule as written, for display: weekly ranges, calendar, exceptions.
+
+    ``days``: per weekday (Monday first), the open ranges in minutes since midnight (1440 =
+    midnight at the end of the day). ``always``: open at all hours, holidays included.
+    """
+
+    always: bool
+    days: tuple[tuple[tuple[int, int], ...], ...]
+    calendar: str | None
+    closures: tuple[Period, ...]
+    openings: tuple[Period, ...]
+
+
+@dataclass(frozen=True)
+class LocalInstant:
+    """A Montréal wall-clock time made an instant, saying how daylight saving was handled.
+
+    ``kind``: "normal"; "gap" (the time does not exist: the spring change skips it, so it is
+    moved forward by the gap, 2:30 -> 3:30 EDT); "ambiguous" (the fall change repeats it:
+    ``instant`` is the first occurrence, in daylight time, and ``other`` the second, fold=1).
+    Compare or subtract them through ``timestamp()``: Python ignores ``fold`` between two
+    datetimes of the same zone.
+    """
+
+    instant: dt.datetime
+    kind: str
+    other: dt.datetime | None = None
+
+
 # --------------------------------------------------------------------------- parsed config
 
 
@@ -258,6 +289,22 @@ class Schedule:
         if calendar_id not in self._calendars:
             raise KeyError(calendar_id)
         return sorted(self._cal_closures[calendar_id], key=lambda p: p.start)
+
+    def openings(self, calendar_id: str) -> list[Period]:
+        """Exceptional openings of a calendar, inherited ones included, by start."""
+        if calendar_id not in self._calendars:
+            raise KeyError(calendar_id)
+        return sorted(self._cal_openings[calendar_id], key=lambda p: p.start)
+
+    def holidays_between(self, calendar_id: str, first: dt.date, end: dt.date) -> list[Holiday]:
+        """The holidays from ``first`` (included) to ``end`` (excluded), across years."""
+        return [h for year in range(first.year, end.year + 1)
+                for h in self._holidays(calendar_id, year) if first <= h.date < end]
+
+    def provider_hours(self, provider_id: str) -> ProviderHours:
+        """A provider's hours and exceptions as configured (KeyError if unknown)."""
+        p = self._providers[provider_id]
+        return ProviderHours(p.always, p.week, p.calendar, p.closures, p.openings)
 
     def _holidays(self, calendar_id: str, year: int) -> tuple[Holiday, ...]:
         key = (calendar_id, year)
@@ -451,6 +498,38 @@ class Schedule:
             return f"{weekday} à {clock}"
         number = "1er" if opening.day == 1 else str(opening.day)
         return f"le {weekday} {number} {MONTH_NAMES[opening.month - 1]} à {clock}"
+
+
+# --------------------------------------------------------------------------- instants
+
+
+def overlapping(periods: list[Period] | tuple[Period, ...], start: dt.datetime,
+                end: dt.datetime) -> list[Period]:
+    """The periods that overlap [start, end), by start (e.g. a year's, or the next 12 months').
+
+    Compared as epoch seconds: two datetimes of one zone compare by wall clock in Python,
+    which would confuse the two 1:30 of the autumn change.
+    """
+    low, high = start.timestamp(), end.timestamp()
+    return sorted((p for p in periods if p.span[0] < high and p.span[1] > low),
+                  key=lambda p: p.span[0])
+
+
+def local_instant(wall: dt.datetime) -> LocalInstant:
+    """A wall-clock time of Montréal (any tzinfo is ignored) as an aware instant.
+
+    An administrator types a local time (a form's datetime-local has no offset); twice a year
+    it does not exist or exists twice, and the answer must say which instant was used.
+    """
+    naive = wall.replace(tzinfo=None, fold=0)
+    first = naive.replace(tzinfo=TZ)
+    second = naive.replace(tzinfo=TZ, fold=1)
+    if first.utcoffset() == second.utcoffset():
+        return LocalInstant(first, "normal")
+    moved = first.astimezone(dt.UTC).astimezone(TZ)
+    if moved.replace(tzinfo=None, fold=0) != naive:
+        return LocalInstant(moved, "gap")
+    return LocalInstant(first, "ambiguous", second.astimezone(dt.UTC).astimezone(TZ))
 
 
 # --------------------------------------------------------------------------- French texts
@@ -837,5 +916,6 @@ def _replace_extends(cal: _Calendar, extends: str | None) -> _Calendar:
     return _Calendar(cal.id, cal.name, extends, cal.entries, cal.closures, cal.openings)
 
 
-__all__ = ["HORIZON_DAYS", "PROMPT_FIELDS", "TZ", "Holiday", "Period", "ProviderState",
-           "Schedule", "build_schedule"]
+__all__ = ["HORIZON_DAYS", "PROMPT_FIELDS", "TZ", "Holiday", "LocalInstant", "Period",
+           "ProviderHours", "ProviderState", "Schedule", "build_schedule", "local_instant",
+           "overlapping"]

@@ -1,7 +1,11 @@
 """Plays a call through the real app in-process, the way Twilio would drive it.
 
 ``ivr call``, the tests and the console's simulator all use this one path: signed POSTs to the
-app's own webhooks, TwiML parsed and followed verb by verb, keys fed to each ``<Gather>``.
+app's own webhooks, TwiML parsed and followed verb by verb. A ``CallSession`` is one call between
+the caller's moves: ``CallSimulator.play()`` answers each ``<Gather>``, ``<Dial>`` and ``<Record>``
+at once from a ``Keypad``; the console answers them one web request at a time, the session's
+``state()`` travelling through the browser in between (it holds no secret: every request is
+signed again, here, with the app's own token).
 """
 
 from __future__ import annotations
@@ -9,15 +13,21 @@ from __future__ import annotations
 import secrets
 import xml.etree.ElementTree as ET
 from collections import deque
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, field
+from datetime import datetime
+from typing import Any, Protocol
 from urllib.parse import urlsplit
 
 from flask import Flask
 
+from ivr.clock import REQUEST_INSTANT
 from ivr.security import sign
+from ivr.voice import SIMULATED
 
 DIAL_OUTCOMES = ("completed", "busy", "no-answer", "failed", "canceled")
+DTMF = frozenset("0123456789*#")
+RECORDING_SID = "RE" + "1" * 32
 
 
 @dataclass
@@ -25,6 +35,18 @@ class Dialled:
     number: str
     send_digits: str | None
     outcome: str
+
+
+@dataclass(frozen=True)
+class Said:
+    """One thing the caller hears: synthetic text, or a recorded file (``audio``, its URL)."""
+
+    text: str
+    audio: str | None = None
+
+    def legacy(self) -> str:
+        """The form ``ivr call`` prints and ``CallResult.says`` lists."""
+        return f"[audio {self.audio}]" if self.audio is not None else self.text
 
 
 @dataclass
@@ -38,6 +60,7 @@ class Exchange:
     dialled: Dialled | None = None
     recorded: bool = False
     hung_up: bool = False
+    speech: list[Said] = field(default_factory=list)  # ``said``, recorded files told apart
 
 
 @dataclass
@@ -64,7 +87,8 @@ class CallResult:
             else None,
             "dials": [d.number for d in self.dials],
             "says": self.says,
-            "exchanges": [asdict(ex) for ex in self.exchanges],
+            "exchanges": [{k: v for k, v in asdict(ex).items() if k != "speech"}
+                          for ex in self.exchanges],
         }
 
 
@@ -95,15 +119,113 @@ class Keypad:
         return "".join(taken)
 
 
+# ---------------------------------------------------------------------- what a document awaits
+
+WAITING_KINDS = ("keys", "dial", "record")
+
+
+@dataclass
+class Awaiting:
+    """How one TwiML document ends: a verb that waits for an answer (keys, dial, record), or
+    where the call goes on its own (redirect, hangup, end).
+
+    ``url`` and ``params`` are the next request: the answer adds its own parameters (``Digits``,
+    ``DialCallStatus``, the recording). ``otherwise`` is where Twilio goes when the verb posts
+    nothing (a ``<Redirect>`` after it; None: the call ends).
+    """
+
+    kind: str  # keys | dial | record | redirect | hangup | end
+    url: str | None = None
+    params: dict[str, str] = field(default_factory=dict)
+    num_digits: int = 1
+    finish_on_key: str = ""
+    timeout: int | None = None
+    on_empty: bool = False  # <Gather actionOnEmptyResult>: silence is posted to url too
+    otherwise: str | None = None
+    callback: str | None = None  # <Record recordingStatusCallback>
+    number: str | None = None  # <Dial><Number>
+    send_digits: str | None = None
+
+    @property
+    def waits(self) -> bool:
+        return self.kind in WAITING_KINDS
+
+    def details(self) -> dict[str, Any]:
+        """Everything but url and params, for ``CallSession.state()``."""
+        return {k: v for k, v in asdict(self).items() if k not in ("url", "params")}
+
+
+@dataclass(frozen=True)
+class Choice:
+    """The caller's answer to what a document awaits."""
+
+    kind: str  # keys | silence | dial | record | hangup
+    value: str = ""  # the keys, or the dial's result
+
+
+@dataclass(frozen=True)
+class Answer:
+    """One move of the caller: the verb it answered (in ``exchanges[exchange]``), and how."""
+
+    exchange: int
+    awaiting: Awaiting
+    choice: Choice
+
+
+class Caller(Protocol):
+    def choose(self, awaiting: Awaiting) -> Choice | None:
+        """The answer now, or None to answer later (step by step)."""
+
+
+class ScriptedCaller:
+    """``play()``'s caller: the keypad's keys, the scripted dial results, a message at the beep."""
+
+    def __init__(self, keypad: Keypad, outcomes: deque[str]) -> None:
+        self.keypad = keypad
+        self.outcomes = outcomes
+
+    def choose(self, awaiting: Awaiting) -> Choice | None:
+        if awaiting.kind == "keys":
+            keys = self.keypad.press(awaiting.num_digits, awaiting.finish_on_key)
+            return Choice("keys", keys) if keys else Choice("silence")
+        if awaiting.kind == "dial":
+            return Choice("dial", self.outcomes.popleft() if self.outcomes else "completed")
+        return Choice("record")
+
+
+class SessionError(ValueError):
+    """A move the call cannot take now (a key while a transfer rings, a call already over).
+
+    ``reason``: "over" (the call has ended), "unexpected" (the call awaits another move) or
+    "invalid" (the move's value: keys, dial result, state).
+    """
+
+    def __init__(self, message: str, reason: str = "invalid") -> None:
+        super().__init__(message)
+        self.reason = reason
+
+
+# ---------------------------------------------------------------------- the simulator
+
+
 class CallSimulator:
+    """Signs and posts the webhooks of one call (``call_sid``) and reads Twilio's verbs.
+
+    ``instant`` and ``simulated`` go to each request's WSGI environ (``ivr.clock``, ``ivr.voice``):
+    the console plays a call at a chosen time that leaves no journal, voicemail or text.
+    """
+
     def __init__(self, app: Flask, *, caller: str = "+15145550123", called: str = "+15145550000",
-                 dial_outcomes: Iterable[str] = (), max_requests: int = 60) -> None:
+                 dial_outcomes: Iterable[str] = (), max_requests: int = 60,
+                 instant: datetime | None = None, simulated: bool = False) -> None:
         self.app = app
         self.client = app.test_client()
         self.caller = caller
         self.called = called
         self.outcomes = deque(dial_outcomes)
         self.max_requests = max_requests
+        self.instant = instant
+        self.simulated = simulated
         self.call_sid = "CA" + secrets.token_hex(16)
         public = urlsplit(app.config.get("IVR_PUBLIC_URL") or "http://localhost")
         self.origin = f"{public.scheme}://{public.netloc}"
@@ -127,88 +249,324 @@ class CallSimulator:
             **params,
         }
         signature = sign(self.origin + path, form, self.app.config["TWILIO_AUTH_TOKEN"])
-        response = self.client.post(path, data=form, headers={"X-Twilio-Signature": signature})
+        environ: dict[str, Any] = {}
+        if self.instant is not None:
+            environ[REQUEST_INSTANT] = self.instant
+        if self.simulated:
+            environ[SIMULATED] = True
+        response = self.client.post(path, data=form, headers={"X-Twilio-Signature": signature},
+                                    environ_overrides=environ or None)
         return response.status_code, response.get_data(as_text=True)
 
+    def local(self, url: str | None) -> str | None:
+        """``url`` as a path on the app: no origin, no public URL's path (``post`` adds both)."""
+        if not url:
+            return url
+        parts = urlsplit(url)
+        path = parts.path + (f"?{parts.query}" if parts.query else "")
+        if self.prefix and (path == self.prefix or path.startswith(self.prefix + "/")):
+            path = path[len(self.prefix):]
+        return path
+
     def play(self, keys: str = "") -> CallResult:
-        keypad = Keypad(keys)
-        exchanges: list[Exchange] = []
-        url: str | None = "/voice"
-        params: dict[str, str] = {}
-        kind = "limit"
-        answered = recorded = False
-        while url is not None and len(exchanges) < self.max_requests:
-            status, body = self.post(url, params)
-            exchange = Exchange(url=url, status=status)
-            exchanges.append(exchange)
-            if status != 200:
-                kind = "error"
-                break
-            url, params = self._follow(ET.fromstring(body), exchange, keypad)
-            dialled = exchange.dialled
-            answered = answered or bool(dialled and dialled.outcome == "completed")
-            recorded = recorded or exchange.recorded
-            if url is None:
-                kind = "hangup" if exchange.hung_up else "end"
-        if answered:
-            kind = "dial"
-        elif recorded:
-            kind = "record"
-        self.post("/voice/status", {"CallStatus": "completed", "CallDuration": "60"})
-        return CallResult(kind, exchanges, self.call_sid)
+        session = CallSession(self, ScriptedCaller(Keypad(keys), self.outcomes))
+        session.start()
+        return session.result()
+
+    # ------------------------------------------------------------------ TwiML
 
     def _follow(self, root: ET.Element, exchange: Exchange,
-                keypad: Keypad) -> tuple[str | None, dict[str, str]]:
-        """Run the verbs of one TwiML document; the next request to make, if any."""
-        for verb in root:
+                keypad: Caller | Keypad) -> tuple[str | None, dict[str, str]]:
+        """Run the verbs of one TwiML document; the next request to make, if any.
+
+        ``keypad`` answers the verb that waits; one that answers None (the console's caller)
+        leaves the call waiting there, and (None, {}) comes back.
+        """
+        caller = keypad if not isinstance(keypad, Keypad) else ScriptedCaller(keypad,
+                                                                              self.outcomes)
+        awaiting = self._read(root, exchange)
+        if awaiting.kind == "redirect":
+            return awaiting.url, {}
+        if awaiting.kind == "hangup":
+            exchange.hung_up = True
+            return None, {}
+        if awaiting.kind == "end":
+            return None, {}
+        choice = caller.choose(awaiting)
+        if choice is None:
+            return None, {}
+        return self._answer(awaiting, exchange, choice)
+
+    def _read(self, root: ET.Element, exchange: Exchange) -> Awaiting:
+        """What the caller hears in one document, and the verb it ends on."""
+        verbs = list(root)
+        for index, verb in enumerate(verbs):
+            after = _redirect_after(verbs[index + 1:])
             if verb.tag in ("Say", "Play"):
-                exchange.said.append(_speech(verb))
+                _hear(exchange, verb)
             elif verb.tag == "Gather":
-                exchange.said.extend(_speech(child) for child in verb)
-                keys = keypad.press(int(verb.get("numDigits", "1") or 1),
-                                    verb.get("finishOnKey", "#"))
-                exchange.pressed = keys or ""
-                if keys:
-                    return verb.get("action", ""), {"Digits": keys}
-                if verb.get("actionOnEmptyResult") == "true":
-                    return verb.get("action", ""), {}
+                for child in verb:
+                    _hear(exchange, child)
+                timeout = verb.get("timeout", "")
+                return Awaiting(
+                    "keys", verb.get("action", ""),
+                    num_digits=int(verb.get("numDigits", "1") or 1),
+                    finish_on_key=verb.get("finishOnKey", "#"),
+                    timeout=int(timeout) if timeout.isdigit() else None,
+                    on_empty=verb.get("actionOnEmptyResult") == "true",
+                    otherwise=after,
+                )
             elif verb.tag == "Dial":
                 number = verb.find("Number")
-                outcome = self.outcomes.popleft() if self.outcomes else "completed"
-                exchange.dialled = Dialled(
-                    (number.text or "").strip() if number is not None else (verb.text or ""),
-                    number.get("sendDigits") if number is not None else None,
-                    outcome,
+                return Awaiting(
+                    "dial", verb.get("action") or None, otherwise=after,
+                    number=(number.text or "").strip() if number is not None
+                    else (verb.text or "").strip(),
+                    send_digits=number.get("sendDigits") if number is not None else None,
                 )
-                if verb.get("action"):
-                    return verb.get("action", ""), {
-                        "DialCallStatus": outcome,
-                        "DialCallSid": "CA" + secrets.token_hex(16),
-                        "DialCallDuration": "42" if outcome == "completed" else "0",
-                    }
             elif verb.tag == "Record":
-                exchange.recorded = True
-                recording = {
-                    "RecordingUrl": "https://api.twilio.com/2010-04-01/Accounts/AC0/Recordings/"
-                                    "RE" + "1" * 32,
-                    "RecordingSid": "RE" + "1" * 32,
-                    "RecordingDuration": "17",
-                    "Digits": "#",
-                }
-                callback = verb.get("recordingStatusCallback")
-                if callback:
-                    self.post(callback, {**recording, "RecordingStatus": "completed"})
-                if verb.get("action"):
-                    return verb.get("action", ""), recording
+                return Awaiting("record", verb.get("action") or None, otherwise=after,
+                                callback=verb.get("recordingStatusCallback") or None)
             elif verb.tag == "Redirect":
-                return (verb.text or "").strip(), {}
+                return Awaiting("redirect", (verb.text or "").strip())
             elif verb.tag == "Hangup":
-                exchange.hung_up = True
-                return None, {}
+                return Awaiting("hangup")
+        return Awaiting("end")
+
+    def _answer(self, awaiting: Awaiting, exchange: Exchange,
+                choice: Choice) -> tuple[str | None, dict[str, str]]:
+        """What Twilio does with the caller's answer: the next request, if any."""
+        base = dict(awaiting.params)
+        if choice.kind == "keys":
+            exchange.pressed = choice.value
+            return awaiting.url, {**base, "Digits": choice.value}
+        if choice.kind == "silence":
+            exchange.pressed = ""
+            return (awaiting.url, base) if awaiting.on_empty else (awaiting.otherwise, {})
+        if choice.kind == "dial":
+            outcome = choice.value
+            exchange.dialled = Dialled(awaiting.number or "", awaiting.send_digits, outcome)
+            if awaiting.url:
+                return awaiting.url, {
+                    **base,
+                    "DialCallStatus": outcome,
+                    "DialCallSid": "CA" + secrets.token_hex(16),
+                    "DialCallDuration": "42" if outcome == "completed" else "0",
+                }
+            return awaiting.otherwise, {}
+        if choice.kind == "record":
+            exchange.recorded = True
+            recording = {
+                "RecordingUrl": "https://api.twilio.com/2010-04-01/Accounts/AC0/Recordings/"
+                                + RECORDING_SID,
+                "RecordingSid": RECORDING_SID,
+                "RecordingDuration": "17",
+                "Digits": "#",
+            }
+            if awaiting.callback:
+                self.post(awaiting.callback, {**recording, "RecordingStatus": "completed"})
+            if awaiting.url:
+                return awaiting.url, {**base, **recording}
+            return awaiting.otherwise, {}
+        # The caller hangs up instead of answering (at the beep, nothing recorded: no request).
+        exchange.hung_up = True
         return None, {}
 
 
-def _speech(verb: ET.Element) -> str:
-    if verb.tag == "Play":
-        return f"[audio {(verb.text or '').strip()}]"
-    return (verb.text or "").strip()
+def _hear(exchange: Exchange, verb: ET.Element) -> None:
+    text = (verb.text or "").strip()
+    said = Said("", text) if verb.tag == "Play" else Said(text)
+    exchange.speech.append(said)
+    exchange.said.append(said.legacy())
+
+
+def _redirect_after(verbs: list[ET.Element]) -> str | None:
+    """Where Twilio goes after a verb that posts nothing: the next ``<Redirect>``, if any."""
+    for verb in verbs:
+        if verb.tag == "Redirect":
+            return (verb.text or "").strip()
+        if verb.tag not in ("Say", "Play", "Pause"):
+            return None
+    return None
+
+
+# ---------------------------------------------------------------------- one call, move by move
+
+
+class CallSession:
+    """One call, from ``start()`` to its end, one caller's move at a time.
+
+    With a ``caller`` (``play()``) every wait is answered at once and ``start()`` runs the whole
+    call. Without one, the session stops at each wait (``awaiting``) until ``press``, ``silence``,
+    ``dial_result``, ``record`` or ``hang_up``; ``state()``/``restore()`` carry it between two
+    web requests.
+    """
+
+    def __init__(self, simulator: CallSimulator, caller: Caller | None = None) -> None:
+        self.simulator = simulator
+        self.caller = caller
+        self.awaiting: Awaiting | None = None
+        self.exchanges: list[Exchange] = []
+        self.answers: list[Answer] = []
+        self.kind: str | None = None  # set when the call is over
+        self.transfer: Awaiting | None = None  # the <Dial> someone answered
+        self.voicemail: Awaiting | None = None  # the <Record> that took a message
+        self._answered = self._recorded = False
+
+    @property
+    def call_sid(self) -> str:
+        return self.simulator.call_sid
+
+    @property
+    def ended(self) -> bool:
+        return self.kind is not None
+
+    # ------------------------------------------------------------------ moves
+
+    def start(self) -> CallSession:
+        if self.exchanges or self.awaiting is not None or self.ended:
+            raise SessionError("the call has already started", "unexpected")
+        self._go("/voice", {})
+        return self
+
+    def press(self, keys: str) -> CallSession:
+        awaiting = self._expect("keys")
+        if not keys or len(keys) > awaiting.num_digits or not set(keys) <= DTMF:
+            raise SessionError(f"keys {keys!r}: 1 to {awaiting.num_digits} of 0-9, * and #")
+        return self._move(Choice("keys", keys))
+
+    def silence(self) -> CallSession:
+        self._expect("keys")
+        return self._move(Choice("silence"))
+
+    def dial_result(self, status: str) -> CallSession:
+        self._expect("dial")
+        if status not in DIAL_OUTCOMES:
+            raise SessionError(f"dial result {status!r}: one of {', '.join(DIAL_OUTCOMES)}")
+        return self._move(Choice("dial", status))
+
+    def record(self, message: bool) -> CallSession:
+        """At the beep: leave a message, or hang up without one."""
+        self._expect("record")
+        return self._move(Choice("record" if message else "hangup"))
+
+    def hang_up(self) -> CallSession:
+        """The caller hangs up, whatever the call was waiting for."""
+        if self.ended:
+            raise SessionError("the call is over", "over")
+        awaiting, self.awaiting = self.awaiting, None
+        exchange = self._current()
+        exchange.hung_up = True
+        if awaiting is not None:
+            self._chose(awaiting, Choice("hangup"))
+        self._end("hangup")
+        return self
+
+    # ------------------------------------------------------------------ state
+
+    def state(self) -> dict[str, Any] | None:
+        """The waiting call, for the browser to send back with the next move (None: over)."""
+        if self.ended or self.awaiting is None:
+            return None
+        local = self.simulator.local
+        details = self.awaiting.details()
+        details["otherwise"] = local(details["otherwise"])
+        details["callback"] = local(details["callback"])
+        return {"call_sid": self.call_sid, "url": local(self.awaiting.url),
+                "params": dict(self.awaiting.params), "awaiting": details}
+
+    @classmethod
+    def restore(cls, simulator: CallSimulator, state: Mapping[str, Any]) -> CallSession:
+        """A session waiting where ``state()`` left it (the caller checks ``state`` first)."""
+        simulator.call_sid = state["call_sid"]
+        session = cls(simulator)
+        session.awaiting = Awaiting(url=state["url"], params=dict(state.get("params") or {}),
+                                    **state["awaiting"])
+        if not session.awaiting.waits:
+            raise SessionError(f"nothing to answer in a {session.awaiting.kind!r} state")
+        return session
+
+    def result(self) -> CallResult:
+        return CallResult(self.kind or "limit", self.exchanges, self.call_sid)
+
+    # ------------------------------------------------------------------ the engine
+
+    def choose(self, awaiting: Awaiting) -> Choice | None:
+        """``_follow`` asks at each verb that waits: the scripted answer, or wait here."""
+        choice = self.caller.choose(awaiting) if self.caller is not None else None
+        if choice is None:
+            self.awaiting = awaiting
+        else:
+            self._chose(awaiting, choice)
+        return choice
+
+    def _chose(self, awaiting: Awaiting, choice: Choice) -> None:
+        """Note the answer, against the exchange whose verb it answers."""
+        self.answers.append(Answer(len(self.exchanges) - 1, awaiting, choice))
+        if choice.kind == "dial" and choice.value == "completed":
+            self.transfer = awaiting
+        elif choice.kind == "record":
+            self.voicemail = awaiting
+
+    def _expect(self, kind: str) -> Awaiting:
+        if self.ended:
+            raise SessionError("the call is over", "over")
+        if self.awaiting is None or self.awaiting.kind != kind:
+            waiting = self.awaiting.kind if self.awaiting else "nothing"
+            raise SessionError(f"the call awaits {waiting}, not {kind}", "unexpected")
+        return self.awaiting
+
+    def _current(self) -> Exchange:
+        """The exchange the waiting verb came in; a stand-in after ``restore()``."""
+        if not self.exchanges:
+            self.exchanges.append(Exchange(url="", status=200))
+        return self.exchanges[-1]
+
+    def _move(self, choice: Choice) -> CallSession:
+        awaiting, self.awaiting = self.awaiting, None
+        assert awaiting is not None
+        exchange = self._current()
+        self._chose(awaiting, choice)
+        url, params = self.simulator._answer(awaiting, exchange, choice)
+        self._track(exchange)
+        if url is None:
+            self._end("hangup" if exchange.hung_up else "end")
+        else:
+            self._go(url, params)
+        return self
+
+    def _go(self, url: str | None, params: dict[str, str]) -> None:
+        """Post requests until the call waits for the caller or ends."""
+        while url is not None:
+            if len(self.exchanges) >= self.simulator.max_requests:
+                self._end("limit")
+                return
+            status, body = self.simulator.post(url, params)
+            exchange = Exchange(url=url, status=status)
+            self.exchanges.append(exchange)
+            if status != 200:
+                self._end("error")
+                return
+            try:
+                root = ET.fromstring(body)
+            except ET.ParseError:
+                self._end("error")
+                return
+            self.awaiting = None
+            url, params = self.simulator._follow(root, exchange, self)
+            self._track(exchange)
+            if url is None and self.awaiting is not None:
+                return  # waiting for the caller's next move
+        self._end("hangup" if self.exchanges and self.exchanges[-1].hung_up else "end")
+
+    def _track(self, exchange: Exchange) -> None:
+        dialled = exchange.dialled
+        self._answered = self._answered or bool(dialled and dialled.outcome == "completed")
+        self._recorded = self._recorded or exchange.recorded
+
+    def _end(self, kind: str) -> None:
+        if self.ended:
+            return
+        self.awaiting = None
+        self.kind = "dial" if self._answered else "record" if self._recorded else kind
+        self.simulator.post("/voice/status", {"CallStatus": "completed", "CallDuration": "60"})

@@ -208,6 +208,7 @@ class Turn:
 
     def fallback(self, node: Node, state: CallState) -> Decision:
         target = node.fallback or self.config.line.fallback
+        self.note("fallback", node.id)  # the statistics' "where callers fail"
         return self.enter(target, state, (self.say("systeme.trop_d_essais"),))
 
     def absolute(self, path: str) -> str:
@@ -251,6 +252,8 @@ class Turn:
         body = self.say(node.sms.text).text
         recipient, call_sid = self.caller, request.form.get("CallSid", "")
         self.note("sms", node.id, node.sms.text)
+        if simulated():
+            return
 
         def queue(store: Store) -> None:
             store.enqueue(kind="sms", recipient=recipient, body=body,
@@ -295,9 +298,18 @@ def _twiml(decision: Decision, turn: Turn | None = None) -> Response:
     return Response(render(decision, voice), mimetype="text/xml")
 
 
+# WSGI environ key set by the console's simulator: the call is played through the real
+# webhooks, but leaves no journal, no voicemail and sends no text.
+SIMULATED = "ivr.simulated"
+
+
+def simulated() -> bool:
+    return bool(request.environ.get(SIMULATED))
+
+
 def _journal(turn: Turn, decision: Decision) -> None:
     call_sid = request.form.get("CallSid")
-    if not call_sid:
+    if not call_sid or simulated():
         return
     if isinstance(decision, Goodbye):
         turn.note("end")
@@ -424,7 +436,7 @@ def recorded(node_id: str) -> Response:
     duration = request.form.get("RecordingDuration", "0")
     has_message = bool(request.form.get("RecordingUrl")) and duration not in ("", "0")
     prompt = "systeme.message_enregistre" if has_message else "systeme.aucun_message"
-    if request.form.get("RecordingSid"):
+    if request.form.get("RecordingSid") and not simulated():
         current_worker().defer("voicemail", _voicemail_saver(turn.config, node_id))
         turn.note("recorded" if has_message else "empty-recording", node_id,
                   request.form.get("RecordingSid"))
@@ -434,8 +446,8 @@ def recorded(node_id: str) -> Response:
 @bp.post("/recording/<node_id>")
 def recording_status(node_id: str) -> Response:
     """Twilio's recording callback, outside the conversation: store it now, or soon."""
-    if request.form.get("RecordingSid") and request.form.get("RecordingStatus",
-                                                             "completed") == "completed":
+    if request.form.get("RecordingSid") and not simulated() and \
+            request.form.get("RecordingStatus", "completed") == "completed":
         save = _voicemail_saver(current_config(), node_id)
         worker = current_worker()
         try:

@@ -22,7 +22,7 @@ def make_app(monkeypatch):
     def build(migrate: bool = True, **overrides):
         config = {"TESTING": True, "TWILIO_AUTH_TOKEN": TOKEN, "IVR_WORKER": False,
                   "DATABASE_URL": "sqlite://", "IVR_NOW": "2026-12-01T10:00:00-05:00",
-                  "IVR_RELOAD_SECONDS": 0, **overrides}
+                  "IVR_RELOAD_SECONDS": 0, "SECRET_KEY": "test-secret-key", **overrides}
         app = create_app(config)
         if migrate:
             migrations.upgrade(app.extensions["ivr.store"].engine)
@@ -86,3 +86,11 @@ def smtp():
     server = SmtpServer().start()
     yield server
     server.stop()
+
+
+@pytest.fixture
+def console(app):
+    """A test client logged in to the console as ``admin`` (see tests/console.py)."""
+    from console import logged_in
+
+    return logged_in(app)

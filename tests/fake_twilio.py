@@ -3,7 +3,9 @@
 ``FakeTwilio`` is a threaded ``http.server`` on 127.0.0.1 answering the REST API calls the line
 makes (texts, recordings, calls) the way api.twilio.com does, and keeping every request it got.
 Point the app at it with ``TWILIO_API_BASE_URL``; make it fail with ``fail_next``/``fail_always``
-(HTTP errors) or ``down``/``up`` (connection refused, on the same port).
+(HTTP errors) or ``down``/``up`` (connection refused, on the same port). It also serves recording
+media (``add_media``: ``GET …/Recordings/RE….mp3``, behind HTTP basic auth, with byte ranges), as
+Twilio does when "HTTP Basic Authentication for media" is on.
 
 ``play`` runs a call through the real app and keeps the app; ``HeldRecordingCall`` stops at the
 ``<Record>`` and lets the test deliver Twilio's two recording callbacks when and as it likes.
@@ -66,6 +68,7 @@ class Seen:
     query: dict[str, str]
     form: dict[str, str]
     auth: tuple[str, str] | None
+    headers: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass
@@ -77,6 +80,7 @@ class FakeTwilio:
     requests: list[Seen] = field(default_factory=list)
     recordings: dict[str, dict[str, Any]] = field(default_factory=dict)
     calls: dict[str, dict[str, Any]] = field(default_factory=dict)
+    media: dict[str, bytes] = field(default_factory=dict)  # recording SID -> its MP3 bytes
     fail_always: int | None = None  # answer every request with this HTTP status
     _fail_next: list[int] = field(default_factory=list)
     _server: ThreadingHTTPServer | None = None
@@ -133,6 +137,14 @@ class FakeTwilio:
             "uri": f"{API}/Accounts/{self.account_sid}/Calls/{call_sid}.json",
             "subresource_uris": {},
         }
+
+    def add_media(self, sid: str, data: bytes | None = None) -> bytes:
+        """Give recording ``sid`` an audio file (by default ~200 kB of fake MP3 frames)."""
+        if data is None:
+            frame = b"\xff\xfb\x90\x64" + bytes(range(256)) * 4  # an MPEG-1 layer III header
+            data = b"ID3\x04\x00\x00\x00\x00\x00\x00" + frame * 200
+        self.media[sid] = data
+        return data
 
     def fail_next(self, count: int = 1, status: int = 500) -> None:
         """Answer the next ``count`` requests with ``status`` (then behave again)."""
@@ -216,6 +228,37 @@ class FakeTwilio:
             return 200, self.calls[found[1]]
         return 404, self.error(404, "The requested resource was not found", code=20404)
 
+    def answer_media(self, seen: Seen) -> tuple[int, dict[str, str], bytes]:
+        """A recording's audio (``GET …/Recordings/RE….mp3``), whole or a byte range of it."""
+        status, payload = self._media_checks(seen)
+        if payload is not None:
+            return status, JSON_HEADERS, json.dumps(payload).encode()
+        sid = seen.path.rsplit("/", 1)[-1].rsplit(".", 1)[0]
+        data = self.media[sid]
+        headers = {"Content-Type": "audio/mpeg", "Accept-Ranges": "bytes"}
+        wanted = seen.headers.get("Range")
+        if not wanted:
+            return 200, headers, data
+        span = _byte_range(wanted, len(data))
+        if span is None:
+            return 416, {**headers, "Content-Range": f"bytes */{len(data)}"}, b""
+        first, last = span
+        return 206, {**headers, "Content-Range": f"bytes {first}-{last}/{len(data)}"}, \
+            data[first:last + 1]
+
+    def _media_checks(self, seen: Seen) -> tuple[int, dict[str, Any] | None]:
+        with self._lock:
+            self.requests.append(seen)
+            forced = self._fail_next.pop(0) if self._fail_next else self.fail_always
+        if forced:
+            return forced, self.error(forced, "Injected failure")
+        if seen.auth != (self.account_sid, self.auth_token):
+            return 401, self.error(401, "Authenticate", code=20003)
+        match = re.fullmatch(rf"{API}/Accounts/(\w+)/Recordings/(RE\w+)\.mp3", seen.path)
+        if not match or match[1] != self.account_sid or match[2] not in self.media:
+            return 404, self.error(404, "The requested resource was not found", code=20404)
+        return 200, None
+
     def error(self, status: int, message: str, code: int | None = None) -> dict[str, Any]:
         return {"code": code or 20500, "message": message, "status": status,
                 "more_info": f"https://www.twilio.com/docs/errors/{code or 20500}"}
@@ -272,6 +315,22 @@ def _parse_rfc(value: str) -> datetime:
     return datetime.strptime(value, "%a, %d %b %Y %H:%M:%S %z")
 
 
+JSON_HEADERS = {"Content-Type": "application/json; charset=utf-8"}
+
+
+def _byte_range(header: str, size: int) -> tuple[int, int] | None:
+    """The (first, last) bytes of a single ``Range: bytes=…`` (RFC 9110), or None: unsatisfiable."""
+    match = re.fullmatch(r"bytes=(\d*)-(\d*)", header.strip())
+    if not match or not (match[1] or match[2]):
+        return None
+    if not match[1]:  # the last N bytes
+        suffix = int(match[2])
+        return (max(size - suffix, 0), size - 1) if suffix and size else None
+    first = int(match[1])
+    last = min(int(match[2]), size - 1) if match[2] else size - 1
+    return (first, last) if first < size and first <= last else None
+
+
 class _Handler(BaseHTTPRequestHandler):
     twilio: FakeTwilio
     protocol_version = "HTTP/1.1"
@@ -287,12 +346,17 @@ class _Handler(BaseHTTPRequestHandler):
             auth = (user, password)
         seen = Seen(self.command, parts.path,
                     {k: v[-1] for k, v in parse_qs(parts.query).items()},
-                    {k: v[-1] for k, v in parse_qs(raw).items()}, auth)
-        status, payload = self.twilio.answer(seen)
-        body = json.dumps(payload).encode() if payload is not None else b""
+                    {k: v[-1] for k, v in parse_qs(raw).items()}, auth,
+                    {k: v for k, v in self.headers.items() if k.lower() != "authorization"})
+        if self.command == "GET" and parts.path.endswith(".mp3"):
+            status, headers, body = self.twilio.answer_media(seen)
+        else:
+            status, payload = self.twilio.answer(seen)
+            body = json.dumps(payload).encode() if payload is not None else b""
+            headers = JSON_HEADERS if payload is not None else {}
         self.send_response(status)
-        if payload is not None:
-            self.send_header("Content-Type", "application/json; charset=utf-8")
+        for name, value in headers.items():
+            self.send_header(name, value)
         self.send_header("Content-Length", str(len(body)))
         self.send_header("Connection", "close")
         self.end_headers()

@@ -348,7 +348,7 @@ def make_line_app(**overrides):
         for name in SETTINGS:
             mp.delenv(name, raising=False)
         app = create_app({"TESTING": True, "DATABASE_URL": "sqlite://", "IVR_WORKER": False,
-                          "IVR_RELOAD_SECONDS": 0,
+                          "IVR_RELOAD_SECONDS": 0, "SECRET_KEY": "test-secret-key",
                           **overrides})
     migrations.upgrade(app.extensions["ivr.store"].engine)
     return app

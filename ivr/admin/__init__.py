@@ -1,0 +1,82 @@
+"""The administrators' console: a French web app behind a login, on the same app as the line.
+
+It reads the same config, schedule and store the webhooks use, so what it shows is what callers
+get. Every page is in this blueprint and every route but the login page and the static assets
+requires a session (``_login_required``; a test walks the URL map to prove it). Forms carry a
+CSRF token (Flask-WTF); pages send a strict Content-Security-Policy (no inline script, no CDN).
+"""
+
+from __future__ import annotations
+
+from flask import Blueprint, Flask, Response, redirect, request, url_for
+from flask_login import current_user
+from flask_wtf.csrf import CSRFProtect
+
+bp = Blueprint("admin", __name__, url_prefix="/admin", template_folder="templates",
+               static_folder="static")
+
+# Reachable without a session: the login form and the CSS/JS it needs.
+PUBLIC_ENDPOINTS = frozenset({"admin.login", "admin.static"})
+
+# The navigation, in order: (endpoint, label).
+PAGES = (
+    ("admin.dashboard", "Tableau de bord"),
+    ("admin.voicemails", "Messagerie vocale"),
+    ("admin.schedules", "Horaires et jours fériés"),
+    ("admin.tree", "Arborescence"),
+    ("admin.simulator", "Simulateur"),
+    ("admin.stats", "Statistiques"),
+)
+
+CSP = ("default-src 'self'; img-src 'self' data:; media-src 'self'; style-src 'self'; "
+       "script-src 'self'; connect-src 'self'; form-action 'self'; frame-ancestors 'none'; "
+       "base-uri 'none'; object-src 'none'")
+
+csrf = CSRFProtect()
+
+
+@bp.before_request
+def _login_required() -> Response | None:
+    """No session: to the login page, whatever the method. Then every POST needs its token
+    (checked here rather than app-wide, so that a stranger is sent to the login first)."""
+    if request.endpoint not in PUBLIC_ENDPOINTS and not current_user.is_authenticated:
+        target = request.full_path if request.method == "GET" else request.path
+        return redirect(url_for("admin.login", next=target.rstrip("?")))
+    csrf.protect()
+    return None
+
+
+@bp.after_request
+def _headers(response: Response) -> Response:
+    response.headers.setdefault("Content-Security-Policy", CSP)
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    response.headers["Referrer-Policy"] = "same-origin"
+    response.headers["X-Frame-Options"] = "DENY"
+    if request.endpoint != "admin.static":
+        response.headers.setdefault("Cache-Control", "no-store")
+    return response
+
+
+@bp.app_template_global()
+def admin_pages() -> list[tuple[str, str]]:
+    from flask import current_app
+
+    return [(e, label) for e, label in PAGES if e in current_app.view_functions]
+
+
+def init_app(app: Flask) -> None:
+    from ivr.admin import (  # noqa: F401  (each module adds its routes to bp)
+        auth,
+        dashboard,
+        schedules,
+        simulator,
+        stats,
+        tree,
+        voicemails,
+    )
+
+    auth.init_app(app)
+    # Checked by the console's own before_request; Twilio's webhooks are signed instead.
+    app.config["WTF_CSRF_CHECK_DEFAULT"] = False
+    csrf.init_app(app)
+    app.register_blueprint(bp)

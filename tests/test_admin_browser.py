@@ -1,0 +1,224 @@
+"""The console in a real browser: Debian's chromium, driven by Playwright, on a live server.
+
+An administrator logs in, plays a call in the simulator with the on-screen keypad, plays a
+voicemail (the audio comes through the app from a stand-in for Twilio's API) and marks it
+handled, and every page is captured under tests/artifacts/ at a tablet's size.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime
+
+import pytest
+from browser import launch, require_chromium, screenshot, serve
+from console import PASSWORD, create_user
+
+from ivr import migrations
+
+pytest.importorskip("playwright.sync_api", reason="playwright is a dev dependency")
+from playwright.sync_api import expect, sync_playwright  # noqa: E402
+
+TABLET = {"width": 1024, "height": 768}
+RECORDING = "RE" + "b2" * 16
+CALL = "CA" + "c3" * 16
+
+
+def silent_mp3(seconds: float = 1.0) -> bytes:
+    """MPEG-1 layer III frames of silence (128 kb/s, 44.1 kHz, mono): a file browsers decode."""
+    header = bytes([0xFF, 0xFB, 0x90, 0xC4])
+    frame = header + bytes(417 - len(header))
+    return frame * max(1, round(seconds * 44100 / 1152))
+
+
+@pytest.fixture(scope="module")
+def chromium() -> str:
+    return require_chromium()
+
+
+@pytest.fixture(scope="module")
+def fake_twilio():
+    from fake_twilio import FakeTwilio
+
+    fake = FakeTwilio().start()
+    yield fake
+    fake.stop()
+
+
+@pytest.fixture(scope="module")
+def live(chromium, fake_twilio, tmp_path_factory):
+    """The app on a SQLite file, a console account, one voicemail with its recording."""
+    from ivr import create_app
+
+    folder = tmp_path_factory.mktemp("live")
+    with pytest.MonkeyPatch.context() as mp:
+        from ivr import SETTINGS
+
+        for name in SETTINGS:
+            mp.delenv(name, raising=False)
+        app = create_app({
+            "TESTING": True, "IVR_WORKER": False, "IVR_RELOAD_SECONDS": 0,
+            "DATABASE_URL": f"sqlite:///{folder}/ivr.sqlite3", "SECRET_KEY": "browser-test",
+            "IVR_NOW": "2026-12-01T10:00:00-05:00",
+            "IVR_SECURE_COOKIES": False,  # plain http on 127.0.0.1 in this test only
+            **fake_twilio.settings(),
+        })
+    store = app.extensions["ivr.store"]
+    migrations.upgrade(store.engine)
+    create_user(app, password=PASSWORD)
+    created = datetime(2026, 12, 1, 14, 5, tzinfo=UTC)
+    fake_twilio.add_recording(RECORDING, CALL, created, duration=1)
+    fake_twilio.add_media(RECORDING, silent_mp3())
+    store.save_voicemail(
+        recording_sid=RECORDING, call_sid=CALL, box="telesante", node="vm_telesante",
+        caller="+15145550123", path="accueil.personnel.personnel_projets.vm_telesante",
+        received_at=created, duration=1,
+        recording_url=f"https://api.twilio.com/2010-04-01/Accounts/{fake_twilio.account_sid}"
+                      f"/Recordings/{RECORDING}",
+    )
+    # A few real calls for the dashboard and the statistics.
+    from ivr.simulator import CallSimulator
+
+    for keys, dial in (("2,1,1,1", ["completed"]), ("1,1,2", []), ("2,1,1,1", ["no-answer"])):
+        CallSimulator(app, dial_outcomes=dial).play(keys)
+    app.extensions["ivr.worker"].drain()
+    yield from serve(app)
+
+
+@pytest.fixture(scope="module")
+def browser(chromium):
+    with sync_playwright() as playwright:
+        browser = launch(playwright, chromium)
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def page(browser, live):
+    context = browser.new_context(viewport=TABLET, locale="fr-CA", base_url=live.url)
+    page = context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    # A refused login answers 401 on purpose; anything else in red is a failure.
+    page.on("console", lambda msg: errors.append(msg.text)
+            if msg.type == "error" and "status of 401" not in msg.text else None)
+    yield page
+    context.close()
+    assert not errors, f"errors in the browser: {errors}"
+
+
+def log_in(page) -> None:
+    page.goto("/admin/")
+    expect(page).to_have_url(re.compile(r"/admin/connexion"))
+    page.get_by_label("Nom d'utilisateur").fill("admin")
+    page.get_by_label("Mot de passe").fill(PASSWORD)
+    page.get_by_role("button", name="Se connecter").click()
+    expect(page).to_have_url(re.compile(r"/admin/$"))
+
+
+def test_login_refuses_a_wrong_password_then_lets_in(page):
+    page.goto("/admin/connexion")
+    screenshot(page, "01-connexion")
+    page.get_by_label("Nom d'utilisateur").fill("admin")
+    page.get_by_label("Mot de passe").fill("pas le bon mot de passe")
+    page.get_by_role("button", name="Se connecter").click()
+    expect(page.get_by_role("alert")).to_contain_text("incorrect")
+    page.get_by_label("Mot de passe").fill(PASSWORD)
+    page.get_by_role("button", name="Se connecter").click()
+    expect(page).to_have_url(re.compile(r"/admin/$"))
+    expect(page.get_by_role("heading", level=1)).to_be_visible()
+
+
+def test_a_call_in_the_simulator(page):
+    log_in(page)
+    page.goto("/admin/simulateur")
+    page.locator("#sim-instant").fill("2026-12-01T10:00")
+    page.locator("#sim-caller").fill("+15145550123")
+    page.locator("#sim-call").click()
+    transcript = page.locator("#sim-transcript")
+    expect(transcript).to_contain_text("Bonjour")
+    page.locator("#sim-key-2").click()
+    expect(transcript).to_contain_text("Intervenants")
+    page.keyboard.press("1")  # the physical keyboard works too
+    page.locator("#sim-key-1").click()
+    page.locator("#sim-key-1").click()
+    expect(page.locator("#sim-dial")).to_be_visible()
+    expect(page.locator("#sim-dial-text")).to_contain_text("5656")
+    page.locator("#sim-dial-completed").click()
+    ending = page.locator("#sim-ending")
+    expect(ending).to_be_visible()
+    expect(ending).to_contain_text("5656")
+    screenshot(page, "05-simulateur")
+
+
+def test_play_and_mark_a_voicemail(page, fake_twilio):
+    log_in(page)
+    page.goto("/admin/messagerie")
+    expect(page.locator("table")).to_contain_text("514 555-0123")
+    screenshot(page, "03-messagerie")
+    page.get_by_role("link", name=re.compile("décembre 2026")).first.click()
+    expect(page).to_have_url(re.compile(r"/admin/messagerie/\d+$"))
+    audio = page.locator("audio.vm-audio").first
+    before = len(fake_twilio.seen("GET", f"{RECORDING}.mp3"))
+    played = audio.evaluate("""async (a) => {
+        a.muted = true;
+        await a.play();
+        await new Promise((done) => {
+            if (a.ended) { done(); return; }
+            a.addEventListener('ended', done, {once: true});
+            setTimeout(done, 5000);
+        });
+        return {error: a.error && a.error.code, time: a.currentTime, duration: a.duration};
+    }""")
+    assert played["error"] is None, played
+    assert played["time"] > 0.5, played
+    assert len(fake_twilio.seen("GET", f"{RECORDING}.mp3")) > before
+    # The page never shows where the recording lives.
+    html = page.content()
+    assert "api.twilio.com" not in html and fake_twilio.base_url not in html
+    page.get_by_role("button", name="Marquer comme traité").click()
+    expect(page.locator("body")).to_contain_text("Agente Test")
+    expect(page.get_by_role("button", name=re.compile("Remettre"))).to_be_visible()
+    screenshot(page, "03b-message-traite")
+
+
+@pytest.mark.parametrize(("path", "name", "heading"), [
+    ("/admin/", "02-tableau-de-bord", "Tableau de bord"),
+    ("/admin/horaires?a=2026-12-25T10:00", "04-horaires", "Horaires"),
+    ("/admin/arborescence", "06-arborescence", "Arborescence"),
+    ("/admin/statistiques", "07-statistiques", "Statistiques"),
+    ("/admin/messagerie", "03-messagerie-liste", "Messagerie"),
+    ("/admin/simulateur", "05-simulateur-vide", "Simulateur"),
+])
+def test_every_page_renders_and_is_captured(page, path, name, heading):
+    log_in(page)
+    page.goto(path)
+    expect(page.get_by_role("heading", level=1)).to_contain_text(re.compile(heading, re.I))
+    expect(page.get_by_role("navigation", name="Pages de la console")).to_contain_text(
+        "Statistiques")
+    # No horizontal overflow of the page itself at tablet width (wide content scrolls inside).
+    overflow = page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
+    assert overflow <= 1, f"{path} is {overflow}px wider than a tablet"
+    screenshot(page, name)
+
+
+def test_the_keyboard_alone_reaches_the_pages(page):
+    log_in(page)
+    page.keyboard.press("Tab")
+    focused = page.evaluate("document.activeElement.textContent.trim()")
+    assert focused == "Aller au contenu"
+    for _ in range(3):
+        page.keyboard.press("Tab")
+    href = page.evaluate("document.activeElement.getAttribute('href')")
+    assert href and href.startswith("/admin/")
+    page.keyboard.press("Enter")
+    expect(page).to_have_url(re.compile(re.escape(href) + "$"))
+
+
+def test_without_a_session_the_browser_lands_on_the_login(browser, live):
+    context = browser.new_context(viewport=TABLET, base_url=live.url)
+    page = context.new_page()
+    for path in ("/admin/", "/admin/messagerie", "/admin/simulateur", "/admin/statistiques"):
+        page.goto(path)
+        expect(page).to_have_url(re.compile(r"/admin/connexion\?next="))
+    context.close()

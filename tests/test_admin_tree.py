@@ -1,0 +1,269 @@
+"""Arborescence: the SVG diagram, its nested-list twin and full texts, from the served YAML."""
+
+from __future__ import annotations
+
+import re
+import xml.etree.ElementTree as ET
+from collections import Counter
+from html.parser import HTMLParser
+from pathlib import Path
+
+from console import logged_in
+
+from ivr.config import load
+
+NS = "{http://www.w3.org/2000/svg}"
+SHIPPED = load(Path(__file__).resolve().parent.parent)
+
+
+def svg_of(client) -> ET.Element:
+    response = client.get("/admin/arborescence.svg")
+    assert response.status_code == 200
+    assert response.mimetype == "image/svg+xml"
+    assert response.headers["Content-Disposition"].startswith("attachment; filename=")
+    return ET.fromstring(response.get_data())
+
+
+def groups(svg: ET.Element, kind: str) -> list[ET.Element]:
+    return [g for g in svg.iter(f"{NS}g") if kind in g.get("class", "").split()]
+
+
+def title_of(element: ET.Element) -> str:
+    found = element.find(f"{NS}title")
+    if found is None:
+        found = element.find(f"{NS}a/{NS}title")
+    assert found is not None
+    return found.text or ""
+
+
+def texts_of(element: ET.Element) -> list[str]:
+    return [t.text or "" for t in element.iter(f"{NS}text")]
+
+
+def rect_of(element: ET.Element) -> tuple[float, float, float, float]:
+    rect = next(element.iter(f"{NS}rect"))
+    return (float(rect.get("x")), float(rect.get("y")), float(rect.get("width")),
+            float(rect.get("height")))
+
+
+# --------------------------------------------------------------------------- the SVG
+
+
+def test_every_node_is_drawn_once_with_its_title(console) -> None:
+    svg = svg_of(console)
+    nodes = groups(svg, "node")
+    assert len(SHIPPED.nodes) == 41
+    assert sorted(g.get("data-node") for g in nodes) == sorted(SHIPPED.nodes)
+    for g in nodes:
+        node = SHIPPED.nodes[g.get("data-node")]
+        assert g.get("id") == f"n-{node.id}" and g.get("data-type") == node.type
+        assert title_of(g).startswith(f"{node.title} (")  # the full title, in the tooltip
+        drawn = texts_of(g)
+        assert node.id in drawn[0] or node.id == drawn[1]  # the id, whole
+        assert node.title.split()[0] in " ".join(drawn)
+    accueil = next(g for g in nodes if g.get("data-node") == "accueil")
+    # The full prompt is in the tooltip, its start in the box.
+    assert "Bonjour, vous êtes bien à la ligne de soutien technologique en télésanté du " \
+           "CIUSSS de l'Est-de-l'Île-de-Montréal." in title_of(accueil)
+    assert any(t.startswith("« Bonjour, vous êtes bien") for t in texts_of(accueil))
+
+
+def test_every_option_is_one_edge_with_its_key(console) -> None:
+    svg = svg_of(console)
+    edges = groups(svg, "option")
+    expected = Counter((n.id, key, o.to) for n in SHIPPED.nodes.values()
+                       for key, o in n.options.items())
+    assert len(edges) == sum(len(n.options) for n in SHIPPED.nodes.values()) == 40
+    drawn = Counter((g.get("data-from"), g.get("data-key"), g.get("data-to")) for g in edges)
+    assert drawn == expected
+    for g in edges:  # the key is written on the edge
+        assert texts_of(g) == [g.get("data-key")]
+
+
+def test_shortcuts_reserved_digit_and_fallbacks_are_marked(console) -> None:
+    svg = svg_of(console)
+    shortcuts = {(g.get("data-key"), g.get("data-to")) for g in groups(svg, "shortcut")}
+    assert shortcuts == {("*11", "urgence_ti"), ("*21", "cssns"), ("*90", "vm_telesante")}
+    assert all(g.get("data-from") == "accueil" for g in groups(svg, "shortcut"))
+    reserved = groups(svg, "reserved")
+    assert [g.get("data-key") for g in reserved] == ["9", "9"]  # the edge and its box
+    assert "For service in English" in title_of(reserved[1])
+    legend = " ".join(texts_of(groups(svg, "legend")[0]))
+    assert "Après 3 essais manqués dans un menu : Boîte vocale de l'équipe télésanté " \
+           "(vm_telesante)." in legend
+    assert "Touche 9 réservée à l'accueil : For service in English" in legend
+    assert "Après une panne technique" in legend
+    boxes = {g.get("data-node"): " ".join(texts_of(g)) for g in groups(svg, "node")}
+    assert "raccourci *11" in boxes["urgence_ti"] and "repli après une panne" in boxes[
+        "urgence_ti"]
+    assert "raccourci *90 · repli après 3 essais manqués" in boxes["vm_telesante"]
+    # Destinations say what they do.
+    assert "Compose CSI, puis CDA" in boxes["urgence_ti"]
+    assert "Boîte « Équipe télésanté »" in boxes["vm_telesante"]
+    assert {g.get("data-to") for g in groups(svg, "closed")} == {"cssns_ferme"}
+
+
+def test_shared_destinations_are_drawn_once_and_referenced(console) -> None:
+    svg = svg_of(console)
+    ids = {g.get("id") for g in groups(svg, "node")}
+    refs = groups(svg, "ref")
+    for g in refs:
+        link = g.find(f"{NS}a")
+        assert link is not None and link.get("href") == f"#n-{g.get('data-ref')}"
+        assert link.get("href")[1:] in ids
+    # urgence_ti is reached by 3 options and a shortcut: drawn once, referenced 3 times.
+    incoming = sum(1 for n in SHIPPED.nodes.values() for o in n.options.values()
+                   if o.to == "urgence_ti") + 1
+    assert incoming == 4
+    assert sum(1 for g in refs if g.get("data-ref") == "urgence_ti") == incoming - 1
+    assert sum(1 for g in groups(svg, "node") if g.get("data-node") == "urgence_ti") == 1
+    # Every edge leads to a drawn box, main or reference.
+    edges = [g for g in svg.iter(f"{NS}g") if "edge" in g.get("class", "").split()]
+    assert len(edges) == len(groups(svg, "node")) - 1 + len(refs) + 1  # +1: the reserved 9
+
+
+def test_the_layout_is_a_tidy_tree(console) -> None:
+    svg = svg_of(console)
+    width, height = float(svg.get("width")), float(svg.get("height"))
+    assert svg.get("viewBox") == f"0 0 {svg.get('width')} {svg.get('height')}"
+    boxes = [rect_of(g) for kind in ("node", "ref") for g in groups(svg, kind)]
+    boxes.append(rect_of(groups(svg, "reserved")[1]))
+    columns: dict[float, list[tuple[float, float]]] = {}
+    for x, y, w, h in boxes:
+        assert x >= 0 and x + w <= width and y >= 0 and y + h <= height
+        columns.setdefault(x, []).append((y, y + h))
+    assert len(columns) <= 7  # accueil + at most 6 levels, left to right
+    for spans in columns.values():  # boxes of one column never overlap
+        spans.sort()
+        assert all(a[1] <= b[0] for a, b in zip(spans, spans[1:], strict=False))
+    root = next(g for g in groups(svg, "node") if g.get("data-node") == "accueil")
+    x, y, _, _ = rect_of(root)
+    assert x == min(columns) and y == min(b[1] for b in boxes)  # top left, where one starts
+    assert width < 2600  # scrolls sideways on a tablet, but not endlessly
+
+
+def test_texts_are_escaped_and_config_changes_show(make_app, config_copy: Path) -> None:
+    ligne = config_copy / "menus" / "ligne.yaml"
+    text = ligne.read_text(encoding="utf-8")
+    second = '''      "2": {to: personnel, say: accueil.personnel}'''
+    text = text.replace(second, second + '''
+      "3": {to: fin_essai, say: accueil.patient}
+  fin_essai:
+    type: hangup
+    title: "Fin <b>d'essai</b> & « test »"
+    prompt: systeme.au_revoir''')
+    text = text.replace("    title: Accueil\n", "    title: Accueil modifié\n")
+    ligne.write_text(text, encoding="utf-8")
+    client = logged_in(make_app(IVR_CONFIG_DIR=str(config_copy)))
+    svg = svg_of(client)
+    assert len(groups(svg, "option")) == 41
+    boxes = {g.get("data-node"): g for g in groups(svg, "node")}
+    assert title_of(boxes["fin_essai"]).startswith("Fin <b>d'essai</b> & « test » (fin d'appel")
+    assert "Fin <b>d'essai</b> & « test »" in texts_of(boxes["fin_essai"])
+    assert "Accueil modifié" in texts_of(boxes["accueil"])
+    assert ("accueil", "3", "fin_essai") in {
+        (g.get("data-from"), g.get("data-key"), g.get("data-to")) for g in groups(svg, "option")}
+    html = client.get("/admin/arborescence").get_data(as_text=True)
+    assert "<b>d'essai" not in html and "&lt;b&gt;d&#39;essai&lt;/b&gt; &amp;" in html
+    assert "Fin &lt;b&gt;d'essai&lt;/b&gt; &amp; « test »" in html  # in the inline SVG
+
+
+# --------------------------------------------------------------------------- the page
+
+
+class Outline(HTMLParser):
+    """The nested list (ul.tree-list): each item's depth, key and link."""
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.depth = 0
+        self.inside = False
+        self.items: list[dict[str, object]] = []
+        self._key = 0  # depth inside a span.key (it holds a visually-hidden span)
+
+    def handle_starttag(self, tag, attrs):
+        a = dict(attrs)
+        if tag == "ul" and "tree-list" in (a.get("class") or ""):
+            self.inside = True
+        if not self.inside:
+            return
+        if tag == "ul":
+            self.depth += 1
+        elif tag == "li":
+            self.items.append({"depth": self.depth, "key": "", "href": None, "text": ""})
+        elif tag == "span" and (self._key or "key" in (a.get("class") or "").split()):
+            self._key += 1
+        elif tag == "a" and self.items[-1]["href"] is None:
+            self.items[-1]["href"] = a.get("href")
+
+    def handle_endtag(self, tag):
+        if not self.inside:
+            return
+        if tag == "span" and self._key:
+            self._key -= 1
+        if tag == "ul":
+            self.depth -= 1
+            self.inside = self.depth > 0
+
+    def handle_data(self, data):
+        if self.inside and self.items:
+            if self._key:
+                self.items[-1]["key"] += data
+            else:
+                self.items[-1]["text"] += data
+
+
+def test_page_has_the_diagram_a_nested_list_and_the_full_texts(console) -> None:
+    response = console.get("/admin/arborescence")
+    assert response.status_code == 200
+    html = response.get_data(as_text=True)
+    body = html.split("<body>")[1]
+    # CSP: no inline script or style anywhere.
+    assert not re.search(r"<script(?![^>]*\bsrc=)", body) and "<style" not in body
+    assert not re.search(r"\sstyle=", body)
+    assert '/admin/static/tree.js' in html and '/admin/static/tree.css' in html
+    svg = ET.fromstring(re.search(r"<svg.*?</svg>", body, re.S).group(0))
+    assert len(groups(svg, "node")) == 41
+    first_link = groups(svg, "node")[0].find(f"{NS}a")
+    assert first_link is not None and first_link.get("href") == "#txt-accueil"
+    outline = Outline()
+    outline.feed(body)
+    items = outline.items
+    assert items[0] == {"depth": 1, "key": "", "href": "#txt-accueil",
+                        "text": items[0]["text"]} and "Accueil" in items[0]["text"]
+    keyed = [(i["depth"], i["key"].strip()) for i in items]
+    assert (2, "Touche 1") in keyed and (2, "Touche 9") in keyed and (2, "Raccourci *11") in keyed
+    option_items = [i for i in items if str(i["key"]).startswith("Touche ") and i["href"]]
+    assert len(option_items) == 40  # every option once, reserved 9 has no link
+    assert {i["href"] for i in items if i["href"]} == {f"#txt-{n}" for n in SHIPPED.nodes}
+    assert max(i["depth"] for i in items) >= 5
+    # Every node has its full text section, and every link in the page points somewhere.
+    for node in SHIPPED.nodes.values():
+        assert f'id="txt-{node.id}"' in html
+    ids = set(re.findall(r'\sid="([^"]+)"', html))
+    for target in set(re.findall(r'href="#([^"]+)"', html)):
+        assert target in ids, target
+    section = html.split('id="txt-personnel_equipement_ciusss"')[1].split("</article>")[0]
+    assert "Pour un équipement du CIUSSS" in section
+    assert "Touche </span>1</span> « En cas d&#39;urgence seulement" in section
+    assert "texto envoyé à l'appelant : « " in section
+    route = html.split('id="txt-urgence_ti"')[1].split("</article>")[0]
+    assert "Compose Centre de services informatiques (CSI) de la DRT si l&#39;équipe est " \
+           "ouverte" in route
+
+
+def test_the_svg_download_matches_the_page(console) -> None:
+    svg = svg_of(console)
+    assert svg.tag == f"{NS}svg"
+    assert svg.find(f"{NS}title").text.startswith("Arborescence de la ligne (version ")
+    assert SHIPPED.version in svg.find(f"{NS}title").text
+    # A file on its own: boxes do not link to the page's texts, references still link inside.
+    assert all(g.find(f"{NS}a") is None for g in groups(svg, "node"))
+    assert all(g.find(f"{NS}a") is not None for g in groups(svg, "ref"))
+
+
+def test_the_tree_needs_a_session(app) -> None:
+    client = app.test_client()
+    for url in ("/admin/arborescence", "/admin/arborescence.svg"):
+        response = client.get(url)
+        assert response.status_code == 302 and "/admin/connexion" in response.headers["Location"]
