@@ -19,6 +19,7 @@ run: $(STAMP)
 	@echo "  IVR_DEV=1: no TWILIO_AUTH_TOKEN needed; requests are signed with a public dev token."
 	@echo "  Try a call in another terminal:  $(BIN)/ivr call --keys 2,1,1,1"
 	@echo "  or:  $(BIN)/ivr tree   /   $(BIN)/ivr check"
+	@echo "  Console: http://$(HOST):$(PORT)/admin  (first: IVR_DEV=1 $(BIN)/ivr admin create-user VOTRE_NOM)"
 	IVR_DEV=1 $(BIN)/ivr check
 	IVR_DEV=1 $(BIN)/ivr db upgrade
 	IVR_DEV=1 $(BIN)/flask --app app run --host $(HOST) --port $(PORT)
