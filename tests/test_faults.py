@@ -105,6 +105,16 @@ def assert_gets_the_text_offer_then_the_menu(app: Flask, result: CallResult) -> 
     assert result.exchanges[-1].said == [prompt(app, "systeme.au_revoir")]
 
 
+def play_the_three_calls(app: Flask) -> tuple[CallResult, CallResult, CallResult]:
+    """The IT line, a voicemail and a text: each must still end where it should."""
+    dialled, recorded, texted = (play(app, keys) for keys in (TO_IT_LINE, TO_VOICEMAIL,
+                                                              SMS_KEY))
+    assert_reaches_it_line(dialled)
+    assert_leaves_a_message(app, recorded)
+    assert_gets_the_text_offer_then_the_menu(app, texted)
+    return dialled, recorded, texted
+
+
 def journal(store: Store, result: CallResult) -> tuple[Any, list[str]]:
     """The call's summary row and the kinds of its events."""
     [row] = [c for c in store.calls() if c.call_sid == result.call_sid]
@@ -281,12 +291,7 @@ def test_a_database_stopped_mid_run_routes_every_call_and_loses_nothing(database
     assert len(smtp.received) == 1
 
     database.stop()
-    dialled = play(app, TO_IT_LINE)
-    recorded = play(app, TO_VOICEMAIL)
-    texted = play(app, SMS_KEY)
-    assert_reaches_it_line(dialled)
-    assert_leaves_a_message(app, recorded)
-    assert_gets_the_text_offer_then_the_menu(app, texted)
+    dialled, recorded, texted = play_the_three_calls(app)
 
     failures = worker.stats.failures
     worker.run_once(force=True)
@@ -351,12 +356,7 @@ def test_a_read_only_database_routes_every_call_and_takes_the_writes_once_writab
     database.set_read_only(True)
     [kept] = store.voicemails()  # reading still works
     assert kept.recording_sid == recording_sid(earlier)
-    dialled = play(app, TO_IT_LINE)
-    recorded = play(app, TO_VOICEMAIL)
-    texted = play(app, SMS_KEY)
-    assert_reaches_it_line(dialled)
-    assert_leaves_a_message(app, recorded)
-    assert_gets_the_text_offer_then_the_menu(app, texted)
+    dialled, recorded, texted = play_the_three_calls(app)
 
     failures = worker.stats.failures
     assert not worker.drain(timeout=0.3)
