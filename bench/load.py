@@ -29,8 +29,6 @@ import re
 import secrets
 import shutil
 import signal
-import socket
-import subprocess
 import sys
 import tempfile
 import threading
@@ -44,14 +42,14 @@ from typing import Any
 from urllib.parse import urlencode, urljoin, urlsplit
 
 import yaml
-from gunicorn import config as gunicorn_config
+from _server import Server, ServerFailed, gunicorn, migrate, server_env  # bench/_server.py
 from sqlalchemy import func, select
 
-from ivr import REPO_ROOT, SETTINGS, migrations
+from ivr import REPO_ROOT
 from ivr.config import load
 from ivr.security import sign
 from ivr.simulator import DIAL_OUTCOMES, Keypad
-from ivr.store import Call, CallEvent, OutboxMessage, Store, Voicemail, make_engine
+from ivr.store import Call, CallEvent, OutboxMessage, Store, Voicemail
 
 SCENARIOS = REPO_ROOT / "tests" / "data" / "scenarios.yaml"
 # A Tuesday morning: every provider is open, so the burst exercises dials, not only voicemail.
@@ -62,18 +60,6 @@ EXAMPLES = 5  # errors printed per kind of problem
 
 
 # ---------------------------------------------------------------------- the server
-
-
-@dataclass
-class Server:
-    proc: subprocess.Popen[bytes]
-    base: str  # IVR_PUBLIC_URL: what every request is signed over
-    log_path: Path
-    settings: dict[str, Any]
-
-
-class ServerFailed(RuntimeError):
-    pass
 
 
 def gunicorn_settings(args: argparse.Namespace) -> dict[str, Any]:
@@ -92,110 +78,12 @@ def gunicorn_settings(args: argparse.Namespace) -> dict[str, Any]:
 @contextlib.contextmanager
 def running_server(args: argparse.Namespace, env: dict[str, str], log_path: Path,
                    token: str) -> Iterator[Server]:
-    """gunicorn serving ``app:app``, stopped gracefully on the way out whatever happened.
-
-    The listening socket is bound here, on a free loopback port, and handed to gunicorn as
-    ``fd://``: the port is known before the app starts (IVR_PUBLIC_URL must name it) and no
-    other process can take it in between.
-    """
-    settings = gunicorn_settings(args)
-    listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    listener.bind(("127.0.0.1", 0))
-    listener.listen(settings["backlog"])
-    listener.set_inheritable(True)
-    port = listener.getsockname()[1]
-    base = f"http://127.0.0.1:{port}"
-    argv = [
-        sys.executable, "-m", "gunicorn", "app:app",
-        "--bind", f"fd://{listener.fileno()}",
-        "--chdir", str(REPO_ROOT),
-        "--worker-class", settings["worker_class"],
-        "--workers", str(settings["workers"]),
-        "--threads", str(settings["threads"]),
-        "--keep-alive", str(settings["keep_alive"]),
-        "--timeout", str(settings["timeout"]),
-        "--graceful-timeout", str(settings["graceful_timeout"]),
-        "--backlog", str(settings["backlog"]),
-        "--log-level", "info",
-    ]
-    if hasattr(gunicorn_config, "ControlSocketDisable"):  # gunicorn ≥ 27 opens one in ~/.gunicorn
-        argv.append("--no-control-socket")
-    settings["argv"] = " ".join(argv[1:])
-    env = {**env, "TWILIO_AUTH_TOKEN": token, "IVR_PUBLIC_URL": base}
-    with log_path.open("wb") as log:
-        proc = subprocess.Popen(argv, env=env, stdout=log, stderr=subprocess.STDOUT,
-                                pass_fds=(listener.fileno(),), start_new_session=True)
-    listener.close()  # gunicorn holds it now
-    server = Server(proc, base, log_path, settings)
-    try:
-        wait_until_up(server, args.workers)
+    """gunicorn serving ``app:app`` on a free loopback port (bench/_server.py), stopped
+    gracefully on the way out whatever happened."""
+    with gunicorn("app:app", gunicorn_settings(args),
+                  lambda base: {**env, "TWILIO_AUTH_TOKEN": token, "IVR_PUBLIC_URL": base},
+                  log_path) as server:
         yield server
-    finally:
-        stop_server(server)
-
-
-def wait_until_up(server: Server, workers: int, limit: float = 60.0) -> None:
-    """Until the app answers HTTP and every worker has booted (or gunicorn died)."""
-    host, port = urlsplit(server.base).hostname, urlsplit(server.base).port
-    deadline = time.monotonic() + limit
-    while time.monotonic() < deadline:
-        if server.proc.poll() is not None:
-            raise ServerFailed(f"gunicorn exited with status {server.proc.returncode}:\n"
-                               + tail(server.log_path))
-        try:
-            conn = http.client.HTTPConnection(host or "127.0.0.1", port, timeout=2)
-            conn.request("GET", "/voice")  # any HTTP answer means the app is loaded
-            conn.getresponse().read()
-            conn.close()
-            booted = server.log_path.read_text(errors="replace").count("Booting worker")
-            if booted >= workers:
-                return
-        except OSError:
-            pass
-        time.sleep(0.1)
-    raise ServerFailed(f"gunicorn did not answer within {limit:.0f} s:\n" + tail(server.log_path))
-
-
-def stop_server(server: Server) -> None:
-    """SIGTERM = graceful stop: workers finish their requests, flush the journal, exit."""
-    if server.proc.poll() is None:
-        server.proc.send_signal(signal.SIGTERM)
-        try:
-            server.proc.wait(timeout=server.settings["graceful_timeout"] + 10)
-        except subprocess.TimeoutExpired:
-            os.killpg(server.proc.pid, signal.SIGKILL)
-            server.proc.wait()
-
-
-def tail(path: Path, lines: int = 30) -> str:
-    try:
-        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
-    except OSError:
-        return "(no log)"
-
-
-def server_env(database_url: str, at: str | None) -> dict[str, str]:
-    """This process's environment minus every line setting, plus a throwaway database.
-
-    Dropping the inherited settings keeps a developer's SMTP or Twilio account from being used
-    by 200 fake calls; IVR_CONFIG_DIR is kept so another config can be load-tested.
-    """
-    env = {k: v for k, v in os.environ.items() if k not in SETTINGS}
-    if os.environ.get("IVR_CONFIG_DIR"):
-        env["IVR_CONFIG_DIR"] = os.environ["IVR_CONFIG_DIR"]
-    env["DATABASE_URL"] = database_url
-    if at:
-        env["IVR_NOW"] = at
-    return env
-
-
-def migrate(database_url: str) -> None:
-    """What ``ivr db upgrade`` does: the server expects its schema to be there."""
-    engine = make_engine(database_url)
-    try:
-        migrations.upgrade(engine)
-    finally:
-        engine.dispose()
 
 
 # ---------------------------------------------------------------------- one call

@@ -31,7 +31,20 @@ config_option = click.option(
 )
 
 
-@click.group(cls=FlaskGroup, create_app=create_app, add_version_option=False,
+def _cli_app():
+    """The app for commands that need one; a refusal to start is one line, not a traceback."""
+    from flask.cli import NoAppException
+
+    from ivr.clock import ClockError
+    from ivr.security import InsecureStart
+
+    try:
+        return create_app()
+    except (InsecureStart, ConfigInvalid, ClockError, ValueError) as exc:
+        raise NoAppException(str(exc)) from exc
+
+
+@click.group(cls=FlaskGroup, create_app=_cli_app, add_version_option=False,
              load_dotenv=False, set_debug_flag=False)
 def main() -> None:
     """Ligne de soutien technologique en télésanté: check, try and run the line."""
