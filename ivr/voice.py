@@ -232,7 +232,8 @@ class Turn:
             if node.id == config.line.root:
                 return Ask(
                     speech=(self.say("systeme.raccourci"),),
-                    action=url_for("voice.shortcut"),
+                    # The failed tries go along: "*00" typed again and again still counts.
+                    action=url_for("voice.shortcut", **state.query()),
                     num_digits=2,
                     timeout=config.line.shortcut_timeout,
                 )
@@ -409,8 +410,9 @@ def shortcut() -> Response:
     target = line.shortcuts.get(digits)
     if target is None:
         root = turn.config.nodes[line.root]
-        return _twiml(turn.retry(root, CallState(), (turn.say("systeme.raccourci_invalide"),)),
-                      turn)
+        state = CallState((), CallState.from_request(turn.config).tries)
+        said = (turn.say("systeme.raccourci_invalide"),) if digits else ()
+        return _twiml(turn.retry(root, state, said), turn)
     return _twiml(turn.enter(target, CallState((line.root,))), turn)
 
 

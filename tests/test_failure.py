@@ -191,3 +191,26 @@ def test_public_url_with_a_path(make_app, proxy_strips_prefix):
                                   base="https://ligne.example.org"))
     assert first(vm, "Record").get("recordingStatusCallback").startswith(
         "https://ligne.example.org/ligne/voice/recording/vm_telesante")
+
+
+def test_unknown_shortcuts_count_as_failed_tries(client):
+    """'*00' again and again is three failed tries like any other: then the fallback."""
+    path = "/voice/input/accueil"
+    for attempt in range(1, 4):
+        star = assert_valid(signed_post(client, path, twilio_form(Digits="*")))
+        shortcut = first(star, "Gather").get("action")
+        answer = assert_valid(signed_post(client, shortcut, twilio_form(Digits="00")))
+        if attempt < 3:
+            assert "Raccourci inconnu" in said(answer) or "inconnu" in said(answer)
+            path = first(answer, "Gather").get("action")
+            assert path.endswith(f"n={attempt}")
+        else:
+            assert first(answer, "Record").get("action").startswith("/voice/record/vm_telesante")
+
+
+def test_silence_at_the_shortcut_prompt_is_not_an_unknown_shortcut(client):
+    star = assert_valid(signed_post(client, "/voice/input/accueil", twilio_form(Digits="*")))
+    answer = assert_valid(signed_post(client, first(star, "Gather").get("action"),
+                                      twilio_form()))
+    assert "inconnu" not in said(answer)
+    assert first(answer, "Gather").get("action").endswith("n=1")

@@ -399,7 +399,10 @@ def test_garbage_shortcuts_reprompt(client):
         response = signed_post(client, "/voice/shortcut", twilio_form(Digits=digits))
         root = assert_valid(response, name)
         assert root.find("Gather") is not None, name
-        assert "Raccourci inconnu" in said(root), (name, said(root))
+        if digits:  # silence is not an unknown shortcut: the menu again, without the word
+            assert "Raccourci inconnu" in said(root), (name, said(root))
+        else:
+            assert "Raccourci inconnu" not in said(root), (name, said(root))
 
 
 # --------------------------------------------------------------------------- tampered URLs
