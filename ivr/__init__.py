@@ -95,11 +95,17 @@ def _log_off_the_call_path() -> None:
                             format="%(asctime)s %(levelname)s %(name)s %(message)s")
     if root.level > logging.INFO:
         root.setLevel(logging.INFO)
+    class FormatLater(QueueHandler):
+        """The listener's handlers format the record, on their thread, not the request's."""
+
+        def prepare(self, record: logging.LogRecord) -> logging.LogRecord:
+            return record
+
     records: queue.SimpleQueue[logging.LogRecord] = queue.SimpleQueue()
     listener = QueueListener(records, *root.handlers, respect_handler_level=True)
     for handler in list(root.handlers):
         root.removeHandler(handler)
-    root.addHandler(QueueHandler(records))
+    root.addHandler(FormatLater(records))
     listener.start()
     atexit.register(listener.stop)
 

@@ -8,6 +8,7 @@ every menu gets the same barge-in, timeout and no-input behaviour.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 
 from twilio.twiml.voice_response import Dial, Gather, VoiceResponse
 
@@ -80,6 +81,13 @@ class Voice:
 
 
 def render(decision: Decision, voice: Voice) -> str:
+    """The TwiML document; decisions are frozen values, so each is built once and reused."""
+    return _render(decision, voice.voice, voice.language)
+
+
+@lru_cache(maxsize=4096)
+def _render(decision: Decision, voice_name: str, language: str) -> str:
+    voice = Voice(voice_name, language)
     response = VoiceResponse()
     if isinstance(decision, Ask):
         gather = Gather(

@@ -581,24 +581,27 @@ def _started() -> None:
 def _access_log(response: Response) -> Response:
     """One structured line per webhook: who (masked), where, what they got, how fast."""
     if access_log.isEnabledFor(logging.INFO):
-        started = g.get("ivr_started")
+        req, ctx = request._get_current_object(), g._get_current_object()  # type: ignore[attr-defined]
+        form = req.form
+        started = getattr(ctx, "ivr_started", None)
+        caller = form.get("From")
         entry = {
-            "call": request.form.get("CallSid", "")[:64] or None,
-            "method": request.method,
-            "path": request.path[:200],
-            "node": (request.view_args or {}).get("node_id"),
+            "call": form.get("CallSid", "")[:64] or None,
+            "method": req.method,
+            "path": req.path[:200],
+            "node": (req.view_args or {}).get("node_id"),
             "status": response.status_code,
-            "outcome": g.get("ivr_outcome"),
+            "outcome": getattr(ctx, "ivr_outcome", None),
             "ms": round((time.perf_counter() - started) * 1000, 2) if started else None,
-            "from": mask_phone(request.form.get("From")) if request.form.get("From") else None,
+            "from": mask_phone(caller) if caller else None,
         }
-        if request.form.get("Digits"):
-            entry["keys"] = request.form["Digits"][:8]
-        if request.form.get("DialCallStatus"):
-            entry["dial"] = request.form["DialCallStatus"][:16]
-        if g.get("ivr_error"):
-            entry["error"] = g.ivr_error
-        if g.get("ivr_replayed"):
+        if "Digits" in form:
+            entry["keys"] = form["Digits"][:8]
+        if "DialCallStatus" in form:
+            entry["dial"] = form["DialCallStatus"][:16]
+        if getattr(ctx, "ivr_error", None):
+            entry["error"] = ctx.ivr_error
+        if getattr(ctx, "ivr_replayed", None):
             entry["replay"] = True
         access_log.info(json.dumps(entry, ensure_ascii=False, separators=(",", ":")))
     return response

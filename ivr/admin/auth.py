@@ -17,6 +17,7 @@ from urllib.parse import urlsplit
 
 from flask import (
     Flask,
+    Request,
     Response,
     current_app,
     flash,
@@ -26,6 +27,7 @@ from flask import (
     session,
     url_for,
 )
+from flask.sessions import SecureCookieSession, SecureCookieSessionInterface
 from flask_login import LoginManager, UserMixin, current_user, login_user, logout_user
 from werkzeug.security import check_password_hash, generate_password_hash
 
@@ -155,7 +157,18 @@ def secret_key(app: Flask) -> str:
         return key
 
 
+class ConsoleSessions(SecureCookieSessionInterface):
+    """Sessions exist for the console only: a webhook (thousands a minute, never a cookie)
+    skips building the cookie serializer on every request."""
+
+    def open_session(self, app: Flask, request: Request) -> SecureCookieSession | None:
+        if not request.path.startswith("/admin"):
+            return self.null_session_class()
+        return super().open_session(app, request)
+
+
 def init_app(app: Flask) -> None:
+    app.session_interface = ConsoleSessions()
     app.config["SECRET_KEY"] = secret_key(app)
     secure = app.config.get("IVR_SECURE_COOKIES")
     if secure is None:  # plain http only for development on the local machine
