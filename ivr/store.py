@@ -295,12 +295,15 @@ class Store:
             return
         sids = list(dict.fromkeys(e["call_sid"] for e in events))
         with self.session() as session:
-            for call_sid in sids:
-                first = next(e for e in events if e["call_sid"] == call_sid)
-                session.execute(self._insert(Call).values(
-                    call_sid=call_sid, started_at=first["at"], caller=first.get("caller"),
-                ).on_conflict_do_nothing(index_elements=["call_sid"]))
-            session.execute(insert(CallEvent), [
+            firsts: dict[str, dict[str, Any]] = {}
+            for e in events:
+                firsts.setdefault(e["call_sid"], e)
+            # One statement for all the batch's calls (executemany), not one per call.
+            session.execute(
+                self._insert(Call.__table__).on_conflict_do_nothing(index_elements=["call_sid"]),
+                [{"call_sid": sid, "started_at": e["at"], "caller": e.get("caller")}
+                 for sid, e in firsts.items()])
+            session.execute(insert(CallEvent.__table__), [
                 {"call_sid": e["call_sid"], "at": e["at"], "kind": e["kind"],
                  "node": e.get("node"), "detail": e.get("detail")} for e in events])
             # One UPDATE per call, with the latest value of each field in this batch.
@@ -313,10 +316,10 @@ class Store:
                     change["ended_at"] = e["at"]
                     if str(e.get("duration") or "").isdigit():
                         change["duration"] = int(e["duration"])
-            for call_sid, change in changes.items():
-                if change:
-                    session.execute(update(Call).where(Call.call_sid == call_sid)
-                                    .values(**change))
+            # ORM bulk UPDATE by primary key: one executemany per set of changed columns.
+            rows = [{"call_sid": sid, **change} for sid, change in changes.items() if change]
+            if rows:
+                session.execute(update(Call), rows)
             # Instances write their events in any order: (re)decide the outcome of every
             # closed call this batch touched, from all its events so far.
             session.flush()
