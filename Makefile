@@ -37,6 +37,20 @@ fuzz: $(STAMP)
 	IVR_FUZZ_EXAMPLES=10000 $(BIN)/pytest -q -p no:cacheprovider tests/test_fuzz.py
 	$(BIN)/python bench/load.py --calls 200
 
+# The line against a bare Flask app under the same gunicorn (wrk on loopback: requests/s, p50,
+# p99, memory, ratio IVR/bare), then a 1,000-menu config and a year of holiday decisions.
+# Debian's wrk is installed with apt when missing and run as root. Options: WEBHOOK_ARGS,
+# CONFIG_SCALE_ARGS (e.g. WEBHOOK_ARGS="--rounds 5 --json").
+bench: $(STAMP)
+	@command -v wrk >/dev/null || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null \
+		&& echo "make bench: installing wrk (apt-get)" \
+		&& { DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+			wrk </dev/null >/dev/null 2>&1 || { apt-get update -qq && \
+			DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+			wrk </dev/null >/dev/null; }; }; } || true
+	$(BIN)/python bench/webhook.py $(WEBHOOK_ARGS)
+	$(BIN)/python bench/config_scale.py $(CONFIG_SCALE_ARGS)
+
 check: $(STAMP)
 	$(BIN)/ivr check
 
