@@ -1,18 +1,24 @@
 """Where the line spends its time on the benched webhook: in-process, no server, no network.
 
 bench/webhook.py says how fast the line is under gunicorn; this says why. The production app
-(``create_app()``, not in testing mode: the JSON access line goes through the QueueHandler, the
-journal through the background writer, the config watcher on) answers the same request as
-webhook.py (``--scenario``), called as a WSGI app with the environ gunicorn would build
-(``RAW_URI``, keep-alive headers), so no test client and no socket is measured. Three views:
+(``create_app()``, not in testing mode: the JSON access line goes through the QueueHandler to
+the log thread, the config watcher on) answers the same request as webhook.py
+(``--scenario``), called as a WSGI app with the environ gunicorn would build (``RAW_URI``,
+keep-alive headers): no test client and no socket is measured. One difference: the journal is
+written by this thread (a pass every 250 requests, like the writer's 0.2 s passes) rather than
+by the writer thread, so that its cost shows where it is spent. Three views:
 
-1. µs per request of the line and of bench/bare_app.py, called the same way;
-2. what each piece costs, by switching it off alone (ablation: the difference is what removing
-   it would save, GIL contention with the writer and log threads included): the journal, the
-   access log, the signature check, the session, TwiML rendering;
+1. CPU time per request of the line and of bench/bare_app.py, called the same way (CPU time of
+   the whole process, the log thread included, the journal and log lines written);
+2. what each piece costs, by switching it off alone, measured in alternation with the full line
+   (ablation: the difference is what removing it would save): the journal, the access log, the
+   signature check, the replay check, TwiML rendering;
 3. cProfile over ``--requests`` requests: the inclusive time of the main steps, per request
    (cProfile slows function-heavy code more than the rest: read its shares, not its µs), and
    the functions with the most time of their own.
+
+The machine's speed drifts (a virtual CPU, other jobs): compare shares and ablations from the
+same run rather than µs between runs.
 
     .venv/bin/python bench/profile_webhook.py [--scenario route] [--requests 5000] [--top 25]
 """
@@ -26,6 +32,7 @@ import logging
 import os
 import pstats
 import secrets
+import shutil
 import statistics
 import sys
 import tempfile
@@ -165,8 +172,15 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
-    scenario = SCENARIOS[args.scenario]
     tmp = Path(tempfile.mkdtemp(prefix="ivr-profile-"))
+    try:
+        return profile(args, tmp)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def profile(args: argparse.Namespace, tmp: Path) -> int:
+    scenario = SCENARIOS[args.scenario]
     database_url = f"sqlite:///{tmp / 'ivr.sqlite3'}"
     migrate(database_url)
     token = secrets.token_hex(16)

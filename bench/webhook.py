@@ -59,16 +59,16 @@ plain http.client loop both measure a few ms. Both latencies are judged against 
 Server settings (the same for both apps): gunicorn ``gthread``, 2 workers (one per CPU) × 4
 threads, keep-alive 5 s. Tried on the 2-CPU machine this was written on: 2 × 8 threads gave the
 same figures within noise; 3 sync workers (no keep-alive: a connection per request) a lower
-ratio (about 0.34 against 0.43) and a slightly better paced p99. ``--worker-class``,
-``--workers``, ``--threads`` try others.
+ratio for a similar paced p99. ``--worker-class``, ``--workers``, ``--threads`` try others.
 
 CPUs. wrk and the servers share the machine. ``--pin none`` (default) leaves scheduling to the
 kernel; ``--pin split`` puts wrk on the last CPU and the servers on the others, which on a
-2-CPU machine leaves the servers one CPU: their throughput halves, and the line's writer thread
-then competes with its requests on that CPU, so the requests/s ratio dropped (about 0.32
-against 0.45) and varied more, while the CPU-per-request ratio stayed the same (0.20 against
-0.23). wrk itself used 0.03-0.2 CPU. ``none`` is the default: it is the fairer picture of a
-machine serving the line, and the steadier one.
+2-CPU machine leaves the servers one CPU: their throughput halves, the line's writer and log
+threads then compete with its requests on that CPU, and the requests/s ratio came out lower
+and noisier (e.g. 0.27-0.32 against 0.35-0.45 unpinned), the CPU-per-request ratio alike
+within noise. wrk itself uses 0.05-0.2 CPU. ``none`` is the fairer picture of a machine serving
+the line, and the steadier one. Absolute requests/s and latencies depend on the CPU; the ratios
+are the figures meant to travel between machines.
 
     .venv/bin/python bench/webhook.py [--scenario route|menu] [--duration 10] [--rounds 3]
         [--connections 64] [--wrk-threads 2] [--worker-class gthread] [--workers 2]

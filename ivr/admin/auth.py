@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import secrets
 from datetime import timedelta
+from functools import lru_cache
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -40,8 +41,13 @@ MAX_FAILURES = 5
 LOCK_MINUTES = 15
 MIN_PASSWORD_LENGTH = 12
 SESSION_HOURS = 8
-# Checked against when the name is unknown, so both cases take the same time.
-_DUMMY_HASH = generate_password_hash("not a password, only a timing shield")
+
+
+@lru_cache(maxsize=1)
+def _dummy_hash() -> str:
+    """Checked against when the name is unknown, so both cases take the same time. Made on
+    first use: scrypt takes 32 MiB for a moment, which every worker would carry from import."""
+    return generate_password_hash("not a password, only a timing shield")
 
 
 class ConsoleUser(UserMixin):
@@ -74,10 +80,10 @@ def authenticate(username: str, password: str) -> tuple[AdminUser | None, str | 
     accounts = users()
     user = accounts.by_name(username.strip()[:64])
     if user is None:
-        check_password_hash(_DUMMY_HASH, password)
+        check_password_hash(_dummy_hash(), password)
         return None, "Nom d'utilisateur ou mot de passe incorrect."
     if user.locked_until is not None and user.locked_until > utcnow():
-        check_password_hash(_DUMMY_HASH, password)
+        check_password_hash(_dummy_hash(), password)
         return None, (f"Trop d'essais manqués : ce compte est verrouillé pour {LOCK_MINUTES} "
                       "minutes. Un autre administrateur peut le déverrouiller.")
     if not check_password_hash(user.password_hash, password):
