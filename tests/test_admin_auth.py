@@ -176,3 +176,19 @@ def test_console_pages_send_strict_headers(app):
     assert "script-src 'self'" in response.headers["Content-Security-Policy"]
     assert response.headers["Cache-Control"] == "no-store"
     assert response.headers["X-Frame-Options"] == "DENY"
+
+
+def test_the_console_behind_a_path_prefix(make_app):
+    """IVR_PUBLIC_URL=https://host/ligne: redirects and links keep /ligne."""
+    app = make_app(IVR_PUBLIC_URL="https://ligne.example.org/ligne")
+    create_user(app)
+    client = app.test_client()
+    first = client.get("/ligne/admin/messagerie")
+    assert first.headers["Location"].startswith("/ligne/admin/connexion?next=")
+    page = client.get("/ligne/admin/connexion").get_data(as_text=True)
+    token = re.search(r'name="csrf_token" value="([^"]+)"', page).group(1)
+    response = client.post(first.headers["Location"],
+                           data={"username": "admin", "password": PASSWORD, "csrf_token": token})
+    assert response.headers["Location"] == "/ligne/admin/messagerie"
+    assert 'href="/ligne/admin/static/admin.css"' in client.get("/ligne/admin/").get_data(
+        as_text=True)

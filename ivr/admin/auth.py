@@ -105,7 +105,7 @@ def _safe_next(target: str | None) -> str:
         parts = urlsplit(target)
         if not parts.scheme and not parts.netloc and parts.path.startswith("/admin") \
                 and "\\" not in target:
-            return target
+            return request.script_root + target  # under IVR_PUBLIC_URL's path, if any
     return url_for("admin.dashboard")
 
 
