@@ -546,7 +546,7 @@ def apologise(exc: Exception) -> Response | HTTPException:
         turn = _turn()
         node_id = (request.view_args or {}).get("node_id")
         path = tuple(request.args.get("p", "")[:1024].split("."))
-        return _twiml(turn.after_failure(node_id, path))
+        return _twiml(turn.after_failure(node_id, path), turn)
     except Exception:  # even the failure route failed: a fixed message to the voicemail
         log.exception("failure route failed too (CallSid=%s)", request.form.get("CallSid", "?"))
         return _last_resort()

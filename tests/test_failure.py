@@ -214,3 +214,16 @@ def test_silence_at_the_shortcut_prompt_is_not_an_unknown_shortcut(client):
                                       twilio_form()))
     assert "inconnu" not in said(answer)
     assert first(answer, "Gather").get("action").endswith("n=1")
+
+
+def test_a_failure_is_journaled_where_it_happened(app, monkeypatch):
+    """The statistics' "where calls fail" counts technical errors by node."""
+
+    def explode(*_args, **_kwargs):
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(voice.Turn, "key_pressed", explode)
+    signed_post(app.test_client(), "/voice/input/personnel?p=accueil", twilio_form(Digits="1"))
+    events = list(app.extensions["ivr.worker"].events)
+    assert ("error", "personnel") in [(e["kind"], e["node"]) for e in events]
+    assert any(e["kind"] == "dial" for e in events)  # then the urgent line
