@@ -277,10 +277,19 @@ class Store:
         with self.session() as session:
             return session.get(Voicemail, voicemail_id)
 
-    def mark_handled(self, voicemail_id: int, by: str) -> None:
+    def mark_handled(self, voicemail_id: int, by: str, at: datetime | None = None) -> bool:
+        return self.set_status(voicemail_id, "handled", by, at or utcnow())
+
+    def set_status(self, voicemail_id: int, status: str, by: str | None = None,
+                   at: datetime | None = None) -> bool:
+        """Move a voicemail to ``status`` only from the other status, so two administrators
+        cannot both "win"; False when it already was there (or does not exist)."""
+        other = "new" if status == "handled" else "handled"
         with self.session() as session:
-            session.execute(update(Voicemail).where(Voicemail.id == voicemail_id)
-                            .values(status="handled", handled_by=by, handled_at=utcnow()))
+            done = session.execute(update(Voicemail).where(Voicemail.id == voicemail_id,
+                                                           Voicemail.status == other)
+                                   .values(status=status, handled_by=by, handled_at=at))
+            return bool(done.rowcount)
 
     def mark_notified(self, recording_sid: str) -> None:
         with self.session() as session:

@@ -29,7 +29,7 @@ from flask import (
     url_for,
 )
 from flask_login import current_user
-from sqlalchemy import func, select, update
+from sqlalchemy import func, select
 
 from ivr import clock
 from ivr.admin import bp
@@ -192,21 +192,6 @@ def _counts(store: Store) -> dict[str, dict[str, int]]:
     return counts
 
 
-def _set_status(store: Store, voicemail_id: int, status: str, by: str | None,
-                at: datetime | None) -> bool:
-    """Change the status only from the other one, so two administrators cannot both "win".
-
-    The time is the line's clock (``IVR_NOW`` when frozen for a demo), so a handled time never
-    comes before the message's own.
-    """
-    other = "new" if status == "handled" else "handled"
-    with store.session() as session:
-        done = session.execute(update(Voicemail).where(Voicemail.id == voicemail_id,
-                                                       Voicemail.status == other)
-                               .values(status=status, handled_by=by, handled_at=at))
-        return bool(done.rowcount)
-
-
 @dataclass
 class Group:
     box: str
@@ -269,30 +254,30 @@ def _back(voicemail_id: int) -> str:
 
 @bp.post("/messagerie/<int:voicemail_id>/traite")
 def voicemail_handled(voicemail_id: int) -> Response | tuple[str, int]:
-    store = _store()
-    found = store.voicemail(voicemail_id)
-    if found is None:
-        return render_template("admin/voicemail.html", vm=None), 404
-    caller = format_caller(found.caller).label
-    if _set_status(store, voicemail_id, "handled", current_user.display_name, clock.now()):
-        flash(f"Message de {caller} marqué comme traité.")
-    else:
-        now = store.voicemail(voicemail_id)
-        assert now is not None
-        flash(f"Ce message de {caller} était déjà traité par {now.handled_by or 'quelqu’un'} "
-              f"({local_when(now.handled_at)}).")
-    return redirect(_back(voicemail_id))
+    # The line's clock (IVR_NOW when frozen for a demo): never handled before it arrived.
+    return _change_status(voicemail_id, "handled", current_user.display_name, clock.now())
 
 
 @bp.post("/messagerie/<int:voicemail_id>/nouveau")
 def voicemail_reopen(voicemail_id: int) -> Response | tuple[str, int]:
+    return _change_status(voicemail_id, "new", None, None)
+
+
+def _change_status(voicemail_id: int, status: str, by: str | None,
+                   at: datetime | None) -> Response | tuple[str, int]:
     store = _store()
     found = store.voicemail(voicemail_id)
     if found is None:
         return render_template("admin/voicemail.html", vm=None), 404
     caller = format_caller(found.caller).label
-    if _set_status(store, voicemail_id, "new", None, None):
-        flash(f"Message de {caller} remis à « nouveau ».")
+    if store.set_status(voicemail_id, status, by, at):
+        flash(f"Message de {caller} marqué comme traité." if status == "handled"
+              else f"Message de {caller} remis à « nouveau ».")
+    elif status == "handled":
+        now = store.voicemail(voicemail_id)
+        assert now is not None
+        flash(f"Ce message de {caller} était déjà traité par {now.handled_by or 'quelqu’un'} "
+              f"({local_when(now.handled_at)}).")
     else:
         flash(f"Ce message de {caller} était déjà marqué « nouveau ».")
     return redirect(_back(voicemail_id))
