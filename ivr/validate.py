@@ -26,6 +26,17 @@ def edges(config: Config, node: Node) -> Iterator[tuple[str, str]]:
             yield f"{step.target} closed →", step.closed
 
 
+def targets(node: Node) -> list[str]:
+    """The node ids of ``edges``, without their labels: what the graph walks need."""
+    found = [option.to for option in node.options.values()]
+    for step in node.steps:
+        if step.kind == "goto":
+            found.append(step.target)
+        elif step.closed:
+            found.append(step.closed)
+    return found
+
+
 def allowed_fields(config: Config) -> set[str]:
     from ivr.schedule import PROMPT_FIELDS
 
@@ -142,15 +153,17 @@ def validate(config: Config) -> list[Problem]:
     for pid in SYSTEM_PROMPTS:
         prompt_refs.append((pid, Where(f"prompts/{config.language}.yaml", 1), pid, False))
 
-    fields = allowed_fields(config)
+    fields, prompt_of = allowed_fields(config), config.prompts.get
     for pid, where, key, needs_key in prompt_refs:
-        prompt = config.prompts.get(pid)
+        prompt = prompt_of(pid)
         if prompt is None:
             add(where, key, f"prompt {pid!r} has no text in prompts/{config.language}.yaml")
         elif needs_key and KEY_FIELD not in prompt.fields:
             add(prompt.where, f"prompts.{pid}",
                 "an option's prompt must say its key: put {touche} where the digit is spoken")
     for prompt in config.prompts.values():
+        if prompt.fields <= fields:
+            continue
         for name in sorted(prompt.fields - fields):
             add(prompt.where, f"prompts.{prompt.id}",
                 f"unknown field {{{name}}} (known: {{touche}}, {{<provider>.heures}}, "
@@ -179,14 +192,16 @@ def _patients_branch(config: Config) -> list[Problem]:
                 problems.append(Problem(step.where, f"nodes.{node.id}.steps[{i}].dial",
                                         f"{provider.id} does not serve patients (serves_patients: "
                                         "false), but a patient's path leads here"))
-        queue.extend(t for _, t in edges(config, node))
+        queue.extend(targets(node))
     return problems
 
 
 def _reachability(config: Config) -> list[Problem]:
-    """Nodes no caller can reach, and menus from which no path ends the call."""
+    """Nodes no caller can reach, and menus from which no path ends the call: two walks of the
+    graph, one forward from the entry points and one backward from the nodes that end a call."""
     nodes, line = config.nodes, config.line
     problems: list[Problem] = []
+    ways_out = {node.id: targets(node) for node in nodes.values()}
     starts = [line.root, line.fallback, *line.shortcuts.values(), *line.on_error.values()]
     starts += [n.fallback for n in nodes.values() if n.fallback]
     seen: set[str] = set()
@@ -196,21 +211,25 @@ def _reachability(config: Config) -> list[Problem]:
         if current in seen:
             continue
         seen.add(current)
-        queue.extend(t for _, t in edges(config, nodes[current]) if t in nodes and t not in seen)
+        queue.extend(t for t in ways_out[current] if t in nodes and t not in seen)
     for node in nodes.values():
         if node.id not in seen:
             problems.append(Problem(node.where, f"nodes.{node.id}",
                                     "unreachable: no menu, shortcut or fallback leads here"))
 
-    # A node "ends" when it can finish the call without the failure fallback.
+    # A node "ends" when it can finish the call without the failure fallback: it is a route,
+    # voicemail, goodbye or information, or one of its ways out leads to a node that ends.
+    leading_to: dict[str, list[str]] = {}
+    for source, outs in ways_out.items():
+        for target in outs:
+            leading_to.setdefault(target, []).append(source)
     ends = {n.id for n in nodes.values() if n.type in ("route", "voicemail", "hangup", "info")}
-    changed = True
-    while changed:
-        changed = False
-        for node in nodes.values():
-            if node.id not in ends and any(t in ends for _, t in edges(config, node)):
-                ends.add(node.id)
-                changed = True
+    pending = list(ends)
+    while pending:
+        for source in leading_to.get(pending.pop(), ()):
+            if source not in ends:
+                ends.add(source)
+                pending.append(source)
     for node in nodes.values():
         if node.id not in ends and node.options:
             problems.append(Problem(node.where, f"nodes.{node.id}",
