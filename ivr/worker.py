@@ -13,8 +13,9 @@ import os
 import threading
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 from flask import Flask, current_app
@@ -23,11 +24,29 @@ from ivr.store import Store
 
 log = logging.getLogger(__name__)
 
-MAX_PENDING_EVENTS = 20_000
+MAX_PENDING_EVENTS = 50_000
+# One transaction per batch. Large batches matter on SQLite: 200 calls in progress put their
+# events on ~200 pages of the (call_sid, at) index, rewritten once per transaction whatever
+# the number of events on each.
+EVENTS_PER_BATCH = 5_000
 MAX_PENDING_TASKS = 5_000
 TASK_MAX_AGE = 24 * 3600.0
 # At exit: within gunicorn's graceful timeout (30 s by default), with room to spare.
 SHUTDOWN_DRAIN_SECONDS = 15.0  # a deferred write retried this long is given up (and counted)
+
+
+Notes = Sequence[Mapping[str, str | None]]
+# One request's journal notes, queued as they are: (call_sid, at, caller, notes).
+QueuedNotes = tuple[str, datetime, str | None, Notes]
+
+
+def events_of(entry: dict[str, Any] | QueuedNotes) -> list[dict[str, Any]]:
+    """The journal events an entry of ``Worker.events`` stands for (the notes are not changed:
+    a request's notes may be shared with others)."""
+    if not isinstance(entry, tuple):
+        return [entry]
+    call_sid, at, caller, notes = entry
+    return [{"call_sid": call_sid, "at": at, "caller": caller, **note} for note in notes]
 
 
 @dataclass
@@ -52,13 +71,23 @@ class WorkerStats:
 class Worker:
     def __init__(self, store: Store, *, outbox: Callable[[], int] | None = None,
                  threaded: bool = True, interval: float = 0.2,
-                 outbox_interval: float = 5.0) -> None:
+                 outbox_interval: float = 5.0, journal_interval: float | None = None) -> None:
         self.store = store
         self.outbox = outbox
         self.threaded = threaded
         self.interval = interval
         self.outbox_interval = outbox_interval
-        self.events: deque[dict[str, Any]] = deque()
+        # The journal is written every second or so (deferred tasks: every pass): the more
+        # events a transaction holds, the less each costs.
+        self.journal_interval = 5 * interval if journal_interval is None else journal_interval
+        self._last_journal = 0.0
+        # Journal events (record) and requests' notes (record_notes), in the order queued.
+        self.events: deque[dict[str, Any] | QueuedNotes] = deque()
+        # Events queued beyond one per entry (a request's notes are one entry): len(events) +
+        # this is the number of events waiting. Kept by +=/-= from several threads, so it may
+        # be off by a request's notes (it only bounds the queue and is reported), and set back
+        # to 0 whenever the queue is seen empty.
+        self._notes_surplus = 0
         self.tasks: deque[Task] = deque()
         self.stats = WorkerStats()
         self._lock = threading.Lock()
@@ -76,11 +105,36 @@ class Worker:
 
     def record(self, event: dict[str, Any]) -> None:
         """Queue one journal event; never blocks, never raises."""
-        if len(self.events) >= MAX_PENDING_EVENTS:
+        if len(self.events) + self._notes_surplus >= MAX_PENDING_EVENTS:
             self.stats.events_lost += 1
             return
         self.events.append(event)
         self._ensure_started()
+
+    def record_notes(self, call_sid: str, at: datetime, caller: str | None,
+                     notes: Notes) -> None:
+        """Queue a request's journal notes as events of ``call_sid`` at ``at``: one append on
+        the call path, made into events by the writer thread. Never blocks, never raises; the
+        notes are kept as they are (never modified), until written."""
+        try:
+            count = len(notes)
+            if not count:
+                return
+            queued = len(self.events)
+            if not queued:  # nothing queued, nothing beyond (say, after an events.clear())
+                self._notes_surplus = 0
+            elif queued + self._notes_surplus >= MAX_PENDING_EVENTS:
+                self.stats.events_lost += count
+                return
+            self.events.append((call_sid, at, caller, notes))
+            self._notes_surplus += count - 1
+            self._ensure_started()
+        except Exception:  # the call goes on without its journal lines
+            log.exception("journal notes dropped")
+
+    def queued_events(self) -> list[dict[str, Any]]:
+        """The events waiting to be written, as the store will get them (tests, debugging)."""
+        return [event for entry in list(self.events) for event in events_of(entry)]
 
     def defer(self, what: str, run: Callable[[Store], None]) -> None:
         """Run ``run(store)`` soon, retried until it succeeds; must be idempotent."""
@@ -130,8 +184,14 @@ class Worker:
 
     def _run_once(self, force: bool) -> None:
         now = time.monotonic()
-        if self.events and (force or now >= self._event_retry_at):
-            self._write_events()
+        if self.events and (force or now >= self._event_retry_at
+                            and now - self._last_journal >= self.journal_interval):
+            self._last_journal = now
+            # Everything queued when the pass began, in batches; not what arrives meanwhile,
+            # so a pass ends even under a flood.
+            for _ in range(-(-(len(self.events) + self._notes_surplus) // EVENTS_PER_BATCH)):
+                if not self.events or not self._write_events():
+                    break
         self._run_tasks(force)
         if self.outbox is not None and (force or now - self._last_outbox >= self.outbox_interval):
             self._last_outbox = now
@@ -140,22 +200,37 @@ class Worker:
             except Exception as exc:
                 self._failed("outbox", exc)
 
-    def _write_events(self) -> None:
-        batch = []
-        while self.events and len(batch) < 500:
-            batch.append(self.events.popleft())
+    def _write_events(self) -> bool:
+        """Write one batch; False when it failed (it is queued again)."""
+        batch: list[dict[str, Any]] = []
+        queue = self.events
+        while queue and len(batch) < EVENTS_PER_BATCH:
+            entry = queue[0]  # only this pass takes from the left: it stays the first
+            if isinstance(entry, tuple):
+                count = len(entry[3])
+                if batch and len(batch) + count > EVENTS_PER_BATCH:
+                    break
+                queue.popleft()
+                self._notes_surplus -= count - 1
+                batch.extend(events_of(entry))
+            else:
+                batch.append(queue.popleft())
+        if not queue:  # nothing queued, nothing beyond: undo any drift (or a clear())
+            self._notes_surplus = 0
         self._running = len(batch)
         try:
             self.store.write_events(batch)
             self.stats.events_written += len(batch)
             self._event_retry_at = 0.0
+            return True
         except Exception as exc:
             self._failed("journal", exc)
             self._event_retry_at = time.monotonic() + 2.0
-            room = MAX_PENDING_EVENTS - len(self.events)
+            room = MAX_PENDING_EVENTS - len(self.events) - self._notes_surplus
             keep = batch[-room:] if room > 0 else []
             self.stats.events_lost += len(batch) - len(keep)
             self.events.extendleft(reversed(keep))
+            return False
         finally:
             self._running = 0
 
@@ -229,7 +304,7 @@ class Worker:
     @property
     def pending(self) -> int:
         """Events and tasks not written yet, including the batch being written now."""
-        return len(self.events) + len(self.tasks) + self._running
+        return len(self.events) + self._notes_surplus + len(self.tasks) + self._running
 
 
 def _unreachable(exc: Exception) -> bool:

@@ -5,14 +5,19 @@ Every test taking ``database_url``/``store`` runs twice, ids ``[sqlite]`` and ``
 
 from __future__ import annotations
 
+import re
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime, timedelta, timezone
 
 import pytest
 from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
+from sqlalchemy import event as sqlalchemy_event
 from sqlalchemy import inspect, select, update
+from sqlalchemy.exc import DataError, IntegrityError
 
 from ivr import migrations
 from ivr.store import Base, Call, CallEvent, OutboxMessage, Store, Voicemail, utcnow
@@ -251,6 +256,104 @@ def test_purge_journal_removes_old_calls_and_events_only(store):
     with store.session() as session:
         assert session.scalars(select(CallEvent.call_sid)).all() == ["NEW"]
     assert store.purge_journal(now - timedelta(days=30)) == 0
+
+
+@contextmanager
+def statements(store: Store) -> Iterator[list[str]]:
+    """The SQL statements the store sends while in the block."""
+    sent: list[str] = []
+
+    def before(_connection, _cursor, statement, *_args) -> None:
+        sent.append(statement)
+
+    sqlalchemy_event.listen(store.engine, "before_cursor_execute", before)
+    try:
+        yield sent
+    finally:
+        sqlalchemy_event.remove(store.engine, "before_cursor_execute", before)
+
+
+def inserts_into_calls(sent: list[str]) -> int:
+    return sum(bool(re.match(r"\s*INSERT INTO calls\b", statement)) for statement in sent)
+
+
+def test_a_call_known_to_the_store_is_not_inserted_again(store):
+    store.write_events([event("enter", T0, caller="+1514…23")])
+    with statements(store) as sent:
+        store.write_events([event("key", T0 + timedelta(seconds=1), last_node="vm")])
+    assert inserts_into_calls(sent) == 0
+    (row,) = store.calls()
+    assert (row.started_at, row.caller, row.last_node) == (T0, "+1514…23", "vm")
+
+
+def test_a_known_call_deleted_meanwhile_is_created_again(make_store):
+    """Retention run by another process (or a restored backup) removed a call this store had
+    created: its next events would break the foreign key; the batch still lands."""
+    store, other = make_store(), make_store()
+    store.write_events([event("enter", T0, call_sid="CA1"), event("enter", T0, call_sid="CA2")])
+    assert other.purge_journal(T0 + timedelta(days=1)) == 2
+    later = T0 + timedelta(seconds=5)
+    store.write_events([event("key", later, call_sid="CA1", caller="+1514…23", detail="2"),
+                        event("dial", later, call_sid="CA1", destination="csi"),
+                        event("key", later, call_sid="CA3")])
+    assert {c.call_sid: (c.started_at, c.caller, c.destination) for c in store.calls()} == {
+        "CA1": (later, "+1514…23", "csi"), "CA3": (later, None, None)}
+    assert [(e.kind, e.detail) for e in store.events("CA1")] == [("key", "2"), ("dial", None)]
+    with statements(store) as sent:  # known again
+        store.write_events([event("key", later, call_sid="CA1")])
+    assert inserts_into_calls(sent) == 0
+
+
+def test_a_failed_batch_makes_the_store_forget_the_calls_it_created(store):
+    store.write_events([event("enter", T0)])
+    with pytest.raises(IntegrityError):  # kind is NOT NULL: the batch is refused as a whole
+        store.write_events([event("key", T0 + timedelta(seconds=1), last_node="vm"),
+                            event(None, T0 + timedelta(seconds=2))])  # type: ignore[arg-type]
+    assert [e.kind for e in store.events("CA1")] == ["enter"]
+    assert store.calls()[0].last_node is None
+    with statements(store) as sent:
+        store.write_events([event("key", T0 + timedelta(seconds=3))])
+    assert inserts_into_calls(sent) == 1  # its retry could not rely on what it knew
+
+
+def test_outcomes_of_the_closed_calls_of_a_batch_are_decided_in_one_query(store):
+    end = T0 + timedelta(seconds=60)
+    batch = [event("enter", T0, call_sid=sid, node="accueil")
+             for sid in ("ANSWERED", "VOICEMAIL", "HANGUP", "OPEN")]
+    batch += [event("dial", T0, call_sid="ANSWERED", destination="csi"),
+              event("dial-result", end, call_sid="ANSWERED", detail="completed"),
+              event("recorded", end, call_sid="VOICEMAIL", detail="RE1")]
+    batch += [event("status", end, call_sid=sid, detail="completed", duration="60")
+              for sid in ("ANSWERED", "VOICEMAIL", "HANGUP")]
+    with statements(store) as sent:
+        store.write_events(batch)
+    assert len([s for s in sent if s.lstrip().startswith("SELECT")]) == 1
+    calls = {c.call_sid: c for c in store.calls()}
+    assert {sid: c.outcome for sid, c in calls.items()} == {
+        "ANSWERED": "answered", "VOICEMAIL": "voicemail", "HANGUP": "hangup", "OPEN": None}
+    assert (calls["ANSWERED"].ended_at, calls["ANSWERED"].duration) == (end, 60)
+    assert calls["OPEN"].ended_at is None
+    # Another instance writes the closed call's last words after its status: decided again.
+    store.write_events([event("end", end, call_sid="HANGUP", node="info")])
+    assert {c.call_sid: c.outcome for c in store.calls()}["HANGUP"] == "info"
+
+
+def test_a_request_s_events_keep_their_order_within_one_instant(store):
+    store.write_events([event(kind, T0, node=kind) for kind in ("key", "enter", "dial")])
+    assert [e.kind for e in store.events("CA1")] == ["key", "enter", "dial"]
+
+
+def test_a_value_too_long_for_its_column_is_refused_never_cut(store):
+    """PostgreSQL refuses a node longer than VARCHAR(128), as it did row by row (the batch's
+    arrays are sent without a length); SQLite keeps it whole."""
+    node = "n" * 200
+    if store.engine.dialect.name == "postgresql":
+        with pytest.raises(DataError):
+            store.write_events([event("enter", T0, node=node)])
+        assert store.calls() == []
+    else:
+        store.write_events([event("enter", T0, node=node)])
+        assert store.events("CA1")[0].node == node
 
 
 # ---------------------------------------------------------------------- outbox

@@ -5,11 +5,13 @@ Tests taking ``store`` run on SQLite and on PostgreSQL (ids ``[sqlite]``/``[post
 
 from __future__ import annotations
 
+import copy
 import gc
 import socket
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from types import MappingProxyType
 
 import pytest
 
@@ -98,6 +100,89 @@ def test_large_batches_are_written_in_order(store):
         worker.record(e)
     assert worker.drain()
     assert [int(e.detail) for e in store.events("CA1")] == list(range(1200))
+
+
+# ---------------------------------------------------------------------- a request's notes
+
+# One request's notes as Turn.note makes them, shared by every request (a cached tuple):
+# read-only, so that any change made to them fails the test.
+NOTES = tuple(MappingProxyType(note) for note in (
+    {"kind": "key", "node": "personnel", "detail": "1"},
+    {"kind": "enter", "node": "urgence_ti", "detail": None, "branch": "personnel",
+     "last_node": "urgence_ti"},
+    {"kind": "dial", "node": "urgence_ti", "detail": "csi", "destination": "csi"},
+))
+
+
+def test_a_request_s_notes_are_one_entry_made_into_events_by_the_writer(store):
+    before = copy.deepcopy([dict(note) for note in NOTES])
+    worker = Worker(store, threaded=False)
+    worker.record(events(1, "CA2")[0])
+    worker.record_notes("CA1", T0, "+1514…23", NOTES)
+    worker.record_notes("CA2", T0 + timedelta(seconds=1), "+1438…99", NOTES)
+    assert (len(worker.events), worker.pending) == (3, 7)  # one entry per request
+    assert [(e["call_sid"], e["kind"]) for e in worker.queued_events()] == [
+        ("CA2", "key"), ("CA1", "key"), ("CA1", "enter"), ("CA1", "dial"),
+        ("CA2", "key"), ("CA2", "enter"), ("CA2", "dial")]
+    assert store.calls() == []
+
+    assert worker.drain()
+    assert (worker.pending, worker.stats.events_written) == (0, 7)
+    assert [(e.kind, e.node, e.detail, e.at) for e in store.events("CA1")] == [
+        ("key", "personnel", "1", T0), ("enter", "urgence_ti", None, T0),
+        ("dial", "urgence_ti", "csi", T0)]
+    assert [e.kind for e in store.events("CA2")] == ["key", "key", "enter", "dial"]
+    calls = {c.call_sid: c for c in store.calls()}
+    assert (calls["CA1"].caller, calls["CA1"].branch, calls["CA1"].last_node,
+            calls["CA1"].destination) == ("+1514…23", "personnel", "urgence_ti", "csi")
+    assert [dict(note) for note in NOTES] == before
+
+
+def test_a_batch_holds_whole_requests_within_its_size(store, monkeypatch):
+    monkeypatch.setattr(worker_module, "EVENTS_PER_BATCH", 5)
+    sizes: list[int] = []
+    write_events = store.write_events
+    monkeypatch.setattr(store, "write_events",
+                        lambda batch: (sizes.append(len(batch)), write_events(batch)))
+    worker = Worker(store, threaded=False)
+    for n in range(3):
+        worker.record_notes(f"CA{n}", T0, None, NOTES)
+    for e in events(4, "CA9"):
+        worker.record(e)
+    assert worker.drain()
+    assert sizes == [3, 3, 5, 2]  # 3 + 3 > 5: a request's notes are never split
+    assert worker.stats.events_written == 13
+
+
+def test_notes_count_against_the_limit_by_event(dead_store, monkeypatch):
+    monkeypatch.setattr(worker_module, "MAX_PENDING_EVENTS", 10)
+    worker = Worker(dead_store, threaded=False)
+    for n in range(5):
+        worker.record_notes(f"CA{n}", T0, None, NOTES)
+    # Checked before queueing: the fourth request goes over (12), the fifth is refused.
+    assert (worker.pending, worker.stats.events_lost) == (12, 3)
+    worker.run_once(force=True)  # fails: the batch goes back as events, up to the limit
+    assert (worker.pending, worker.stats.events_lost) == (10, 5)
+    assert [e["call_sid"] for e in worker.queued_events()] == ["CA0"] + ["CA1"] * 3 + [
+        "CA2"] * 3 + ["CA3"] * 3
+    worker.record_notes("CA9", T0, None, NOTES)
+    assert (worker.pending, worker.stats.events_lost) == (10, 8)
+
+
+def test_a_cleared_queue_counts_from_zero(store):
+    worker = Worker(store, threaded=False)  # never runs, as for `ivr call`: its queue is cleared
+    worker.record_notes("CA1", T0, None, NOTES)
+    worker.events.clear()
+    worker.record_notes("CA2", T0, None, NOTES)
+    assert worker.pending == 3
+
+
+def test_record_notes_never_raises(store, caplog):
+    worker = Worker(store, threaded=False)
+    worker.record_notes("CA1", T0, None, None)  # type: ignore[arg-type]
+    worker.record_notes("CA1", T0, None, ())
+    assert worker.pending == 0
+    assert "journal notes dropped" in caplog.text
 
 
 # ---------------------------------------------------------------------- a dead database
