@@ -52,29 +52,22 @@ FLUSH_EVERY = 250  # requests between two journal passes (the writer wakes every
 # (label, file suffix, function name): the steps reported from the profile
 STEPS = (
     ("Flask + werkzeug, whole request", "flask/app.py", "wsgi_app"),
-    ("  request context push (session open)", "flask/ctx.py", "push"),
-    ("    session open (cookie serializer)", "flask/sessions.py", "open_session"),
-    ("  session save", "flask/sessions.py", "save_session"),
-    ("  config watcher check", "ivr/lines.py", "ensure_watching"),
+    ("  request context push", "flask/ctx.py", "push"),
     ("  signature check", "ivr/security.py", "require_twilio_signature"),
-    ("    form parsing (werkzeug)", "werkzeug/wrappers/request.py", "_load_form_data"),
-    ("    twilio RequestValidator.validate", "twilio/request_validator.py", "validate"),
-    ("    twilio compute_signature (HMAC-SHA1)", "twilio/request_validator.py",
-     "compute_signature"),
+    ("    form parsing (ivr.request)", "ivr/request.py", "_load_form_data"),
+    ("    HMAC-SHA1 of the URL and form", "ivr/security.py", "expected_signature"),
     ("    signed_url", "ivr/security.py", "signed_url"),
     ("  view: gathered", "ivr/voice.py", "gathered"),
-    ("    CallState.from_request", "ivr/voice.py", "from_request"),
-    ("    Turn.key_pressed (decision)", "ivr/voice.py", "key_pressed"),
-    ("      url_for", "flask/helpers.py", "url_for"),
-    ("      Schedule.is_open", "ivr/schedule.py", "is_open"),
-    ("      Turn.say (prompt lookups)", "ivr/voice.py", "say"),
-    ("    _twiml (journal, replay, render)", "ivr/voice.py", "_twiml"),
+    ("    answer lookup and reuse", "ivr/voice.py", "_decided"),
+    ("      decision (cache misses only)", "ivr/voice.py", "key_pressed"),
+    ("      url_for (cache misses only)", "flask/helpers.py", "url_for"),
+    ("      Schedule.is_open (cache misses only)", "ivr/schedule.py", "is_open"),
+    ("      TwiML render (cache misses only)", "ivr/twiml.py", "render"),
+    ("    _reply (replay check, journal, response)", "ivr/voice.py", "_reply"),
     ("      replay check", "ivr/voice.py", "_replayed"),
     ("      journal notes queued", "ivr/voice.py", "_journal"),
-    ("      TwiML render (twilio VoiceResponse)", "ivr/twiml.py", "render"),
-    ("        ElementTree.tostring", "xml/etree/ElementTree.py", "tostring"),
-    ("  JSON access line (json.dumps + logging)", "ivr/voice.py", "_access_log"),
-    ("    logging Logger.info", "logging/__init__.py", "info"),
+    ("  access entry queued", "ivr/voice.py", "_access_log"),
+    ("access lines written (log thread, per request)", "ivr/accesslog.py", "flush"),
     ("journal pass (worker, per request)", "ivr/worker.py", "run_once"),
     ("  Store.write_events (SQLAlchemy, SQLite)", "ivr/store.py", "write_events"),
 )
@@ -213,6 +206,7 @@ def profile(args: argparse.Namespace, tmp: Path) -> int:
 
     bare = Client(bare_app.app, scenario, calls)
     worker = app.extensions["ivr.worker"]
+    access_lines = app.extensions["ivr.access_log"]
     log_queue = next((getattr(h, "queue", None) for h in logging.getLogger().handlers
                       if isinstance(h, QueueHandler)), None)
 
@@ -220,6 +214,7 @@ def profile(args: argparse.Namespace, tmp: Path) -> int:
         """Write the pending journal here; wait for the log thread to have written its lines."""
         while worker.events:
             worker.run_once(force=True)
+        access_lines.flush()
         while log_queue is not None and not log_queue.empty():
             time.sleep(0.001)
 
@@ -236,17 +231,18 @@ def profile(args: argparse.Namespace, tmp: Path) -> int:
           f"bare Flask {bare_us:.0f} µs: in-process ratio {bare_us / full:.2f}")
 
     access = logging.getLogger("ivr.access")
+    line_config = app.extensions["ivr.line"]
     ablations: list[tuple[str, Callable[[], Any]]] = [
         ("journal (notes queued, then written by the worker: SQLAlchemy, SQLite)",
-         lambda: patched(worker, "record", lambda event: None)),
-        ("JSON access line (json.dumps, logging, the listener thread's write)",
+         lambda: patched(worker, "record_notes", lambda *notes: None)),
+        ("JSON access line (queued, then formatted and logged by its thread)",
          lambda: quiet(access)),
-        ("signature check (form parsing then happens in the view)",
+        ("signature check (the form is then parsed in the view)",
          lambda: patched(voice.security, "require_twilio_signature", lambda: None)),
-        ("replay check (sha256 or token, LRU under a lock)",
-         lambda: patched(voice, "_replayed", lambda: False)),
-        ("TwiML rendering (a constant instead of twiml.render)",
-         lambda: patched(voice, "render", lambda decision, v: answer.decode())),
+        ("replay check (token or sha256, LRU under a lock)",
+         lambda: patched(voice, "_replayed", lambda app, req: False)),
+        ("answer reuse, negative: what each request would cost more if decided anew",
+         lambda: patched(line_config.answers, "get", lambda key: None)),
     ]
     print("\nablation  each piece switched off alone, measured in alternation with the "
           "full line: what it costs (CPU µs per request)")

@@ -24,13 +24,21 @@ The request (``--scenario``):
 - ``menu``: ``POST /voice/input/personnel_technique?p=accueil.personnel`` with ``Digits=1``:
   an information node, answered with ``<Gather>``; no schedule decision. Journal: 2 events.
 
-``wrk`` sends, round-robin, 200 distinct calls (CallSid, caller), each with the usual Twilio
-parameters and its ``X-Twilio-Signature`` for the exact URL, plus a fresh
+``wrk`` sends, round-robin, 200 distinct calls (CallSid, caller), each with the 28 parameters
+Twilio sends after a key press from a Canadian number (the call's, the geographic fields of
+both numbers, the Gather's; ~500 bytes) and its ``X-Twilio-Signature`` for the exact URL, plus
+a fresh
 ``I-Twilio-Idempotency-Token`` on every request (run nonce, wrk thread, counter): the line's
 replay detection would otherwise take the repeats for replays and skip their journal notes.
 The bare app gets the very same requests. Before the run one request (urllib) checks that the
 line answers 200 with valid TwiML holding the expected verb and no apology; after the run the
 script counts what the journal received (``call_events``).
+
+The line reuses a decided answer for every request that asks the same thing (same config, URL
+state and keys, same minute when the schedule was read: ``voice.Answer``), as it does in
+production; the signature check, the replay check, the journal notes and the access line stay
+per request. So the benched request is answered from that cache after the first one: what a
+cache miss costs on top is shown by ``bench/profile_webhook.py``.
 
 How it runs. A warm-up (``--warmup`` s) of each app, then ``--rounds`` rounds of
 ``wrk -t2 -c64 -d10s --latency``: IVR, then bare, alternating, so slow drifts of the machine
@@ -47,14 +55,18 @@ process and stolen by the hypervisor: a run that shared the machine is flagged.
 
 Latency. wrk is a closed loop: each of the 64 connections sends its next request as soon as
 the previous answer arrives, so both servers are saturated and, by Little's law, latency ≈
-connections ÷ throughput (64 ÷ 3,000 requests/s is already 21 ms for the bare app). So a second,
-paced run per app (``--rate``, default 100 requests/s, ``--paced-duration`` s): an open loop in
-this process (asyncio), Poisson arrivals over 64 keep-alive connections taken in turn, each
-latency counted from the request's scheduled time, so a queue cannot hide (no coordinated
-omission). 100 requests/s is about what 1,000 simultaneous calls send (a call makes a request
-every ~10 s). wrk's own pacing (``delay()``) was tried and rejected: with a random delay it
-reported p99 above a second for the bare app at 100 requests/s, where this open loop and a
-plain http.client loop both measure a few ms. Both latencies are judged against the target.
+connections ÷ throughput (64 ÷ 3,000 requests/s is already 21 ms for the bare app): no server
+on this stack can have a p99 under 15 ms there, so that p99 is reported for information. The
+latency target is judged on a second, paced run per app (``--rate``, ``--paced-duration`` s):
+an open loop in this process (asyncio), Poisson arrivals over the same 64 keep-alive
+connections taken in turn, each latency counted from the request's scheduled time, so a queue
+cannot hide (no coordinated omission). The offered load defaults to ``50%`` of the line's own
+saturated requests/s measured in the same run (the bare app gets the same requests/s): a
+heavily loaded line that still has headroom, whatever the machine; ``--rate 100`` offers a
+fixed 100 requests/s, about what 1,000 simultaneous calls send (a call makes a request every
+~10 s). wrk's own pacing (``delay()``) was tried and rejected: with a random delay it reported
+p99 above a second for the bare app at 100 requests/s, where this open loop and a plain
+http.client loop both measure a few ms.
 
 Server settings (the same for both apps): gunicorn ``gthread``, 2 workers (one per CPU) × 4
 threads, keep-alive 5 s. Tried on the 2-CPU machine this was written on: 2 × 8 threads gave the
@@ -72,7 +84,7 @@ are the figures meant to travel between machines.
 
     .venv/bin/python bench/webhook.py [--scenario route|menu] [--duration 10] [--rounds 3]
         [--connections 64] [--wrk-threads 2] [--worker-class gthread] [--workers 2]
-        [--threads 4] [--rate 100] [--paced-duration 20] [--pin none|split] [--json]
+        [--threads 4] [--rate 50%|R] [--paced-duration 20] [--pin none|split] [--json]
         [--strict] [--keep]
 
 Needs Debian's ``wrk`` (``apt-get install wrk``; ``make bench`` installs it when run as root).
@@ -128,7 +140,7 @@ BENCH = Path(__file__).resolve().parent
 DEFAULT_AT = "2026-12-01T10:00:00-05:00"  # a Tuesday, 10:00 in Montréal: every team is open
 TARGET_RATIO = 0.8
 TARGET_P99_MS = 15.0
-DEFAULT_RATE = 100.0  # requests/s of the paced run: see the docstring
+DEFAULT_RATE = "50%"  # of the paced run: half the line's saturated requests/s (docstring)
 NOISY = 0.25  # CPUs used by other processes during a run, beyond which it is flagged
 DISTINCT_CALLS = 200
 WRK_INSTALL = ("wrk is not installed. On Debian or Ubuntu:  sudo apt-get install -y wrk\n"
@@ -157,11 +169,16 @@ SCENARIOS = {
 
 
 def call_form(sid: str, caller: str, digits: str) -> dict[str, str]:
-    """The parameters Twilio sends with a key press during a call."""
+    """The parameters Twilio sends with a key press during a call from a Canadian number: the
+    call's, the geographic fields of both numbers, and the Gather's (28 fields, ~560 bytes)."""
+    here = {"City": "MONTREAL", "State": "QC", "Zip": "", "Country": "CA"}
     return {
-        "CallSid": sid, "AccountSid": "AC" + "0" * 32, "From": caller, "To": "+15145550000",
-        "Caller": caller, "Called": "+15145550000", "CallStatus": "in-progress",
-        "Direction": "inbound", "ApiVersion": "2010-04-01", "Digits": digits,
+        "AccountSid": "AC" + "0" * 32, "ApiVersion": "2010-04-01", "CallSid": sid,
+        "CallStatus": "in-progress", "Direction": "inbound",
+        "From": caller, "Caller": caller, "To": "+15145550000", "Called": "+15145550000",
+        **{f"{who}{field}": value for who in ("From", "Caller", "To", "Called")
+           for field, value in here.items()},
+        "Digits": digits, "FinishedOnKey": "", "msg": "Gather End",
     }
 
 
@@ -443,14 +460,15 @@ def percentile(sorted_values: Sequence[float], p: float) -> float:
     return sorted_values[rank]
 
 
-def run_paced(args: argparse.Namespace, app: str, server: Server, scenario: Scenario,
-              calls: Sequence[tuple[str, str]], journal: JournalWatch | None) -> Run:
+def run_paced(args: argparse.Namespace, rate: float, app: str, server: Server,
+              scenario: Scenario, calls: Sequence[tuple[str, str]],
+              journal: JournalWatch | None) -> Run:
     requests = raw_requests(server, scenario, calls)
     if journal:
         journal.begin()
     meter = Meter(server)
     started = time.monotonic()
-    latencies, errors = asyncio.run(open_loop(server.base, requests, args.rate,
+    latencies, errors = asyncio.run(open_loop(server.base, requests, rate,
                                               args.paced_duration, args.connections,
                                               seed=len(app)))
     seconds = time.monotonic() - started
@@ -663,18 +681,45 @@ def print_report(report: dict[str, Any]) -> None:
     verdict = {True: "PASS", False: "FAIL", None: "not measured"}
     print(f"target    ratio IVR/bare ≥ {TARGET_RATIO}: {verdict[t['ratio']]} "
           f"({report['ratio']:.2f})")
-    print(f"target    IVR p99 < {TARGET_P99_MS:g} ms at {load_['connections']} connections, "
-          f"saturated (wrk): {verdict[t['p99_saturated']]} ({ivr['p99_ms']:.2f} ms; "
-          f"bare {bare['p99_ms']:.2f} ms)")
     paced = {r["app"]: r for r in report["runs"] if r["round"] == -1}
     if "ivr" in paced:
         extra = f"; bare {paced['bare']['p99_ms']:.2f} ms" if "bare" in paced else ""
         print(f"target    IVR p99 < {TARGET_P99_MS:g} ms at {load_['connections']} connections, "
-              f"{load_['rate']:g} requests/s offered: {verdict[t['p99_paced']]} "
-              f"({paced['ivr']['p99_ms']:.2f} ms{extra})")
+              f"{load_['rate']:g} requests/s offered ({load_['rate_asked']}): "
+              f"{verdict[t['p99']]} ({paced['ivr']['p99_ms']:.2f} ms{extra})")
+    else:
+        print(f"target    IVR p99 < {TARGET_P99_MS:g} ms: not measured (--rate 0)")
+    bound = load_["connections"] / bare["requests_per_s"] * 1000 if bare["requests_per_s"] else 0
+    print(f"saturated IVR p99 {ivr['p99_ms']:.2f} ms, bare {bare['p99_ms']:.2f} ms with wrk's "
+          f"{load_['connections']} connections always busy: queueing, not service (Little's "
+          f"law: {load_['connections']} ÷ the bare app's requests/s = {bound:.1f} ms on average "
+          "for the bare app itself)")
 
 
 # ---------------------------------------------------------------------- main
+
+
+@dataclass(frozen=True)
+class Rate:
+    """``--rate``: requests/s, or a share of the line's own saturated throughput."""
+
+    value: float
+    relative: bool  # value is a fraction of the line's median requests/s
+
+    def __str__(self) -> str:
+        return f"{self.value * 100:g}%" if self.relative else f"{self.value:g}"
+
+    def per_second(self, line_rps: float) -> float:
+        return self.value * line_rps if self.relative else self.value
+
+
+def parse_rate(text: str) -> Rate:
+    try:
+        if text.endswith("%"):
+            return Rate(float(text[:-1]) / 100, True)
+        return Rate(float(text), False)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r}: requests/s or a percentage") from None
 
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
@@ -690,9 +735,10 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--workers", type=int, default=2, help="gunicorn workers (2)")
     parser.add_argument("--threads", type=int, default=4, help="threads per worker (4)")
     parser.add_argument("--keep-alive", type=int, default=5, help="seconds (5)")
-    parser.add_argument("--rate", type=float, default=DEFAULT_RATE,
-                        help="offered requests/s of the paced (open-loop) run of each app; "
-                             f"0: none ({DEFAULT_RATE:g})")
+    parser.add_argument("--rate", type=parse_rate, default=parse_rate(DEFAULT_RATE),
+                        help="offered load of the paced (open-loop) run of each app: requests/s, "
+                             "or N%% of the line's saturated requests/s measured in the same "
+                             f"run; 0: none ({DEFAULT_RATE})")
     parser.add_argument("--paced-duration", type=float, default=20.0,
                         help="seconds of each paced run (20)")
     parser.add_argument("--pin", choices=("none", "split"), default="none",
@@ -767,11 +813,13 @@ def main(argv: Sequence[str] | None = None) -> int:
                         f"{duration:g} s…")
                     runs.append(run_wrk(args, app, servers[app], script, round_, duration,
                                         journal if app == "ivr" else None))
-                if args.rate > 0:
+                line_rps = median([r.rps for r in runs if r.app == "ivr" and r.round > 0])
+                rate = round(args.rate.per_second(line_rps), 1)
+                if rate > 0:
                     for app in ("ivr", "bare"):
-                        say(f"paced: {app}, {args.rate:g} requests/s for "
+                        say(f"paced: {app}, {rate:g} requests/s ({args.rate}) for "
                             f"{args.paced_duration:g} s…")
-                        runs.append(run_paced(args, app, servers[app], scenario, calls,
+                        runs.append(run_paced(args, rate, app, servers[app], scenario, calls,
                                               journal if app == "ivr" else None))
                 memory = {name: peak_memory(server) for name, server in servers.items()}
             say("stopping the servers (SIGTERM, graceful: the journal is flushed)…")
@@ -813,7 +861,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         "pin": args.pin,
         "load": {"wrk_threads": args.wrk_threads, "connections": args.connections,
                  "duration_s": args.duration, "warmup_s": args.warmup, "rounds": args.rounds,
-                 "rate": args.rate or None, "paced_s": args.paced_duration},
+                 "rate": rate or None, "rate_asked": str(args.rate),
+                 "paced_s": args.paced_duration},
         "runs": [vars(r) for r in runs],
         "summary": summary,
         "ratio": round(ratio, 3),
@@ -831,8 +880,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "noisy_runs": sum(1 for r in runs if r.round != 0 and r.other_cpu + r.steal > NOISY),
         "targets": {
             "ratio": ratio >= TARGET_RATIO,
-            "p99_saturated": summary["ivr"]["p99_ms"] < TARGET_P99_MS,
-            "p99_paced": None if paced_ivr is None else paced_ivr.p99_ms < TARGET_P99_MS,
+            "p99": None if paced_ivr is None else paced_ivr.p99_ms < TARGET_P99_MS,
         },
     }
     if args.json:

@@ -47,10 +47,12 @@ def _env_flag(value: str) -> bool:
 
 def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     """The Flask app, configured from the environment and then from ``config``."""
-    from ivr import admin, clock, health, lines, notify, security, store, voice
+    from ivr import accesslog, admin, clock, health, lines, notify, security, store, voice
     from ivr.config import FR_CA_VOICE_PREFIXES, FR_CA_VOICES
+    from ivr.request import LineRequest
 
     app = Flask(__name__, instance_relative_config=True)
+    app.request_class = LineRequest
     app.config.from_mapping(
         IVR_CONFIG_DIR=str(REPO_ROOT),
         IVR_VOICE="Polly.Gabrielle-Neural",
@@ -74,6 +76,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     lines.init_app(app)
     store.init_app(app)
     notify.init_app(app)  # the worker, with its outbox pass
+    accesslog.init_app(app)
     voice.init_app(app)
     health.init_app(app)
     admin.init_app(app)
@@ -96,7 +99,11 @@ def _log_off_the_call_path() -> None:
     if root.level > logging.INFO:
         root.setLevel(logging.INFO)
     class FormatLater(QueueHandler):
-        """The listener's handlers format the record, on their thread, not the request's."""
+        """The listener's handlers format the record, on their thread, not the request's.
+        ``writers`` are those handlers, for a thread already off the call path to use them
+        directly (ivr.accesslog)."""
+
+        writers: list[logging.Handler] = []
 
         def prepare(self, record: logging.LogRecord) -> logging.LogRecord:
             return record
@@ -105,7 +112,9 @@ def _log_off_the_call_path() -> None:
     listener = QueueListener(records, *root.handlers, respect_handler_level=True)
     for handler in list(root.handlers):
         root.removeHandler(handler)
-    root.addHandler(FormatLater(records))
+    queued = FormatLater(records)
+    queued.writers = list(listener.handlers)
+    root.addHandler(queued)
     listener.start()
     atexit.register(listener.stop)
 

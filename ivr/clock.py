@@ -5,7 +5,9 @@ Freezing the clock app-wide lets an administrator hear the line "as on Christmas
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime
+from typing import Any
 
 from flask import Flask, current_app, has_request_context, request
 
@@ -39,8 +41,15 @@ REQUEST_INSTANT = "ivr.now"
 
 def now() -> datetime:
     if has_request_context():
-        instant = request.environ.get(REQUEST_INSTANT)
-        if instant is not None:
-            return instant
+        return now_for(current_app, request.environ)
     frozen = current_app.extensions.get("ivr.now")
+    return frozen if frozen is not None else datetime.now(TZ)
+
+
+def now_for(app: Flask, environ: Mapping[str, Any]) -> datetime:
+    """The instant for one request: its own (simulator), the frozen one, or the real clock."""
+    instant = environ.get(REQUEST_INSTANT)
+    if instant is not None:
+        return instant
+    frozen = app.extensions.get("ivr.now")
     return frozen if frozen is not None else datetime.now(TZ)

@@ -17,9 +17,11 @@ import logging
 import os
 import threading
 import time
+from collections.abc import Hashable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from flask import Flask, current_app
 
@@ -38,6 +40,30 @@ class ReloadError:
 
 
 Snapshot = tuple[tuple[str, int, int], ...]
+
+
+class Answers:
+    """Webhook answers already decided with this line's files (voice.py says which requests
+    may share one). Emptied whenever a file changes; past ``size`` entries it starts over,
+    which a minute of real traffic never reaches."""
+
+    def __init__(self, size: int = 4096) -> None:
+        self.size = size
+        self._answers: dict[Hashable, Any] = {}
+
+    def get(self, key: Hashable) -> Any | None:
+        return self._answers.get(key)
+
+    def put(self, key: Hashable, answer: Any) -> None:
+        if len(self._answers) >= self.size:
+            self._answers.clear()
+        self._answers[key] = answer
+
+    def clear(self) -> None:
+        self._answers.clear()
+
+    def __len__(self) -> int:
+        return len(self._answers)
 
 
 def snapshot(directory: Path) -> Snapshot:
@@ -68,6 +94,7 @@ class LineConfig:
         self._snapshot = snapshot(self.directory)
         self.config: Config = load(self.directory)  # ConfigInvalid here: refuse to start
         self.loaded_at = datetime.now(UTC)
+        self.answers = Answers()
         self.reloads = 0
         self.last_error: ReloadError | None = None
         self._lock = threading.Lock()
@@ -92,6 +119,7 @@ class LineConfig:
                     break
                 current = again
             self._snapshot = current
+            self.answers.clear()  # a prompt's recording may have come or gone, same version
             return self._reload()
 
     def _reload(self) -> bool:
@@ -166,14 +194,19 @@ class LineConfig:
 
 def init_app(app: Flask) -> None:
     interval = float(app.config.get("IVR_RELOAD_SECONDS", 2.0) or 0)
-    line = LineConfig(app.config["IVR_CONFIG_DIR"], interval)
-    app.extensions["ivr.line"] = line
-    app.before_request(line.ensure_watching)
+    app.extensions["ivr.line"] = LineConfig(app.config["IVR_CONFIG_DIR"], interval)
+
+
+def line_of(app: Flask) -> LineConfig:
+    """The app's line, its watcher started in this process (the first request after a fork)."""
+    line: LineConfig = app.extensions["ivr.line"]
+    line.ensure_watching()
+    return line
 
 
 def current_line() -> LineConfig:
-    return current_app.extensions["ivr.line"]
+    return line_of(current_app)
 
 
 def current_config() -> Config:
-    return current_app.extensions["ivr.line"].config
+    return line_of(current_app).config

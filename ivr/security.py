@@ -6,19 +6,23 @@ a TLS-terminating proxy the URL Twilio signed is rebuilt from ``IVR_PUBLIC_URL``
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import hmac
 import logging
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote, urlsplit
 
-from flask import Flask, abort, current_app, request
+from flask import Flask, Request, abort, current_app, request
 from twilio.request_validator import (
-    SIGNATURE_HEADER,
-    SIGNATURE_SETTINGS_HEADER,
+    HMAC_SHA1,
+    HMAC_SHA256,
     RequestValidator,
     get_signature_algorithm,
 )
+from werkzeug.datastructures import MultiDict
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 log = logging.getLogger(__name__)
@@ -49,6 +53,7 @@ def init_app(app: Flask) -> None:
     if hops:
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops,
                                 x_port=hops, x_prefix=hops)
+    app.extensions["ivr.public_url"] = PublicURL.parse(app.config.get("IVR_PUBLIC_URL"))
     prefix = public_prefix(app.config.get("IVR_PUBLIC_URL"))
     if prefix:
         app.wsgi_app = PublicPrefix(app.wsgi_app, prefix)  # type: ignore[method-assign]
@@ -78,54 +83,90 @@ class PublicPrefix:
         return self.app(environ, start_response)
 
 
+@dataclass(frozen=True)
+class PublicURL:
+    """``IVR_PUBLIC_URL`` split once: what Twilio signs and calls back is built on it."""
+
+    origin: str  # "https://host"
+    prefix: str  # "/ligne", or ""
+
+    @classmethod
+    def parse(cls, public_url: str | None) -> PublicURL | None:
+        if not public_url:
+            return None
+        parts = urlsplit(public_url)
+        return cls(f"{parts.scheme}://{parts.netloc}", parts.path.rstrip("/"))
+
+
 def absolute_url(path: str) -> str:
     """A URL for Twilio to call later on its own (status callbacks), on the public base."""
-    public = current_app.config.get("IVR_PUBLIC_URL")
-    if public:
-        parts = urlsplit(public)
-        return f"{parts.scheme}://{parts.netloc}{path}"
+    public: PublicURL | None = current_app.extensions["ivr.public_url"]
+    if public is not None:
+        return public.origin + path
     return request.host_url.rstrip("/") + path
 
 
-def signed_url() -> str:
+def signed_url(app: Flask | None = None, req: Request | None = None) -> str:
     """The URL Twilio called, exactly as it signed it (escapes included)."""
-    environ = request.environ
+    app = app or current_app._get_current_object()  # type: ignore[attr-defined]
+    req = req or request._get_current_object()  # type: ignore[attr-defined]
+    environ = req.environ
     raw = environ.get("RAW_URI") or environ.get("REQUEST_URI")
     if not raw:
-        query = request.query_string.decode("latin-1")
-        raw = quote(request.script_root + request.path) + (f"?{query}" if query else "")
-    public = current_app.config.get("IVR_PUBLIC_URL")
-    if not public:
-        base = f"{request.scheme}://{request.host}"
-        raw = request.script_root + raw if not raw.startswith(request.script_root) else raw
+        query = req.query_string.decode("latin-1")
+        raw = quote(req.script_root + req.path) + (f"?{query}" if query else "")
+    public: PublicURL | None = app.extensions["ivr.public_url"]
+    if public is None:
+        base = f"{req.scheme}://{req.host}"
+        raw = req.script_root + raw if not raw.startswith(req.script_root) else raw
         return base + raw
-    parts = urlsplit(public)
-    prefix = parts.path.rstrip("/")
+    prefix = public.prefix
     if prefix and not (raw == prefix or raw.startswith(prefix + "/")
                        or raw.startswith(prefix + "?")):
         raw = prefix + raw  # the proxy stripped the prefix before passing the request on
-    return f"{parts.scheme}://{parts.netloc}{raw}"
+    return public.origin + raw
 
 
 def require_twilio_signature() -> None:
-    signature = request.headers.get(SIGNATURE_HEADER, "")
+    """403 unless the request carries Twilio's signature of its URL and form."""
+    app: Flask = current_app._get_current_object()  # type: ignore[attr-defined]
+    req: Request = request._get_current_object()  # type: ignore[attr-defined]
+    environ = req.environ
+    signature = environ.get("HTTP_X_TWILIO_SIGNATURE", "")
     if not signature:
         abort(403)
-    algorithm = get_signature_algorithm(request.headers.get(SIGNATURE_SETTINGS_HEADER))
-    validator = current_app.extensions["ivr.validator"]
-    if request.headers.get(SIGNATURE_SETTINGS_HEADER):
-        validator = current_app.extensions["ivr.shared_validator"] or validator
-    url = signed_url()
+    settings = environ.get("HTTP_X_TWILIO_WEBHOOKS_SIGNATURE_SETTINGS")
+    algorithm = get_signature_algorithm(settings)
+    validator = app.extensions["ivr.validator"]
+    if settings:
+        validator = app.extensions["ivr.shared_validator"] or validator
+    url = signed_url(app, req)
+    form = req.form
+    pairs = getattr(req, "form_pairs", None)
     # Fast path: the URL exactly as rebuilt, one HMAC. The library's validate() always computes
     # two (with and without the default port); it is kept for the rare request that needs it.
-    try:
-        exact = validator.compute_signature(url, request.form, algorithm)
-    except ValueError:  # an algorithm the library does not know: validate() logs and refuses
-        exact = ""
+    exact = expected_signature(validator.token, url, form if pairs is None else pairs, algorithm)
     if not hmac.compare_digest(exact.encode(), signature.encode()) and \
-            not validator.validate(url, request.form, signature, algorithm):
-        log.warning("403: bad Twilio signature for %s", request.path)
+            not validator.validate(url, form, signature, algorithm):
+        log.warning("403: bad Twilio signature for %s", req.path)
         abort(403)
+
+
+def expected_signature(token: bytes, url: str,
+                       form: MultiDict[str, str] | Iterable[tuple[str, str]],
+                       algorithm: str = HMAC_SHA1) -> str:
+    """``RequestValidator.compute_signature`` without its per-field overhead: the URL, then
+    each distinct (name, value) pair in order, names first. "" for an algorithm the library
+    does not know (validate() then logs and refuses)."""
+    digest = _DIGESTS.get(algorithm.upper())
+    if digest is None:
+        return ""
+    pairs = form.items(multi=True) if isinstance(form, MultiDict) else form
+    signed = url + "".join(map("".join, sorted(set(pairs))))
+    return base64.b64encode(hmac.new(token, signed.encode(), digest).digest()).decode()
+
+
+_DIGESTS = {HMAC_SHA1: hashlib.sha1, HMAC_SHA256: hashlib.sha256}
 
 
 def sign(url: str, params: dict[str, str], token: str) -> str:

@@ -7,22 +7,26 @@ in the URLs Twilio calls back, so any instance can serve any request and nothing
 from __future__ import annotations
 
 import hashlib
-import json
 import logging
 import threading
 import time
 from collections import OrderedDict
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
+from functools import lru_cache
+from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
-from flask import Blueprint, Flask, Response, current_app, g, request, url_for
+from flask import Blueprint, Flask, Response, current_app, request, url_for
 from werkzeug.exceptions import HTTPException
 
 from ivr import clock, security
+from ivr.accesslog import AccessLog, Entry
 from ivr.config import Config, Node
-from ivr.lines import current_config
+from ivr.lines import current_config, line_of
 from ivr.notify import can_text, mask_phone, queue_voicemail_emails, sms_configured
+from ivr.request import LineRequest
 from ivr.store import Store, utcnow
 from ivr.twiml import (
     Acknowledge,
@@ -36,10 +40,9 @@ from ivr.twiml import (
     dtmf_wait,
     render,
 )
-from ivr.worker import current_worker
+from ivr.worker import Worker, current_worker
 
 log = logging.getLogger(__name__)
-access_log = logging.getLogger("ivr.access")
 bp = Blueprint("voice", __name__, url_prefix="/voice")
 
 DTMF = frozenset("0123456789*#")
@@ -77,13 +80,24 @@ class CallState:
 
 
 class Turn:
-    """One webhook request: the config and instant it is decided with, and how to speak."""
+    """One webhook request's decision: the config and minute it is decided with, and how to
+    speak. It reads nothing else of the request, so its result can serve every request that
+    asks the same thing (see :class:`Answer`); what is done for this caller (texts) is listed
+    in ``texts`` and done by the view."""
 
-    def __init__(self, config: Config, now: datetime, caller: str | None = None) -> None:
+    def __init__(self, config: Config, now: datetime, textable: bool = False) -> None:
         self.config = config
-        self.now = now
-        self.caller = caller
+        self._now = now
+        self.textable = textable  # the caller can receive a text and texts are configured
+        self.clock_read = False
+        self.audio: list[Path] = []  # recordings played: the answer holds while they exist
         self.notes: list[dict[str, str | None]] = []
+        self.texts: list[tuple[str, str]] = []  # (node id, body) to text the caller
+
+    @property
+    def now(self) -> datetime:
+        self.clock_read = True
+        return self._now
 
     def note(self, kind: str, node: str | None = None, detail: str | None = None,
              **summary: str | None) -> None:
@@ -96,9 +110,11 @@ class Turn:
         prompt = self.config.prompts[prompt_id]
         if not prompt.fields:
             # A recorded file deleted since the config was loaded: speak the text instead.
-            if prompt.audio and (self.config.directory / "prompts" / "audio" /
-                                 prompt.audio).is_file():
-                return Speech(prompt.text, url_for("voice.audio", filename=prompt.audio))
+            if prompt.audio:
+                recording = self.config.directory / "prompts" / "audio" / prompt.audio
+                if recording.is_file():
+                    self.audio.append(recording)
+                    return Speech(prompt.text, url_for("voice.audio", filename=prompt.audio))
             return Speech(prompt.text)
         text = prompt.text
         for field in prompt.fields:
@@ -215,7 +231,7 @@ class Turn:
         return security.absolute_url(path)
 
     def sms_offered(self) -> bool:
-        return sms_configured(current_app.config) and can_text(self.caller)
+        return self.textable
 
     # ------------------------------------------------------------------ input
 
@@ -248,21 +264,10 @@ class Turn:
         return self.retry(node, state, (self.say("systeme.choix_invalide"),))
 
     def send_text(self, node: Node) -> None:
-        """Queue the node's text for the caller; the worker sends it after the request."""
-        assert node.sms is not None and self.caller
-        body = self.say(node.sms.text).text
-        recipient, call_sid = self.caller, request.form.get("CallSid", "")
+        """Text the node's message to the caller: the view queues it after the answer."""
+        assert node.sms is not None
+        self.texts.append((node.id, self.say(node.sms.text).text))
         self.note("sms", node.id, node.sms.text)
-        if simulated():
-            return
-
-        def queue(store: Store) -> None:
-            store.enqueue(kind="sms", recipient=recipient, body=body,
-                          dedupe_key=f"sms:{call_sid}:{node.id}")
-
-        worker = current_worker()
-        worker.defer(f"text for {mask_phone(recipient)}", queue)
-        worker.wake()
 
     def retry(self, node: Node, state: CallState, pre: tuple[Speech, ...]) -> Decision:
         tries = state.tries + 1
@@ -284,19 +289,98 @@ def spoken_key(key: str) -> str:
     return {"#": "le carré", "*": "l'étoile"}.get(key, key)
 
 
+@dataclass(frozen=True)
+class Answer:
+    """A decided webhook answer: the TwiML, and the journal notes and texts it comes with.
+
+    A :class:`Turn` reads only the config, the URL, the keys, whether the caller can be texted
+    and (for schedules) the minute: every request asking the same thing gets the same answer.
+    So answers are kept (``LineConfig.answers``) and reused: one that read the clock, within
+    its minute only (the schedules change on whole minutes); one that plays recordings, while
+    they exist. The call's own data (SID, caller, time) is added per request.
+    """
+
+    decision: Decision
+    body: bytes
+    outcome: str
+    notes: tuple[Mapping[str, str | None], ...]
+    texts: tuple[tuple[str, str], ...]
+    minute: datetime | None  # the minute it holds for, when the clock was read
+    audio: tuple[Path, ...]
+
+    @classmethod
+    def of(cls, turn: Turn, decision: Decision) -> Answer:
+        if isinstance(decision, Goodbye):
+            turn.note("end")
+        body = b"" if isinstance(decision, Acknowledge) else \
+            render(decision, current_app.extensions["ivr.voice"]).encode()
+        return cls(decision, body, _outcome(decision), tuple(turn.notes), tuple(turn.texts),
+                   turn._now if turn.clock_read else None, tuple(turn.audio))
+
+    def holds(self, minute: datetime) -> bool:
+        return (self.minute is None or self.minute == minute) and \
+            all(path.is_file() for path in self.audio)
+
+
+def _minute(app: Flask, req: LineRequest) -> datetime:
+    """The instant decisions are made at: the current minute (every schedule boundary is one)."""
+    return clock.now_for(app, req.environ).replace(second=0, microsecond=0)
+
+
+def _textable(app: Flask, req: LineRequest) -> bool:
+    return sms_configured(app.config) and _can_text(req.form.get("From") or None)
+
+
+_can_text = lru_cache(maxsize=4096)(can_text)
+_masked = lru_cache(maxsize=4096)(mask_phone)
+
+
 def _turn() -> Turn:
-    caller = request.form.get("From") or None
-    return Turn(current_config(), clock.now(), caller)
+    app, req = _objects()
+    return Turn(line_of(app).config, _minute(app, req), _textable(app, req))
 
 
-def _twiml(decision: Decision, turn: Turn | None = None) -> Response:
-    g.ivr_outcome = _outcome(decision)
-    if turn is not None and not _replayed():
-        _journal(turn, decision)
-    if isinstance(decision, Acknowledge):
-        return Response("", status=204)
-    voice = current_app.extensions["ivr.voice"]
-    return Response(render(decision, voice), mimetype="text/xml")
+def _objects() -> tuple[Flask, LineRequest]:
+    """The app and the request behind Flask's proxies, looked up once for the hot path."""
+    return current_app._get_current_object(), request._get_current_object()  # type: ignore[attr-defined,return-value]
+
+
+def _decided(key: tuple[object, ...], decide: Callable[[Turn], Decision]) -> Response:
+    """The answer to a conversational request: reused if this one was decided already.
+
+    ``key`` names what the view's ``decide`` reads of the request besides the config, the
+    minute and the caller's textability.
+    """
+    app, req = _objects()
+    line = line_of(app)
+    config = line.config
+    minute = _minute(app, req)
+    textable = _textable(app, req)
+    full_key = (config.version, req.script_root, textable, *key)
+    if app.extensions["ivr.public_url"] is None:  # absolute URLs use the Host header
+        full_key += (req.host_url,)
+    answer = line.answers.get(full_key)
+    if answer is None or not answer.holds(minute):
+        turn = Turn(config, minute, textable)
+        answer = Answer.of(turn, decide(turn))
+        line.answers.put(full_key, answer)
+    return _reply(answer, app, req)
+
+
+def _respond(turn: Turn, decision: Decision) -> Response:
+    """The answer to a request that is decided every time (callbacks, failures)."""
+    return _reply(Answer.of(turn, decision), *_objects())
+
+
+def _reply(answer: Answer, app: Flask, req: LineRequest) -> Response:
+    req.outcome = answer.outcome
+    if answer.notes and not _replayed(app, req):
+        _journal(answer.notes, app, req)
+    if answer.texts:
+        _send_texts(answer.texts)
+    if isinstance(answer.decision, Acknowledge):
+        return Response(b"", status=204)
+    return Response(answer.body, mimetype="text/xml")
 
 
 # WSGI environ key set by the console's simulator: the call is played through the real
@@ -308,17 +392,30 @@ def simulated() -> bool:
     return bool(request.environ.get(SIMULATED))
 
 
-def _journal(turn: Turn, decision: Decision) -> None:
-    call_sid = request.form.get("CallSid")
-    if not call_sid or simulated():
+def _journal(notes: tuple[Mapping[str, str | None], ...], app: Flask, req: LineRequest) -> None:
+    form = req.form
+    call_sid = form.get("CallSid")
+    if not call_sid or req.environ.get(SIMULATED):
         return
-    if isinstance(decision, Goodbye):
-        turn.note("end")
+    worker: Worker = app.extensions["ivr.worker"]
+    worker.record_notes(call_sid[:64], utcnow(), _masked(form.get("From") or None), notes)
+
+
+def _send_texts(texts: tuple[tuple[str, str], ...]) -> None:
+    """Queue the answer's texts for this caller; the worker sends them after the request."""
+    if simulated():
+        return
+    form = request.form
+    recipient, call_sid = form.get("From", ""), form.get("CallSid", "")
     worker = current_worker()
-    at = utcnow()
-    caller = mask_phone(turn.caller)
-    for note in turn.notes:
-        worker.record({"call_sid": call_sid[:64], "at": at, "caller": caller, **note})
+    for node_id, body in texts:
+
+        def queue(store: Store, node_id: str = node_id, body: str = body) -> None:
+            store.enqueue(kind="sms", recipient=recipient, body=body,
+                          dedupe_key=f"sms:{call_sid}:{node_id}")
+
+        worker.defer(f"text for {mask_phone(recipient)}", queue)
+    worker.wake()
 
 
 def _outcome(decision: Decision) -> str:
@@ -358,16 +455,15 @@ class RecentRequests:
             return at is not None and now - at < self.ttl
 
 
-def _replayed() -> bool:
-    cached = g.get("ivr_replayed")
-    if cached is None:
-        token = request.headers.get("I-Twilio-Idempotency-Token", "")[:128]
+def _replayed(app: Flask, req: LineRequest) -> bool:
+    if req.replayed is None:
+        environ = req.environ
+        token = environ.get("HTTP_I_TWILIO_IDEMPOTENCY_TOKEN", "")[:128]
         fingerprint = token or hashlib.sha256(
-            (request.headers.get("X-Twilio-Signature", "") + request.full_path).encode()
+            (environ.get("HTTP_X_TWILIO_SIGNATURE", "") + req.full_path).encode()
         ).hexdigest()
-        cached = current_app.extensions["ivr.recent"].seen(fingerprint)
-        g.ivr_replayed = cached
-    return cached
+        req.replayed = app.extensions["ivr.recent"].seen(fingerprint)
+    return req.replayed
 
 
 def _digits() -> str | None:
@@ -380,55 +476,62 @@ def _digits() -> str | None:
 
 @bp.post("")
 def incoming() -> Response:
-    turn = _turn()
-    return _twiml(turn.enter(turn.config.line.root, CallState()), turn)
+    return _decided(("incoming",), lambda turn: turn.enter(turn.config.line.root, CallState()))
 
 
 @bp.post("/node/<node_id>")
 def node(node_id: str) -> Response:
-    turn = _turn()
-    return _twiml(turn.enter(node_id, CallState.from_request(turn.config)), turn)
+    return _decided(("node", node_id, request.query_string),
+                    lambda turn: turn.enter(node_id, CallState.from_request(turn.config)))
 
 
 @bp.post("/input/<node_id>")
 def gathered(node_id: str) -> Response:
-    turn = _turn()
-    current = turn.config.nodes.get(node_id)
-    if current is None or not current.gathers:
-        return _twiml(turn.enter("", CallState()), turn)
     digits = _digits()
-    turn.note("key", node_id, digits if digits else "(silence)")
-    return _twiml(turn.key_pressed(current, digits, CallState.from_request(turn.config)), turn)
+
+    def decide(turn: Turn) -> Decision:
+        current = turn.config.nodes.get(node_id)
+        if current is None or not current.gathers:
+            return turn.enter("", CallState())
+        turn.note("key", node_id, digits if digits else "(silence)")
+        return turn.key_pressed(current, digits, CallState.from_request(turn.config))
+
+    return _decided(("input", node_id, request.query_string, digits), decide)
 
 
 @bp.post("/shortcut")
 def shortcut() -> Response:
-    turn = _turn()
-    line = turn.config.line
     digits = _digits() or ""
-    turn.note("key", line.root, f"*{digits}")
-    target = line.shortcuts.get(digits)
-    if target is None:
-        root = turn.config.nodes[line.root]
-        state = CallState((), CallState.from_request(turn.config).tries)
-        said = (turn.say("systeme.raccourci_invalide"),) if digits else ()
-        return _twiml(turn.retry(root, state, said), turn)
-    return _twiml(turn.enter(target, CallState((line.root,))), turn)
+
+    def decide(turn: Turn) -> Decision:
+        line = turn.config.line
+        turn.note("key", line.root, f"*{digits}")
+        target = line.shortcuts.get(digits)
+        if target is None:
+            root = turn.config.nodes[line.root]
+            state = CallState((), CallState.from_request(turn.config).tries)
+            said = (turn.say("systeme.raccourci_invalide"),) if digits else ()
+            return turn.retry(root, state, said)
+        return turn.enter(target, CallState((line.root,)))
+
+    return _decided(("shortcut", request.query_string, digits), decide)
 
 
 @bp.post("/dial/<node_id>/<int:step>")
 def dialled(node_id: str, step: int) -> Response:
-    turn = _turn()
     status = request.form.get("DialCallStatus", "")[:32]
-    current = turn.config.nodes.get(node_id)
-    turn.note("dial-result", node_id, status)
-    if status == "completed":
-        return _twiml(Goodbye(()), turn)
-    if current is None or current.type != "route":  # the config changed under this call
-        return _twiml(turn.enter("", CallState()), turn)
-    state = CallState.from_request(turn.config)
-    return _twiml(turn.route(current, step + 1, state, (turn.say("systeme.pas_de_reponse"),), 0),
-                  turn)
+
+    def decide(turn: Turn) -> Decision:
+        current = turn.config.nodes.get(node_id)
+        turn.note("dial-result", node_id, status)
+        if status == "completed":
+            return Goodbye(())
+        if current is None or current.type != "route":  # the config changed under this call
+            return turn.enter("", CallState())
+        state = CallState.from_request(turn.config)
+        return turn.route(current, step + 1, state, (turn.say("systeme.pas_de_reponse"),), 0)
+
+    return _decided(("dial", node_id, step, request.query_string, status), decide)
 
 
 @bp.post("/record/<node_id>")
@@ -442,7 +545,7 @@ def recorded(node_id: str) -> Response:
         current_worker().defer("voicemail", _voicemail_saver(turn.config, node_id))
         turn.note("recorded" if has_message else "empty-recording", node_id,
                   request.form.get("RecordingSid"))
-    return _twiml(Goodbye((turn.say(prompt),)), turn)
+    return _respond(turn, Goodbye((turn.say(prompt),)))
 
 
 @bp.post("/recording/<node_id>")
@@ -457,7 +560,8 @@ def recording_status(node_id: str) -> Response:
         except Exception as exc:
             log.warning("voicemail callback: storing later (%s)", type(exc).__name__)
             worker.defer("voicemail", save)
-    return _twiml(Acknowledge())
+    request.outcome = "ack"  # type: ignore[attr-defined]
+    return Response(b"", status=204)
 
 
 def _voicemail_saver(config: Config, node_id: str):
@@ -509,12 +613,12 @@ def fallback() -> Response:
                 request.form.get("CallSid", "?")[:64])
     segments = parts.path.rstrip("/").split("/")
     if "record" in segments:
-        return _twiml(Goodbye((turn.say("systeme.message_enregistre"),)), turn)
+        return _respond(turn, Goodbye((turn.say("systeme.message_enregistre"),)))
     node_id = segments[-1] if len(segments) > 3 and segments[-3] == "voice" else None
     if len(segments) > 4 and segments[-4] == "voice" and segments[-3] == "dial":
         node_id = segments[-2]
     path = tuple(parse_qs(parts.query).get("p", [""])[0][:1024].split("."))
-    return _twiml(turn.after_failure(node_id, path), turn)
+    return _respond(turn, turn.after_failure(node_id, path))
 
 
 @bp.post("/status")
@@ -525,7 +629,7 @@ def status() -> Response:
     duration = request.form.get("CallDuration", "")
     turn.note("status", None, call_status,
               duration=duration if duration.isdigit() else None)
-    return _twiml(Acknowledge(), turn)
+    return _respond(turn, Acknowledge())
 
 
 @bp.get("/audio/<path:filename>")
@@ -541,12 +645,12 @@ def apologise(exc: Exception) -> Response | HTTPException:
     if isinstance(exc, HTTPException):
         return exc
     log.exception("webhook failed (CallSid=%s)", request.form.get("CallSid", "?")[:64])
-    g.ivr_error = type(exc).__name__
+    request.failure = type(exc).__name__  # type: ignore[attr-defined]
     try:
         turn = _turn()
         node_id = (request.view_args or {}).get("node_id")
         path = tuple(request.args.get("p", "")[:1024].split("."))
-        return _twiml(turn.after_failure(node_id, path), turn)
+        return _respond(turn, turn.after_failure(node_id, path))
     except Exception:  # even the failure route failed: a fixed message to the voicemail
         log.exception("failure route failed too (CallSid=%s)", request.form.get("CallSid", "?"))
         return _last_resort()
@@ -568,44 +672,42 @@ def _last_resort() -> Response:
         )
     except Exception:
         decision = Goodbye((sorry, Speech("Veuillez rappeler plus tard.")))
-    g.ivr_outcome = _outcome(decision)
+    request.outcome = _outcome(decision)  # type: ignore[attr-defined]
     return Response(render(decision, voice), mimetype="text/xml")
 
 
 @bp.after_request
 def _access_log(response: Response) -> Response:
-    """One structured line per webhook: who (masked), where, what they got, how fast."""
-    if access_log.isEnabledFor(logging.INFO):
-        req, ctx = request._get_current_object(), g._get_current_object()  # type: ignore[attr-defined]
-        form = req.form
-        started = getattr(ctx, "ivr_started", None)
-        caller = form.get("From")
-        entry = {
-            "call": form.get("CallSid", "")[:64] or None,
-            "method": req.method,
-            "path": req.path[:200],
-            "node": (req.view_args or {}).get("node_id"),
-            "status": response.status_code,
-            "outcome": getattr(ctx, "ivr_outcome", None),
-            "ms": round((time.perf_counter() - started) * 1000, 2) if started else None,
-            "from": mask_phone(caller) if caller else None,
-        }
-        if "Digits" in form:
-            entry["keys"] = form["Digits"][:8]
-        if "DialCallStatus" in form:
-            entry["dial"] = form["DialCallStatus"][:16]
-        if getattr(ctx, "ivr_error", None):
-            entry["error"] = ctx.ivr_error
-        if getattr(ctx, "ivr_replayed", None):
-            entry["replay"] = True
-        access_log.info(json.dumps(entry, ensure_ascii=False, separators=(",", ":")))
+    """One structured line per webhook: who, where, what they got, how fast (queued)."""
+    app, req = _objects()
+    access: AccessLog = app.extensions["ivr.access_log"]
+    if access.enabled:
+        form = req.__dict__.get("form") or {}  # not parsed: a GET, or a body refused unread
+        started = req.started
+        keys, dial = form.get("Digits"), form.get("DialCallStatus")
+        access.record(Entry(
+            at=time.time(),
+            call=form.get("CallSid", "")[:64] or None,
+            method=req.method,
+            path=req.path[:200],
+            node=(req.view_args or {}).get("node_id"),
+            status=response.status_code,
+            outcome=req.outcome,
+            ms=round((time.perf_counter() - started) * 1000, 2) if started else None,
+            caller=form.get("From"),
+            keys=None if keys is None else keys[:8],
+            dial=None if dial is None else dial[:16],
+            error=req.failure,
+            replay=bool(req.replayed),
+        ))
     return response
 
 
 @bp.before_request
 def _signed_by_twilio() -> None:
-    g.ivr_started = time.perf_counter()  # for the access line (one hook, not two)
-    if request.endpoint != "voice.audio":  # Twilio fetches <Play> files with a plain GET
+    req: LineRequest = request._get_current_object()  # type: ignore[attr-defined]
+    req.started = time.perf_counter()  # for the access line (one hook, not two)
+    if req.endpoint != "voice.audio":  # Twilio fetches <Play> files with a plain GET
         security.require_twilio_signature()
 
 

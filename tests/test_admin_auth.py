@@ -192,3 +192,15 @@ def test_the_console_behind_a_path_prefix(make_app):
     assert response.headers["Location"] == "/ligne/admin/messagerie"
     assert 'href="/ligne/admin/static/admin.css"' in client.get("/ligne/admin/").get_data(
         as_text=True)
+
+
+def test_webhooks_run_none_of_the_consoles_hooks(app):
+    """Flask-Login's and Flask-WTF's hooks run for the console only, not for every webhook."""
+    hooks = [f for funcs in (app.before_request_funcs, app.after_request_funcs)
+             for name in (None, "voice") for f in funcs.get(name, [])]
+    assert [getattr(f, "__qualname__", f) for f in hooks] == [
+        "_signed_by_twilio", "_access_log"]
+    admin = [getattr(f, "__qualname__", "") for f in app.before_request_funcs["admin"] +
+             app.after_request_funcs["admin"]]
+    assert any("csrf_protect" in name for name in admin)
+    assert any("_update_remember_cookie" in name for name in admin)

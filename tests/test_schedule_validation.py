@@ -176,3 +176,12 @@ def test_builder_never_raises_on_garbage(copy: Path) -> None:
     edit(copy, PROVIDERS, AUDIOVISUEL, "\n      mon-fri: 8")
     problems = schedule_problems(copy)
     assert {p.where.file for p in problems} == {RSSS, PROVIDERS}
+
+
+def test_a_closure_to_the_second_is_refused(copy: Path) -> None:
+    """Schedules change on whole minutes only, which lets the line reuse a decision for the
+    rest of its minute (voice.Answer)."""
+    line = edit(copy, PROVIDERS, '    serves_patients: false     #',
+                '    closures:\n      - {from: "2027-03-10T12:00:30", to: 2027-03-10T17:00, '
+                'name: Formation, why: essai}\n    serves_patients: false     #')
+    assert_reported(copy, PROVIDERS, line + 1, "to the minute")

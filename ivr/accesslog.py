@@ -1,0 +1,148 @@
+"""One structured line per webhook, made and written off the call path.
+
+The request thread only appends a tuple; a thread per process turns the tuples into JSON log
+records a few times a second. A line per request through ``logging`` costs a log record,
+a JSON encoding and a wake-up of the log thread, all competing with the calls for the CPU:
+batching leaves the call path one append and the log thread one wake-up per batch.
+"""
+
+from __future__ import annotations
+
+import atexit
+import json
+import logging
+import os
+import threading
+import time
+from collections import deque
+from typing import NamedTuple
+
+from flask import Flask
+
+from ivr.notify import mask_phone
+
+log = logging.getLogger("ivr.access")
+
+MAX_PENDING = 50_000  # lines kept while the log thread is behind; older ones are dropped
+
+
+class Entry(NamedTuple):
+    """What one webhook did, as the request saw it; formatted later."""
+
+    at: float  # time.time() when the answer was ready
+    call: str | None
+    method: str
+    path: str
+    node: str | None
+    status: int
+    outcome: str | None
+    ms: float | None
+    caller: str | None  # the full number: masked when the line is made, off the call path
+    keys: str | None
+    dial: str | None
+    error: str | None
+    replay: bool
+
+
+def line(entry: Entry) -> str:
+    """The JSON of one entry; optional fields only when present (the file stays greppable)."""
+    fields: dict[str, object] = {
+        "call": entry.call, "method": entry.method, "path": entry.path, "node": entry.node,
+        "status": entry.status, "outcome": entry.outcome, "ms": entry.ms,
+        "from": mask_phone(entry.caller) if entry.caller else None,
+    }
+    if entry.keys is not None:
+        fields["keys"] = entry.keys
+    if entry.dial is not None:
+        fields["dial"] = entry.dial
+    if entry.error:
+        fields["error"] = entry.error
+    if entry.replay:
+        fields["replay"] = True
+    return json.dumps(fields, ensure_ascii=False, separators=(",", ":"))
+
+
+def _writers(logger: logging.Logger) -> list[logging.Handler]:
+    """The handlers a record of ``logger`` reaches, a queue's handler replaced by the ones its
+    log thread writes with (``writers``): this thread is off the call path already, and
+    queueing each line again would wake the log thread once per line."""
+    found: list[logging.Handler] = []
+    current: logging.Logger | None = logger
+    while current is not None:
+        for handler in current.handlers:
+            found.extend(getattr(handler, "writers", None) or (handler,))
+        current = current.parent if current.propagate else None
+    return found
+
+
+class AccessLog:
+    """Access lines queued by requests, logged by a thread per process (or at once, in tests)."""
+
+    def __init__(self, *, threaded: bool = True, interval: float = 0.2) -> None:
+        self.threaded = threaded
+        self.interval = interval
+        self.pending: deque[Entry] = deque()
+        self.dropped = 0
+        self._lock = threading.Lock()
+        self._pid: int | None = None
+
+    @property
+    def enabled(self) -> bool:
+        return log.isEnabledFor(logging.INFO)
+
+    def record(self, entry: Entry) -> None:
+        """Queue one line; never blocks, never raises."""
+        if not self.threaded:
+            self._emit(entry)
+            return
+        if len(self.pending) >= MAX_PENDING:
+            self.dropped += 1
+            return
+        self.pending.append(entry)
+        if self._pid != os.getpid():
+            self._start()
+
+    def flush(self) -> None:
+        """Log every queued line now (the thread's pass; also at exit and in tests)."""
+        with self._lock:
+            writers = _writers(log) if self.pending else []
+            while self.pending:
+                self._emit(self.pending.popleft(), writers)
+            if self.dropped:
+                dropped, self.dropped = self.dropped, 0
+                log.warning("%d access lines dropped: the log could not keep up", dropped)
+
+    def _emit(self, entry: Entry, writers: list[logging.Handler] | None = None) -> None:
+        record = log.makeRecord(log.name, logging.INFO, __file__, 0, line(entry), None, None)
+        record.created = entry.at  # when the call was answered, not when the line was written
+        record.msecs = (entry.at - int(entry.at)) * 1000
+        if log.disabled or not log.filter(record):
+            return
+        for handler in _writers(log) if writers is None else writers:
+            if record.levelno >= handler.level:
+                handler.handle(record)
+
+    def _start(self) -> None:
+        with self._lock:
+            if self._pid == os.getpid():
+                return
+            self._pid = os.getpid()  # after a fork (gunicorn), the parent's thread is not ours
+            threading.Thread(target=self._loop, name="ivr-access-log", daemon=True).start()
+
+    def _loop(self) -> None:
+        while True:
+            time.sleep(self.interval)
+            try:
+                self.flush()
+            except Exception:  # the thread must outlive a broken handler
+                logging.getLogger(__name__).exception("access log")
+
+    def stop(self) -> None:
+        self.flush()
+
+
+def init_app(app: Flask) -> None:
+    access = AccessLog(threaded=not app.testing)
+    app.extensions["ivr.access_log"] = access
+    if access.threaded:
+        atexit.register(access.stop)

@@ -1,0 +1,115 @@
+"""Answers reused between requests (``voice.Answer``, ``LineConfig.answers``): faster, never
+different. A reused answer must be what deciding anew would give at that minute, and each
+request must still leave its own journal notes and send its own texts."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import pytest
+from fake_twilio import SMS_FROM, play
+
+from ivr import voice
+from ivr.schedule import TZ
+from ivr.simulator import CallSimulator
+
+IT_LINE = "2,1,1,1"  # personnel → problème technique → équipement du CIUSSS → urgent: the CSI
+CSI, CDA = "+15142514000", "+15142513050"
+SMS_KEY = "2,1,1,2"
+STAFF, OTHER_STAFF = "+15145550123", "+15145550199"
+
+
+@pytest.fixture
+def decisions(monkeypatch):
+    """Counts the decisions actually made (Turn.key_pressed), cached or not."""
+    made = []
+    original = voice.Turn.key_pressed
+
+    def counting(self, *args, **kwargs):
+        made.append(args[0].id)
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(voice.Turn, "key_pressed", counting)
+    return made
+
+
+def at(text: str) -> datetime:
+    return datetime.fromisoformat(text).astimezone(TZ)
+
+
+def test_the_same_request_is_decided_once_and_answered_alike(app, decisions):
+    first = CallSimulator(app, caller=STAFF).play(IT_LINE)
+    made = len(decisions)
+    second = CallSimulator(app, caller=OTHER_STAFF).play(IT_LINE)
+    assert len(decisions) == made  # the second call's four key presses were all reused
+    assert [ex.said for ex in second.exchanges] == [ex.said for ex in first.exchanges]
+    assert [d.number for d in second.dials] == [CSI]
+    assert len(app.extensions["ivr.line"].answers) >= 4
+
+
+def test_a_reused_answer_never_crosses_a_schedule_minute(app, decisions):
+    """The CSI closes at 17:00: its route decided at 16:59 is not reused at 17:00."""
+    before = CallSimulator(app, instant=at("2026-12-01T16:59:59.999-05:00")).play(IT_LINE)
+    after = CallSimulator(app, instant=at("2026-12-01T17:00:00-05:00")).play(IT_LINE)
+    again = CallSimulator(app, instant=at("2026-12-01T17:00:30-05:00")).play(IT_LINE)
+    assert [d.number for d in before.dials] == [CSI]
+    assert [d.number for d in after.dials] == [CDA]
+    assert [d.number for d in again.dials] == [CDA]
+
+
+def test_an_answer_that_does_not_read_the_clock_holds_across_minutes(app, decisions):
+    """A menu is the same at every minute: decided once, even hours apart."""
+    CallSimulator(app, instant=at("2026-12-01T08:00:00-05:00")).play("2")
+    made = len(decisions)
+    CallSimulator(app, instant=at("2026-12-01T21:30:00-05:00")).play("2")
+    assert len(decisions) == made
+
+
+def test_each_call_leaves_its_own_journal_even_when_its_answers_are_reused(make_app):
+    app = make_app()
+    calls = [CallSimulator(app, caller=c).play(IT_LINE) for c in (STAFF, OTHER_STAFF, STAFF)]
+    app.extensions["ivr.worker"].drain()
+    store = app.extensions["ivr.store"]
+    kinds = [[e.kind for e in store.events(c.call_sid)] for c in calls]
+    assert kinds[0] == kinds[1] == kinds[2]
+    assert kinds[0].count("key") == 4 and "dial" in kinds[0]
+    rows = {row.call_sid: row.caller for row in store.calls()}
+    assert rows[calls[0].call_sid] == rows[calls[2].call_sid] != rows[calls[1].call_sid]
+
+
+def test_each_caller_gets_their_own_text_from_a_reused_answer(make_app, twilio):
+    first = play(make_app, SMS_KEY, caller=STAFF, **twilio.settings())
+    second = CallSimulator(first.app, caller=OTHER_STAFF).play(SMS_KEY)
+    assert "Le texto vous a été envoyé." in second.says
+    first.drain()
+    assert sorted(m.form["To"] for m in twilio.messages) == sorted([STAFF, OTHER_STAFF])
+    assert {m.form["From"] for m in twilio.messages} == {SMS_FROM}
+
+
+def test_a_caller_who_cannot_take_a_text_is_not_offered_one_from_a_reused_answer(make_app,
+                                                                                 twilio):
+    offer = "Pour recevoir ces renseignements par texto, faites le 2."
+    texted = play(make_app, "2,1,1", caller=STAFF, **twilio.settings())
+    landline = CallSimulator(texted.app, caller="+18005551234").play("2,1,1")  # toll-free
+    assert offer in texted.says
+    assert offer not in landline.says
+
+
+def test_a_file_change_empties_the_answers(make_app, config_copy):
+    app = make_app(IVR_CONFIG_DIR=str(config_copy))
+    line = app.extensions["ivr.line"]
+    CallSimulator(app).play(IT_LINE)
+    assert len(line.answers)
+    (config_copy / "prompts" / "notes.txt").write_text("une note\n")
+    line.check()
+    assert len(line.answers) == 0
+
+
+def test_the_answers_are_bounded():
+    from ivr.lines import Answers
+
+    answers = Answers(size=3)
+    for i in range(10):
+        answers.put(i, str(i))
+        assert len(answers) <= 3
+    assert answers.get(9) == "9"
