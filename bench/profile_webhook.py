@@ -1,18 +1,20 @@
 """Where the line spends its time on the benched webhook: in-process, no server, no network.
 
 bench/webhook.py says how fast the line is under gunicorn; this says why. The production app
-(``create_app()``, not in testing mode: the JSON access line goes through the QueueHandler to
-the log thread, the config watcher on) answers the same request as webhook.py
+(``create_app()``, not in testing mode: the JSON access entries queued for their thread, the
+config watcher on) answers the same request as webhook.py
 (``--scenario``), called as a WSGI app with the environ gunicorn would build (``RAW_URI``,
 keep-alive headers): no test client and no socket is measured. One difference: the journal is
 written by this thread (a pass every 250 requests, like the writer's 0.2 s passes) rather than
-by the writer thread, so that its cost shows where it is spent. Three views:
+by the writer thread, so that its cost shows where it is spent; the access lines likewise.
+Three views:
 
 1. CPU time per request of the line and of bench/bare_app.py, called the same way (CPU time of
    the whole process, the log thread included, the journal and log lines written);
 2. what each piece costs, by switching it off alone, measured in alternation with the full line
-   (ablation: the difference is what removing it would save): the journal, the access log, the
-   signature check, the replay check, TwiML rendering;
+   (ablation: the difference is what removing it would save): the journal, the access line,
+   the signature check, the replay check; and the answer reuse, switched off: what every
+   request would cost more if its answer were decided anew (a cache miss);
 3. cProfile over ``--requests`` requests: the inclusive time of the main steps, per request
    (cProfile slows function-heavy code more than the rest: read its shares, not its µs), and
    the functions with the most time of their own.
@@ -47,7 +49,7 @@ from _server import migrate
 from webhook import DEFAULT_AT, SCENARIOS, Scenario, check_answer, signed_calls
 
 BASE = "http://127.0.0.1:8000"  # IVR_PUBLIC_URL: what the requests are signed over
-FLUSH_EVERY = 250  # requests between two journal passes (the writer wakes every 0.2 s)
+FLUSH_EVERY = 1000  # requests between two journal passes (the writer writes about once a second)
 
 # (label, file suffix, function name): the steps reported from the profile
 STEPS = (
