@@ -187,9 +187,9 @@ class Worker:
         if self.events and (force or now >= self._event_retry_at
                             and now - self._last_journal >= self.journal_interval):
             self._last_journal = now
-            # Everything queued when the pass began, in batches; not what arrives meanwhile,
-            # so a pass ends even under a flood.
-            for _ in range(-(-(len(self.events) + self._notes_surplus) // EVENTS_PER_BATCH)):
+            # Everything queued when the pass began, in batches (each takes one entry at
+            # least); bounded by that count, so a pass ends even under a flood.
+            for _ in range(len(self.events)):
                 if not self.events or not self._write_events():
                     break
         self._run_tasks(force)

@@ -343,3 +343,23 @@ def test_a_threaded_worker_writes_in_the_background(store, workers):
     assert [e.detail for e in store.events("CA1")] == ["0", "1", "2", "3", "4"]
     assert [v.recording_sid for v in store.voicemails()] == ["RE1"]
     assert worker._thread is not None and worker._thread.name == "ivr-worker"
+
+
+def test_one_pass_writes_the_whole_queue_about_once_a_journal_interval(store, monkeypatch):
+    """The journal is written in large transactions (cheaper per event), every
+    ``journal_interval``: one pass takes everything queued, batch after batch."""
+    monkeypatch.setattr(worker_module, "EVENTS_PER_BATCH", 5)
+    sizes: list[int] = []
+    write_events = store.write_events
+    monkeypatch.setattr(store, "write_events",
+                        lambda batch: (sizes.append(len(batch)), write_events(batch)))
+    worker = Worker(store, threaded=False, journal_interval=3600)
+    for n in range(4):
+        worker.record_notes(f"CA{n}", T0, None, NOTES)
+    worker.run_once()
+    assert sizes == [3, 3, 3, 3] and worker.pending == 0  # the first pass: all of it
+    worker.record_notes("CA9", T0, None, NOTES)
+    worker.run_once()
+    assert sizes == [3, 3, 3, 3] and worker.pending == 3  # within the interval: waits
+    worker.run_once(force=True)
+    assert sizes == [3, 3, 3, 3, 3] and worker.pending == 0
