@@ -114,7 +114,7 @@ class Bench:
                 queued += time.process_time() - started
                 # A pass writes up to EVENTS_PER_BATCH events; a failure stops the run.
                 while self.worker.events and not self.worker.stats.failures:
-                    run_once()
+                    run_once(force=True)  # not waiting for the journal interval
 
         whole = timed(run, self.batches * self.requests)
         if self.worker.pending or self.worker.stats.failures:

@@ -71,7 +71,7 @@ STEPS = (
     ("  access entry queued", "ivr/voice.py", "_access_log"),
     ("access lines written (log thread, per request)", "ivr/accesslog.py", "flush"),
     ("journal pass (worker, per request)", "ivr/worker.py", "run_once"),
-    ("  Store.write_events (SQLAlchemy, SQLite)", "ivr/store.py", "write_events"),
+    ("  Store.write_notes (SQLAlchemy, SQLite)", "ivr/store.py", "write_notes"),
 )
 
 

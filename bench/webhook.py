@@ -97,6 +97,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import math
 import os
@@ -652,12 +653,12 @@ def print_report(report: dict[str, Any]) -> None:
               f"(other + steal > {NOISY} CPU): their figures are unreliable; rerun on an idle "
               "machine")
     print()
-    for app in ("ivr", "bare"):
+    for app in report["summary"]:
         m = report["summary"][app]
         print(f"{app:<5} {m['requests_per_s']:>6.0f} requests/s   p50 {m['p50_ms']:6.2f} ms   "
               f"p99 {m['p99_ms']:6.2f} ms   {m['server_cpu_us_per_request']:5.0f} µs of server "
               "CPU per request   (median of the rounds)")
-    for app in ("ivr", "bare"):
+    for app in report["peak_memory_mib"]:
         mem = report["peak_memory_mib"][app]
         workers = ", ".join(f"{m['VmHWM']:.1f} MiB (pid {pid}, {m['VmRSS']:.1f} MiB now)"
                             for pid, m in mem.items())
@@ -674,6 +675,13 @@ def print_report(report: dict[str, Any]) -> None:
     print(f"          counting the journal's catch-up after each run: "
           f"{'n/a' if sustained is None else f'{sustained:.2f}'}; server CPU per request "
           f"bare/IVR: {report['cpu_ratio']:.2f}")
+    if report["floor_ratio"] is not None:
+        floors = ", ".join(f"{x:.2f}" for x in report["floor_ratio_per_round"])
+        print(f"floor     floor/bare = {report['floor_ratio']:.2f} (rounds: {floors}; server CPU "
+              f"per request bare/floor: {report['floor_cpu_ratio']:.2f}): bench/floor_app.py, "
+              "the least code doing this request's work")
+        print("          (form, signature, replay check, journal, access line) in this stack: "
+              "what any line could keep here")
     if j["missing_events"]:
         print(f"WARNING   the line's journal lost {j['missing_events']} events (its queue "
               "overflowed while the writer was behind)")
@@ -748,6 +756,9 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--json", action="store_true", help="print the report as JSON")
     parser.add_argument("--strict", action="store_true", help="exit 1 when a target is missed")
     parser.add_argument("--keep", action="store_true", help="keep the temp dir (logs, db, lua)")
+    parser.add_argument("--floor", action=argparse.BooleanOptionalAction, default=True,
+                        help="also run bench/floor_app.py each round: the least code doing the "
+                             "request's work, for the ratio any line could reach here (on)")
     return parser.parse_args(argv)
 
 
@@ -778,6 +789,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     def bare_env(base: str) -> dict[str, str]:
         return {**server_env(database_url, None), "BENCH_BODY_FILE": str(answer_file)}
 
+    floor_database_url = f"sqlite:///{tmp / 'floor.sqlite3'}"
+
+    def floor_env(base: str) -> dict[str, str]:
+        # Signed for the line's URL: the floor checks the signatures against that one.
+        return {**server_env(floor_database_url, None), "BENCH_BODY_FILE": str(answer_file),
+                "TWILIO_AUTH_TOKEN": token, "IVR_PUBLIC_URL": ivr.base}
+
     runs: list[Run] = []
     journal = JournalWatch(db, scenario.notes)
 
@@ -795,19 +813,32 @@ def main(argv: Sequence[str] | None = None) -> int:
                 return 3
             say(f"ivr  answers 200 text/xml with <{scenario.verb}>, {len(body)} bytes")
             answer_file.write_bytes(body)
-            with gunicorn("bare_app:app", settings, bare_env, tmp / "bare.log", chdir=BENCH,
-                          cpus=server_cpus(args)) as bare:
+            with contextlib.ExitStack() as stack, \
+                    gunicorn("bare_app:app", settings, bare_env, tmp / "bare.log", chdir=BENCH,
+                             cpus=server_cpus(args)) as bare:
                 say(f"bare up at {bare.base}")
                 status, kind, bare_body = fetch(bare, scenario, *calls[0])
                 if status != 200 or bare_body != body or not kind.startswith("text/xml"):
                     say(f"the bare app's answer differs: HTTP {status} {kind} {bare_body[:100]!r}")
                     return 3
                 servers = {"ivr": ivr, "bare": bare}
+                floor = None
+                if args.floor:
+                    migrate(floor_database_url)
+                    floor = stack.enter_context(gunicorn(
+                        "floor_app:app", settings, floor_env, tmp / "floor.log", chdir=BENCH,
+                        cpus=server_cpus(args)))
+                    status, kind, floor_body = fetch(floor, scenario, *calls[0])
+                    if status != 200 or floor_body != body:
+                        say(f"the floor app's answer differs: HTTP {status} {floor_body[:100]!r}")
+                        return 3
+                    say(f"floor up at {floor.base}")
+                    servers["floor"] = floor
+                apps = tuple(servers)
                 script = tmp / "webhook.lua"
                 script.write_text(lua_script(scenario, calls))
-                plan = [(0, app, args.warmup) for app in ("ivr", "bare")] + [
-                    (r, app, args.duration) for r in range(1, args.rounds + 1)
-                    for app in ("ivr", "bare")]
+                plan = [(0, app, args.warmup) for app in apps] + [
+                    (r, app, args.duration) for r in range(1, args.rounds + 1) for app in apps]
                 for round_, app, duration in plan:
                     say(f"{'warm-up' if round_ == 0 else f'round {round_}'}: {app}, wrk "
                         f"{duration:g} s…")
@@ -824,7 +855,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                 memory = {name: peak_memory(server) for name, server in servers.items()}
             say("stopping the servers (SIGTERM, graceful: the journal is flushed)…")
         events, call_rows = journal_counts(db)
-        errors_in_log = log_errors(tmp / "ivr.log") + log_errors(tmp / "bare.log")
+        errors_in_log = [line for name in ("ivr", "bare", "floor")
+                         for line in log_errors(tmp / f"{name}.log")]
     except ServerFailed as exc:
         say(f"a server could not be started: {exc}")
         return 2
@@ -842,11 +874,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         if r.round > 0:
             pairs.setdefault(r.round, {})[r.app] = r
     ratio_per_round = [p["ivr"].rps / p["bare"].rps for p in pairs.values() if p["bare"].rps]
+    floor_per_round = [p["floor"].rps / p["bare"].rps for p in pairs.values()
+                       if "floor" in p and p["bare"].rps]
     # The line defers its journal: counting the catch-up after each run, what it sustains.
     sustained_per_round = [
         p["ivr"].requests / (p["ivr"].seconds + p["ivr"].journal_lag_s) / p["bare"].rps
         for p in pairs.values() if p["bare"].rps and p["ivr"].journal_lag_s is not None]
-    summary = {app: summarize(runs, app) for app in ("ivr", "bare")}
+    summary = {app: summarize(runs, app) for app in ("ivr", "bare", "floor")
+               if any(r.app == app for r in runs)}
     ratio = median(ratio_per_round)
     ivr_cpu = summary["ivr"]["server_cpu_us_per_request"]
     paced_ivr = next((r for r in runs if r.round == -1 and r.app == "ivr"), None)
@@ -867,6 +902,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         "summary": summary,
         "ratio": round(ratio, 3),
         "ratio_per_round": [round(x, 3) for x in ratio_per_round],
+        "floor_ratio": round(median(floor_per_round), 3) if floor_per_round else None,
+        "floor_ratio_per_round": [round(x, 3) for x in floor_per_round],
+        "floor_cpu_ratio": round(summary["bare"]["server_cpu_us_per_request"]
+                                 / summary["floor"]["server_cpu_us_per_request"], 3)
+        if "floor" in summary and summary["floor"]["server_cpu_us_per_request"] else None,
         "sustained_ratio": round(median(sustained_per_round), 3) if sustained_per_round
         else None,
         "cpu_ratio": round(summary["bare"]["server_cpu_us_per_request"] / ivr_cpu, 3)

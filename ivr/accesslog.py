@@ -15,6 +15,9 @@ import os
 import threading
 import time
 from collections import deque
+from collections.abc import Iterable
+from contextlib import nullcontext
+from functools import lru_cache
 from typing import NamedTuple
 
 from flask import Flask
@@ -49,7 +52,7 @@ def line(entry: Entry) -> str:
     fields: dict[str, object] = {
         "call": entry.call, "method": entry.method, "path": entry.path, "node": entry.node,
         "status": entry.status, "outcome": entry.outcome, "ms": entry.ms,
-        "from": mask_phone(entry.caller) if entry.caller else None,
+        "from": _masked(entry.caller) if entry.caller else None,
     }
     if entry.keys is not None:
         fields["keys"] = entry.keys
@@ -59,7 +62,11 @@ def line(entry: Entry) -> str:
         fields["error"] = entry.error
     if entry.replay:
         fields["replay"] = True
-    return json.dumps(fields, ensure_ascii=False, separators=(",", ":"))
+    return _to_json(fields)
+
+
+_to_json = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
+_masked = lru_cache(maxsize=4096)(mask_phone)  # a call's number comes back on every request
 
 
 def _writers(logger: logging.Logger) -> list[logging.Handler]:
@@ -73,6 +80,63 @@ def _writers(logger: logging.Logger) -> list[logging.Handler]:
             found.extend(getattr(handler, "writers", None) or (handler,))
         current = current.parent if current.propagate else None
     return found
+
+
+def _records(entries: Iterable[Entry]) -> list[logging.LogRecord]:
+    """The log records of ``entries``, each timed when its call was answered, not when its
+    line is written. One record is made by the logger (its factory, this thread, this
+    process); the others are copies of it with their own message and times, which spares
+    each line the making of a record (the thread's and the process's names, the file's)."""
+    template = log.makeRecord(log.name, logging.INFO, __file__, 0, "", None, None)
+    cls, fields = type(template), template.__dict__
+    created, relative = template.created, template.relativeCreated
+    records = []
+    for entry in entries:
+        record = cls.__new__(cls)
+        record.__dict__.update(fields)
+        at = entry.at
+        record.msg = line(entry)
+        record.created = at
+        record.msecs = (at - int(at)) * 1000
+        record.relativeCreated = relative + (at - created) * 1000
+        records.append(record)
+    return records
+
+
+_PLAIN_EMITS = (logging.StreamHandler.emit, logging.FileHandler.emit)
+
+
+def _write(handler: logging.Handler, records: list[logging.LogRecord]) -> None:
+    """Hand ``records`` to ``handler``: to a stream, as one write and one flush.
+
+    A write per line would make this thread give up the GIL and wait to take it back once
+    per line, competing with the request threads each time.
+    """
+    records = [r for r in records if r.levelno >= handler.level]
+    if type(handler).emit not in _PLAIN_EMITS:  # a rotating file, a socket…: its own way
+        for record in records:
+            handler.handle(record)
+        return
+    lines = []
+    for record in records:
+        try:
+            if handler.filter(record):
+                lines.append(handler.format(record) + handler.terminator)
+        except Exception:
+            handler.handleError(record)
+    if not lines:
+        return
+    stream = getattr(handler, "stream", None)
+    with handler.lock or nullcontext():
+        try:
+            if stream is not None:  # a FileHandler with delay=True opens on its first emit
+                stream.write("".join(lines))
+                handler.flush()
+            else:
+                for record in records:
+                    handler.emit(record)
+        except Exception:
+            handler.handleError(records[-1])
 
 
 class AccessLog:
@@ -105,22 +169,22 @@ class AccessLog:
     def flush(self) -> None:
         """Log every queued line now (the thread's pass; also at exit and in tests)."""
         with self._lock:
-            writers = _writers(log) if self.pending else []
-            while self.pending:
-                self._emit(self.pending.popleft(), writers)
+            if self.pending:
+                entries = []
+                while self.pending:
+                    entries.append(self.pending.popleft())
+                records = [r for r in _records(entries) if not log.disabled and log.filter(r)]
+                for handler in _writers(log):
+                    _write(handler, records)
             if self.dropped:
                 dropped, self.dropped = self.dropped, 0
                 log.warning("%d access lines dropped: the log could not keep up", dropped)
 
-    def _emit(self, entry: Entry, writers: list[logging.Handler] | None = None) -> None:
-        record = log.makeRecord(log.name, logging.INFO, __file__, 0, line(entry), None, None)
-        record.created = entry.at  # when the call was answered, not when the line was written
-        record.msecs = (entry.at - int(entry.at)) * 1000
-        if log.disabled or not log.filter(record):
-            return
-        for handler in _writers(log) if writers is None else writers:
-            if record.levelno >= handler.level:
-                handler.handle(record)
+    def _emit(self, entry: Entry) -> None:
+        [record] = _records((entry,))
+        if not log.disabled and log.filter(record):
+            for handler in _writers(log):
+                _write(handler, [record])
 
     def _start(self) -> None:
         with self._lock:

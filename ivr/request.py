@@ -13,9 +13,10 @@ from functools import lru_cache
 from urllib.parse import unquote
 
 import werkzeug.urls  # noqa: F401  registers the "werkzeug.url_quote" error handler
-from flask import Request
+from flask import Request, current_app
 from werkzeug.datastructures import ImmutableMultiDict
 from werkzeug.exceptions import BadRequest, RequestEntityTooLarge
+from werkzeug.utils import cached_property
 
 FORM_TYPE = "application/x-www-form-urlencoded"
 MAX_FIELDS = 1000  # werkzeug's max_form_parts: a body of 64 kB of "&" is not a form
@@ -61,6 +62,19 @@ class LineRequest(Request):
 
     form_pairs: list[tuple[str, str]] | None = None  # the form in body order (signatures)
 
+    @cached_property
+    def fields(self) -> dict[str, str]:
+        """The form's first value of each field, as a plain dict: what a webhook reads
+        (``form.get`` costs a MultiDict lookup, and an exception for a missing field)."""
+        form = self.form  # parsing it here may have set the dict already
+        return self.__dict__.get("fields") or dict(form.items())
+
+    def parsed_fields(self) -> dict[str, str]:
+        """:attr:`fields` if the form was parsed, else {} (never reads the body)."""
+        if "form" not in self.__dict__:
+            return {}
+        return self.fields
+
     def _load_form_data(self) -> None:
         if "form" in self.__dict__:
             return
@@ -68,12 +82,42 @@ class LineRequest(Request):
         if self.method != "POST" or content_type.partition(";")[0].strip().lower() != FORM_TYPE:
             super()._load_form_data()
             return
-        pairs = parse_form(self._body(), self.max_form_parts or MAX_FIELDS)
+        max_length, max_fields = self._limits()
+        pairs = parse_form(self._body(max_length), max_fields or MAX_FIELDS)
         self.form_pairs = pairs
-        self.__dict__["form"] = ImmutableMultiDict(pairs)
+        lists: dict[str, list[str]] = {}
+        first: dict[str, str] = {}
+        for name, value in pairs:
+            values = lists.get(name)
+            if values is None:
+                lists[name] = [value]
+                first[name] = value
+            else:
+                values.append(value)
+        form: ImmutableMultiDict[str, str] = ImmutableMultiDict()
+        dict.update(form, lists)  # a MultiDict is a dict of lists; built at once, not per field
+        self.__dict__["form"] = form
+        self.__dict__["fields"] = first
         self.__dict__["files"] = ImmutableMultiDict()
 
-    def _body(self) -> bytes:
+    def _limits(self) -> tuple[int | None, int | None]:
+        """(MAX_CONTENT_LENGTH, MAX_FORM_PARTS) as Flask's properties give them, with one
+        look-up of the app rather than two of each."""
+        max_length, max_parts = self._max_content_length, self._max_form_parts
+        if max_length is None or max_parts is None:
+            app = current_app._get_current_object() if current_app else None  # type: ignore[attr-defined]
+            if app is not None:
+                config = app.config
+                if max_length is None:
+                    max_length = config["MAX_CONTENT_LENGTH"]
+                if max_parts is None:
+                    max_parts = config["MAX_FORM_PARTS"]
+            else:
+                max_length = super().max_content_length if max_length is None else max_length
+                max_parts = super().max_form_parts if max_parts is None else max_parts
+        return max_length, max_parts
+
+    def _body(self, limit: int | None) -> bytes:
         """The body, kept for ``get_data()``; read straight from the server when its length
         is declared (werkzeug's stream wrappers cost more than the read)."""
         environ = self.environ
@@ -82,7 +126,6 @@ class LineRequest(Request):
                 == "chunked" or self.__dict__.get("_cached_data") is not None:
             return self.get_data(cache=True)  # werkzeug's limits apply
         length = int(declared)
-        limit = self.max_content_length
         if limit is not None and length > limit:
             raise RequestEntityTooLarge()
         body: bytes = environ["wsgi.input"].read(length) if length else b""

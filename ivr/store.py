@@ -15,7 +15,7 @@ from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from itertools import islice
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from flask import Flask, current_app
 from sqlalchemy import (
@@ -315,7 +315,15 @@ class Store:
     def write_events(self, events: Sequence[Mapping[str, Any]]) -> None:
         """Write a batch of journal events, creating or updating each call's summary row."""
         if events:
-            self.journal.write(events)
+            self.journal.write([(e["call_sid"], e["at"], e.get("caller"), (e,))
+                                for e in events], shared=False)
+
+    def write_notes(self, entries: Sequence[JournalEntry]) -> None:
+        """Write requests' notes as journal events: ``(call_sid, at, caller, notes)`` each,
+        ``notes`` a tuple of events without the call's fields, shared by the requests that got
+        the same answer (prepared once for all of them, never modified)."""
+        if entries:
+            self.journal.write(entries)
 
     def calls(self, since: datetime | None = None, limit: int = 1000) -> Sequence[Call]:
         query = select(Call).order_by(Call.started_at.desc()).limit(limit)
@@ -425,6 +433,36 @@ class Store:
 # In the table's order, which is the order of a compiled UPDATE's parameters.
 SUMMARY_COLUMNS = ("branch", "last_node", "destination", "ended_at", "duration")
 KNOWN_CALLS = 20_000  # summary rows a Journal remembers creating: a few hours of calls
+PREPARED_NOTES = 8192  # shared notes a Journal keeps prepared (the line keeps 4,096 answers)
+
+# (call_sid, at, caller, notes): one request's journal events, as the worker queues them.
+JournalEntry = tuple[str, datetime, "str | None", Sequence[Mapping[str, Any]]]
+
+
+class PreparedNotes(NamedTuple):
+    """What a request's notes write, less the call and the time: made once per notes."""
+
+    rows: tuple[tuple[Any, ...], ...]  # (kind, node, detail) of each event, in order
+    changes: dict[str, Any]  # the summary's latest values they set (branch, duration…)
+    closes: bool  # a status event: the call ended at the request's time
+
+
+def prepare_notes(notes: Sequence[Mapping[str, Any]]) -> PreparedNotes:
+    rows = []
+    changes: dict[str, Any] = {}
+    closes = False
+    for note in notes:
+        get = note.get
+        kind = note["kind"]
+        rows.append((kind, get("node"), get("detail")))
+        for column in ("branch", "last_node", "destination"):
+            if (value := get(column)) is not None:
+                changes[column] = value
+        if kind == "status":
+            closes = True
+            if str(duration := get("duration") or "").isdigit():
+                changes["duration"] = int(duration)
+    return PreparedNotes(tuple(rows), changes, closes)
 
 
 def call_outcome(events: Iterable[tuple[str | None, str | None]]) -> str:
@@ -627,22 +665,38 @@ class Journal:
         # Forgotten when a batch fails, so that its retry creates them again.
         self._known_calls: dict[str, None] = {}
         self._lock = threading.Lock()
+        # id(notes) → (notes, prepared): the notes are kept, so that their id is not reused.
+        self._prepared: dict[int, tuple[object, PreparedNotes]] = {}
 
-    def write(self, events: Sequence[Mapping[str, Any]]) -> None:
+    def write(self, entries: Sequence[JournalEntry], *, shared: bool = True) -> None:
+        """Write the entries in one transaction. ``shared``: their notes come back from
+        request to request (answers are reused), so their preparation is kept."""
+        batch = [(call_sid, at, caller, self._prepare(notes) if shared else prepare_notes(notes))
+                 for call_sid, at, caller, notes in entries]
         relied_on_known_calls = bool(self._known_calls)
         try:
-            created = self._write(events, trust_known_calls=True)
+            created = self._write(batch, trust_known_calls=True)
         except IntegrityError:
             # Perhaps a call created earlier is gone (retention run elsewhere, a restored
             # backup): its events break the foreign key. Once more, creating every call.
             self.forget_calls()
             if not relied_on_known_calls:
                 raise
-            created = self._write(events, trust_known_calls=False)
+            created = self._write(batch, trust_known_calls=False)
         except BaseException:
             self.forget_calls()
             raise
         self._remember(created)
+
+    def _prepare(self, notes: Sequence[Mapping[str, Any]]) -> PreparedNotes:
+        cached = self._prepared.get(id(notes))
+        if cached is not None and cached[0] is notes:
+            return cached[1]
+        prepared = prepare_notes(notes)
+        if len(self._prepared) >= PREPARED_NOTES:
+            self._prepared.clear()
+        self._prepared[id(notes)] = (notes, prepared)
+        return prepared
 
     def forget_calls(self) -> None:
         with self._lock:
@@ -658,8 +712,8 @@ class Journal:
                 for call_sid in list(islice(known, len(known) - KNOWN_CALLS)):
                     del known[call_sid]
 
-    def _write(self, events: Sequence[Mapping[str, Any]], *, trust_known_calls: bool
-               ) -> list[str]:
+    def _write(self, batch: list[tuple[str, datetime, str | None, PreparedNotes]], *,
+               trust_known_calls: bool) -> list[str]:
         """Write the batch in one transaction; returns the calls whose row it inserted."""
         with self.engine.begin() as connection:
             statements = self._statements
@@ -671,29 +725,18 @@ class Journal:
             new_calls: dict[str, tuple[Any, ...]] = {}
             changes: dict[str, dict[str, Any]] = {}  # call → latest value of each field
             event_rows = []
-            last_at: Any = event_rows  # no event's time: the first one is converted
-            db_at = None
-            for e in events:
-                get = e.get
-                call_sid, at, kind = e["call_sid"], e["at"], e["kind"]
-                if at is not last_at:  # one request's events share their time
-                    last_at, db_at = at, time_to_db(at)
-                event_rows.append((call_sid, db_at, kind, get("node"), get("detail")))
+            for call_sid, at, caller, prepared in batch:
+                db_at = time_to_db(at)
+                event_rows.extend([(call_sid, db_at, *row) for row in prepared.rows])
                 change = changes.get(call_sid)
                 if change is None:
                     change = changes[call_sid] = {}
                     if call_sid not in known:
-                        new_calls[call_sid] = (call_sid, db_at, get("caller"))
-                if (value := get("branch")) is not None:
-                    change["branch"] = value
-                if (value := get("last_node")) is not None:
-                    change["last_node"] = value
-                if (value := get("destination")) is not None:
-                    change["destination"] = value
-                if kind == "status":
+                        new_calls[call_sid] = (call_sid, db_at, caller)
+                if prepared.changes:
+                    change.update(prepared.changes)
+                if prepared.closes:
                     change["ended_at"] = db_at
-                    if str(duration := get("duration") or "").isdigit():
-                        change["duration"] = int(duration)
             updates: dict[tuple[str, ...], list[tuple[Any, ...]]] = {}  # columns → rows
             for call_sid, change in changes.items():
                 if change:

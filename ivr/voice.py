@@ -328,7 +328,7 @@ def _minute(app: Flask, req: LineRequest) -> datetime:
 
 
 def _textable(app: Flask, req: LineRequest) -> bool:
-    return sms_configured(app.config) and _can_text(req.form.get("From") or None)
+    return sms_configured(app.config) and _can_text(req.fields.get("From") or None)
 
 
 _can_text = lru_cache(maxsize=4096)(can_text)
@@ -393,12 +393,12 @@ def simulated() -> bool:
 
 
 def _journal(notes: tuple[Mapping[str, str | None], ...], app: Flask, req: LineRequest) -> None:
-    form = req.form
-    call_sid = form.get("CallSid")
+    fields = req.fields
+    call_sid = fields.get("CallSid")
     if not call_sid or req.environ.get(SIMULATED):
         return
     worker: Worker = app.extensions["ivr.worker"]
-    worker.record_notes(call_sid[:64], utcnow(), _masked(form.get("From") or None), notes)
+    worker.record_notes(call_sid[:64], utcnow(), _masked(fields.get("From") or None), notes)
 
 
 def _send_texts(texts: tuple[tuple[str, str], ...]) -> None:
@@ -467,7 +467,7 @@ def _replayed(app: Flask, req: LineRequest) -> bool:
 
 
 def _digits() -> str | None:
-    digits = request.form.get("Digits")
+    digits = request.fields.get("Digits")  # type: ignore[attr-defined]
     return None if digits is None else digits[:64]
 
 
@@ -682,19 +682,19 @@ def _access_log(response: Response) -> Response:
     app, req = _objects()
     access: AccessLog = app.extensions["ivr.access_log"]
     if access.enabled:
-        form = req.__dict__.get("form") or {}  # not parsed: a GET, or a body refused unread
+        fields = req.parsed_fields()  # not parsed: a GET, or a body refused unread
         started = req.started
-        keys, dial = form.get("Digits"), form.get("DialCallStatus")
+        keys, dial = fields.get("Digits"), fields.get("DialCallStatus")
         access.record(Entry(
             at=time.time(),
-            call=form.get("CallSid", "")[:64] or None,
+            call=fields.get("CallSid", "")[:64] or None,
             method=req.method,
             path=req.path[:200],
             node=(req.view_args or {}).get("node_id"),
             status=response.status_code,
             outcome=req.outcome,
             ms=round((time.perf_counter() - started) * 1000, 2) if started else None,
-            caller=form.get("From"),
+            caller=fields.get("From"),
             keys=None if keys is None else keys[:8],
             dial=None if dial is None else dial[:16],
             error=req.failure,

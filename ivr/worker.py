@@ -202,34 +202,39 @@ class Worker:
 
     def _write_events(self) -> bool:
         """Write one batch; False when it failed (it is queued again)."""
-        batch: list[dict[str, Any]] = []
+        batch: list[QueuedNotes] = []
+        count = 0  # events in the batch
         queue = self.events
-        while queue and len(batch) < EVENTS_PER_BATCH:
+        while queue and count < EVENTS_PER_BATCH:
             entry = queue[0]  # only this pass takes from the left: it stays the first
             if isinstance(entry, tuple):
-                count = len(entry[3])
-                if batch and len(batch) + count > EVENTS_PER_BATCH:
+                size = len(entry[3])
+                if batch and count + size > EVENTS_PER_BATCH:
                     break
                 queue.popleft()
-                self._notes_surplus -= count - 1
-                batch.extend(events_of(entry))
-            else:
-                batch.append(queue.popleft())
+                self._notes_surplus -= size - 1
+                batch.append(entry)
+                count += size
+            else:  # one event (record): the notes of a request of its own
+                queue.popleft()
+                batch.append((entry["call_sid"], entry["at"], entry.get("caller"), (entry,)))
+                count += 1
         if not queue:  # nothing queued, nothing beyond: undo any drift (or a clear())
             self._notes_surplus = 0
-        self._running = len(batch)
+        self._running = count
         try:
-            self.store.write_events(batch)
-            self.stats.events_written += len(batch)
+            self.store.write_notes(batch)
+            self.stats.events_written += count
             self._event_retry_at = 0.0
             return True
         except Exception as exc:
             self._failed("journal", exc)
             self._event_retry_at = time.monotonic() + 2.0
             room = MAX_PENDING_EVENTS - len(self.events) - self._notes_surplus
-            keep = batch[-room:] if room > 0 else []
-            self.stats.events_lost += len(batch) - len(keep)
-            self.events.extendleft(reversed(keep))
+            events = [event for entry in batch for event in events_of(entry)]
+            keep = events[-room:] if room > 0 else []
+            self.stats.events_lost += len(events) - len(keep)
+            self.events.extendleft(reversed(keep))  # as events: the last ones fit
             return False
         finally:
             self._running = 0

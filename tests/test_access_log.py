@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import time
 
 from ivr import accesslog
@@ -48,6 +49,10 @@ def test_a_line_keeps_the_time_of_the_answer_and_masks_the_number(caplog):
         lines.flush()
     [record] = access_records(caplog)
     assert record.created == 1_764_600_000.25 and round(record.msecs) == 250
+    made_now = logging.LogRecord("x", logging.INFO, __file__, 0, "", None, None)
+    assert abs((made_now.relativeCreated - record.relativeCreated) / 1000
+               - (made_now.created - record.created)) < 0.5
+    assert (record.levelname, record.name, record.process) == ("INFO", "ivr.access", os.getpid())
     line = json.loads(record.getMessage())
     assert line["from"] == "+1514…23" and "5550123" not in record.getMessage()
     assert (line["keys"], line["dial"], line["error"], line["replay"]) == (
@@ -102,3 +107,52 @@ def test_the_lines_skip_the_log_queue_for_the_handlers_behind_it():
         logger.removeHandler(front)
     assert queued.empty()
     assert [json.loads(r.getMessage())["call"] for r in written] == ["CA1"]
+
+
+class CountingStream:
+    def __init__(self) -> None:
+        self.writes: list[str] = []
+        self.flushes = 0
+
+    def write(self, text: str) -> None:
+        self.writes.append(text)
+
+    def flush(self) -> None:
+        self.flushes += 1
+
+
+def test_a_batch_is_one_write_to_a_stream_formatted_by_its_handler(tmp_path):
+    """A write per line would hand the GIL over and wait to take it back once per line."""
+    stream = CountingStream()
+    plain = logging.StreamHandler(stream)  # type: ignore[arg-type]
+    plain.setFormatter(logging.Formatter("%(levelname)s %(name)s %(message)s"))
+    to_file = logging.FileHandler(tmp_path / "access.log", delay=True, encoding="utf-8")
+    quiet = logging.StreamHandler(CountingStream())  # type: ignore[arg-type]
+    quiet.setLevel(logging.WARNING)  # access lines are INFO: none for it
+    logger = logging.getLogger("ivr.access")
+    level = logger.level
+    logger.setLevel(logging.INFO)
+    for handler in (plain, to_file, quiet):
+        logger.addHandler(handler)
+    try:
+        lines = AccessLog(threaded=True)
+        lines._start = lambda: None  # type: ignore[method-assign]
+        for n in range(50):
+            lines.record(entry(call=f"CA{n}"))
+        lines.flush()
+        lines.record(entry(call="CA50"))
+        lines.flush()
+    finally:
+        for handler in (plain, to_file, quiet):
+            logger.removeHandler(handler)
+        logger.setLevel(level)
+        to_file.close()
+    assert len(stream.writes) == 2 and stream.flushes == 2
+    written = "".join(stream.writes).splitlines()
+    assert [json.loads(text.split(" ", 2)[2])["call"] for text in written] == [
+        f"CA{n}" for n in range(51)]
+    assert written[0].startswith("INFO ivr.access {")
+    on_disk = (tmp_path / "access.log").read_text(encoding="utf-8").splitlines()
+    assert [json.loads(text)["call"] for text in on_disk] == [f"CA{n}" for n in range(51)]
+    assert "…" in on_disk[0]  # the masked number, in UTF-8
+    assert quiet.stream.writes == []

@@ -141,9 +141,9 @@ def test_a_request_s_notes_are_one_entry_made_into_events_by_the_writer(store):
 def test_a_batch_holds_whole_requests_within_its_size(store, monkeypatch):
     monkeypatch.setattr(worker_module, "EVENTS_PER_BATCH", 5)
     sizes: list[int] = []
-    write_events = store.write_events
-    monkeypatch.setattr(store, "write_events",
-                        lambda batch: (sizes.append(len(batch)), write_events(batch)))
+    write_notes = store.write_notes
+    monkeypatch.setattr(store, "write_notes", lambda batch: (
+        sizes.append(sum(len(notes) for *_, notes in batch)), write_notes(batch)))
     worker = Worker(store, threaded=False)
     for n in range(3):
         worker.record_notes(f"CA{n}", T0, None, NOTES)
@@ -350,9 +350,9 @@ def test_one_pass_writes_the_whole_queue_about_once_a_journal_interval(store, mo
     ``journal_interval``: one pass takes everything queued, batch after batch."""
     monkeypatch.setattr(worker_module, "EVENTS_PER_BATCH", 5)
     sizes: list[int] = []
-    write_events = store.write_events
-    monkeypatch.setattr(store, "write_events",
-                        lambda batch: (sizes.append(len(batch)), write_events(batch)))
+    write_notes = store.write_notes
+    monkeypatch.setattr(store, "write_notes", lambda batch: (
+        sizes.append(sum(len(notes) for *_, notes in batch)), write_notes(batch)))
     worker = Worker(store, threaded=False, journal_interval=3600)
     for n in range(4):
         worker.record_notes(f"CA{n}", T0, None, NOTES)
