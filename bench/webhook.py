@@ -14,6 +14,13 @@ settings on loopback, side by side, and are driven in turn by the same ``wrk`` s
   file, so the terminal is never the bottleneck.
 - ``bare``: ``bench/bare_app.py``, a Flask app that answers the same URL with the line's own
   answer to the benched request, read once from a file: the same bytes, the same Content-Type.
+- ``floor`` (``--no-floor`` to skip): ``bench/floor_app.py``, the least code that does the
+  request's required work in the same stack, each step at its cheapest: the line's form
+  parser and HMAC, a replay check, the three journal events written once a second with plain
+  ``sqlite3`` into the line's schema (its own database file), a JSON access line written in
+  batches; no decision (the line reuses its answers), no hook, no SQLAlchemy. ``floor/bare``
+  is the ratio any line doing this work could reach here: the ceiling the line is judged
+  against besides the target.
 
 The request (``--scenario``):
 

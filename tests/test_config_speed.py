@@ -10,6 +10,7 @@ from __future__ import annotations
 import gc
 import shutil
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
@@ -90,14 +91,29 @@ def switch_collector(on: bool) -> None:
 
 @pytest.mark.parametrize("enabled", [True, False])
 def test_a_load_leaves_the_cycle_collector_as_it_found_it(enabled: bool) -> None:
-    was = gc.isenabled()
+    was, frozen = gc.isenabled(), gc.get_freeze_count()  # a production app froze its own
     try:
         switch_collector(enabled)
         load(REPO_ROOT)
         assert gc.isenabled() is enabled
-        assert gc.get_freeze_count() == 0
+        assert gc.get_freeze_count() == frozen
     finally:
         switch_collector(was)
+
+
+@pytest.mark.parametrize("testing", [False, True])
+def test_a_production_app_sets_its_start_up_objects_aside(make_app, monkeypatch,
+                                                         testing: bool) -> None:
+    """After start-up, once its garbage is collected; not a test's app (the tests' process
+    would keep every object made so far out of the collector's sight)."""
+    import ivr
+
+    done: list[str] = []
+    monkeypatch.setattr(ivr, "_log_off_the_call_path", lambda: None)  # the tests' logging
+    monkeypatch.setattr(ivr, "gc", SimpleNamespace(collect=lambda: done.append("collect"),
+                                                   freeze=lambda: done.append("freeze")))
+    make_app(TESTING=testing)
+    assert done == ([] if testing else ["collect", "freeze"])
 
 
 def test_a_load_keeps_what_another_part_of_the_process_froze() -> None:

@@ -35,7 +35,13 @@ def werkzeug_form(body: bytes) -> list[tuple[str, list[str]]]:
 
 
 def line_form(body: bytes) -> list[tuple[str, list[str]]]:
-    return list(MultiDict(parse_form(body)).lists())
+    """The form as LineRequest builds it; its ``fields`` checked against it on the way."""
+    request = LineRequest(environ(body))
+    form = list(request.form.lists())
+    assert form == list(MultiDict(parse_form(body)).lists())
+    assert request.fields == {name: values[0] for name, values in form}
+    assert request.form.to_dict() == request.fields
+    return form
 
 
 @settings(max_examples=300)
@@ -61,6 +67,16 @@ def test_the_line_request_gives_the_same_form_and_keeps_the_body():
     assert request.get_data() == body
     assert request.form_pairs == [("Digits", "1"), ("From", "+15145550123"), ("Digits", "2"),
                                   ("msg", "Gather End")]
+
+
+def test_fields_are_read_from_the_form_whatever_parsed_it():
+    multipart = LineRequest(environ(b'--x\r\nContent-Disposition: form-data; name="Digits"'
+                                    b'\r\n\r\n3\r\n--x--\r\n',
+                                    CONTENT_TYPE="multipart/form-data; boundary=x"))
+    assert multipart.parsed_fields() == {}  # nothing read yet
+    assert multipart.fields == {"Digits": "3"} == multipart.parsed_fields()
+    get = LineRequest({**environ(b""), "REQUEST_METHOD": "GET"})
+    assert get.parsed_fields() == {} and get.fields == {}
 
 
 def test_a_body_longer_than_allowed_is_refused_unread():
