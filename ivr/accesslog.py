@@ -117,11 +117,12 @@ def _write(handler: logging.Handler, records: list[logging.LogRecord]) -> None:
         for record in records:
             handler.handle(record)
         return
-    lines = []
+    lines, kept = [], []
     for record in records:
         try:
             if handler.filter(record):
                 lines.append(handler.format(record) + handler.terminator)
+                kept.append(record)
         except Exception:
             handler.handleError(record)
     if not lines:
@@ -133,10 +134,10 @@ def _write(handler: logging.Handler, records: list[logging.LogRecord]) -> None:
                 stream.write("".join(lines))
                 handler.flush()
             else:
-                for record in records:
+                for record in kept:
                     handler.emit(record)
         except Exception:
-            handler.handleError(records[-1])
+            handler.handleError(kept[-1])
 
 
 class AccessLog:

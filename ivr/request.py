@@ -103,7 +103,9 @@ class LineRequest(Request):
     def _limits(self) -> tuple[int | None, int | None]:
         """(MAX_CONTENT_LENGTH, MAX_FORM_PARTS) as Flask's properties give them, with one
         look-up of the app rather than two of each."""
-        max_length, max_parts = self._max_content_length, self._max_form_parts
+        # Per-request limits exist since Flask 3.1; before, the config alone set them.
+        max_length = getattr(self, "_max_content_length", None)
+        max_parts = getattr(self, "_max_form_parts", None)
         if max_length is None or max_parts is None:
             app = current_app._get_current_object() if current_app else None  # type: ignore[attr-defined]
             if app is not None:

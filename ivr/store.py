@@ -315,13 +315,14 @@ class Store:
     def write_events(self, events: Sequence[Mapping[str, Any]]) -> None:
         """Write a batch of journal events, creating or updating each call's summary row."""
         if events:
-            self.journal.write([(e["call_sid"], e["at"], e.get("caller"), (e,))
-                                for e in events], shared=False)
+            self.journal.write([(e["call_sid"], e["at"], e.get("caller"), [e])
+                                for e in events])
 
     def write_notes(self, entries: Sequence[JournalEntry]) -> None:
         """Write requests' notes as journal events: ``(call_sid, at, caller, notes)`` each,
-        ``notes`` a tuple of events without the call's fields, shared by the requests that got
-        the same answer (prepared once for all of them, never modified)."""
+        ``notes`` the events without the call's fields. A tuple of notes is taken as shared
+        by the requests that got the same answer, never modified: it is prepared once for
+        all of them (any other sequence, every time)."""
         if entries:
             self.journal.write(entries)
 
@@ -668,10 +669,9 @@ class Journal:
         # id(notes) → (notes, prepared): the notes are kept, so that their id is not reused.
         self._prepared: dict[int, tuple[object, PreparedNotes]] = {}
 
-    def write(self, entries: Sequence[JournalEntry], *, shared: bool = True) -> None:
-        """Write the entries in one transaction. ``shared``: their notes come back from
-        request to request (answers are reused), so their preparation is kept."""
-        batch = [(call_sid, at, caller, self._prepare(notes) if shared else prepare_notes(notes))
+    def write(self, entries: Sequence[JournalEntry]) -> None:
+        """Write the entries in one transaction (see ``Store.write_notes``)."""
+        batch = [(call_sid, at, caller, self._prepare(notes))
                  for call_sid, at, caller, notes in entries]
         relied_on_known_calls = bool(self._known_calls)
         try:
@@ -689,6 +689,8 @@ class Journal:
         self._remember(created)
 
     def _prepare(self, notes: Sequence[Mapping[str, Any]]) -> PreparedNotes:
+        if type(notes) is not tuple:  # made for this write alone
+            return prepare_notes(notes)
         cached = self._prepared.get(id(notes))
         if cached is not None and cached[0] is notes:
             return cached[1]

@@ -217,7 +217,7 @@ class Worker:
                 count += size
             else:  # one event (record): the notes of a request of its own
                 queue.popleft()
-                batch.append((entry["call_sid"], entry["at"], entry.get("caller"), (entry,)))
+                batch.append((entry["call_sid"], entry["at"], entry.get("caller"), [entry]))
                 count += 1
         if not queue:  # nothing queued, nothing beyond: undo any drift (or a clear())
             self._notes_surplus = 0

@@ -343,6 +343,28 @@ def test_a_request_s_events_keep_their_order_within_one_instant(store):
     assert [e.kind for e in store.events("CA1")] == ["key", "enter", "dial"]
 
 
+def test_an_answer_s_shared_notes_are_prepared_once_for_every_request(store, monkeypatch):
+    from ivr import store as store_module
+
+    prepared: list[object] = []
+    real = store_module.prepare_notes
+    monkeypatch.setattr(store_module, "prepare_notes",
+                        lambda notes: prepared.append(notes) or real(notes))
+    notes = ({"kind": "key", "node": "menu", "detail": "1"},
+             {"kind": "enter", "node": "csi", "branch": "personnel", "last_node": "csi"})
+    store.write_notes([("CA1", T0, "+1514…23", notes), ("CA2", T0, None, notes)])
+    store.write_notes([("CA1", T0 + timedelta(seconds=4), None, notes)])
+    assert prepared == [notes]
+    store.write_notes([("CA3", T0, None, list(notes))])  # not a shared tuple: every time
+    assert len(prepared) == 2
+    assert [(e.kind, e.detail) for e in store.events("CA1")] == [
+        ("key", "1"), ("enter", None), ("key", "1"), ("enter", None)]
+    calls = {c.call_sid: c for c in store.calls()}
+    assert (calls["CA1"].caller, calls["CA1"].branch, calls["CA1"].last_node) == (
+        "+1514…23", "personnel", "csi")
+    assert set(calls) == {"CA1", "CA2", "CA3"}
+
+
 def test_a_value_too_long_for_its_column_is_refused_never_cut(store):
     """PostgreSQL refuses a node longer than VARCHAR(128), as it did row by row (the batch's
     arrays are sent without a length); SQLite keeps it whole."""
