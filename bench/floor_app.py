@@ -28,10 +28,12 @@ import threading
 import time
 from collections import deque
 from datetime import UTC, datetime
+from functools import lru_cache
 from pathlib import Path
 
 from flask import Flask, Response, request
 
+from ivr.notify import mask_phone
 from ivr.request import parse_form
 from ivr.security import expected_signature
 
@@ -44,6 +46,7 @@ EVENTS = (("key", "personnel_equipement_ciusss", "1"), ("enter", "urgence_ti", N
           ("dial", "urgence_ti", "csi"))
 
 app = Flask(__name__)
+masked_phone = lru_cache(maxsize=4096)(mask_phone)  # as the line: a call's number comes back
 journal: deque[tuple[str, float, str | None]] = deque()
 access: deque[tuple[float, str | None, str, str | None, str | None, float]] = deque()
 recent: dict[str, float] = {}
@@ -128,8 +131,9 @@ def answer(node_id: str | None = None) -> Response:
         if len(recent) > 10_000:
             del recent[next(iter(recent))]
     call_sid, caller = fields.get("CallSid"), fields.get("From")
+    masked = caller and masked_phone(caller)
     if call_sid and not replayed:
-        journal.append((call_sid, now, caller and caller[:5] + "…" + caller[-2:]))
-    access.append((now, call_sid, request.path, caller and caller[:5] + "…" + caller[-2:],
-                   fields.get("Digits"), round((time.perf_counter() - started) * 1000, 2)))
+        journal.append((call_sid, now, masked))
+    access.append((now, call_sid, request.path, masked, fields.get("Digits"),
+                   round((time.perf_counter() - started) * 1000, 2)))
     return Response(BODY, mimetype="text/xml")
