@@ -28,7 +28,6 @@ import threading
 import time
 from collections import deque
 from datetime import UTC, datetime
-from functools import lru_cache
 from pathlib import Path
 
 from flask import Flask, Response, request
@@ -46,7 +45,6 @@ EVENTS = (("key", "personnel_equipement_ciusss", "1"), ("enter", "urgence_ti", N
           ("dial", "urgence_ti", "csi"))
 
 app = Flask(__name__)
-masked_phone = lru_cache(maxsize=4096)(mask_phone)  # as the line: a call's number comes back
 journal: deque[tuple[str, float, str | None]] = deque()
 access: deque[tuple[float, str | None, str, str | None, str | None, float]] = deque()
 recent: dict[str, float] = {}
@@ -131,7 +129,7 @@ def answer(node_id: str | None = None) -> Response:
         if len(recent) > 10_000:
             del recent[next(iter(recent))]
     call_sid, caller = fields.get("CallSid"), fields.get("From")
-    masked = caller and masked_phone(caller)
+    masked = caller and mask_phone(caller)
     if call_sid and not replayed:
         journal.append((call_sid, now, masked))
     access.append((now, call_sid, request.path, masked, fields.get("Digits"),

@@ -15,6 +15,7 @@ from contextlib import contextmanager
 from datetime import datetime, timedelta
 from email.message import EmailMessage
 from email.utils import format_datetime, make_msgid
+from functools import lru_cache
 from typing import Any
 
 import phonenumbers
@@ -33,6 +34,7 @@ FRENCH_MONTHS = ("janvier", "février", "mars", "avril", "mai", "juin", "juillet
                  "septembre", "octobre", "novembre", "décembre")
 
 
+@lru_cache(maxsize=4096)  # on every webhook's journal and access line; a call's number repeats
 def mask_phone(number: str | None) -> str:
     """Logs never show a full phone number (Loi 25): keep the area code and last two digits."""
     if not number:

@@ -332,7 +332,6 @@ def _textable(app: Flask, req: LineRequest) -> bool:
 
 
 _can_text = lru_cache(maxsize=4096)(can_text)
-_masked = lru_cache(maxsize=4096)(mask_phone)
 
 
 def _turn() -> Turn:
@@ -398,7 +397,7 @@ def _journal(notes: tuple[Mapping[str, str | None], ...], app: Flask, req: LineR
     if not call_sid or req.environ.get(SIMULATED):
         return
     worker: Worker = app.extensions["ivr.worker"]
-    worker.record_notes(call_sid[:64], utcnow(), _masked(fields.get("From") or None), notes)
+    worker.record_notes(call_sid[:64], utcnow(), mask_phone(fields.get("From") or None), notes)
 
 
 def _send_texts(texts: tuple[tuple[str, str], ...]) -> None:
