@@ -96,7 +96,7 @@ def _writer() -> None:
     connection.execute("PRAGMA journal_mode=WAL")
     connection.execute("PRAGMA synchronous=NORMAL")
     connection.execute("PRAGMA foreign_keys=ON")
-    last_journal = 0.0
+    last_journal = float("-inf")  # due at once, however long the machine has been up
     while True:
         time.sleep(0.2)
         _write_access_lines()

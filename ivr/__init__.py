@@ -86,6 +86,17 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     return app
 
 
+def stop_threads(app: Flask) -> None:
+    """End the threads this app started beside its requests: the config watcher, the
+    journal's worker, the access log's writer and the database probe. For a test or a
+    program that builds apps and goes on; a server's process ends them at exit."""
+    extensions = app.extensions
+    extensions["ivr.line"].stop()
+    extensions["ivr.worker"].stop()
+    extensions["ivr.access_log"].stop()
+    extensions["ivr.db_probe"].stop()
+
+
 def _freeze_start_up_objects() -> None:
     """What start-up made (modules, the config, SQLAlchemy's tables: some 100,000 objects)
     lives as long as the process: set aside from the cycle collector, so that a full

@@ -13,7 +13,6 @@ import json
 import logging
 import os
 import threading
-import time
 from collections import deque
 from collections.abc import Iterable
 from contextlib import nullcontext
@@ -148,6 +147,8 @@ class AccessLog:
         self.dropped = 0
         self._lock = threading.Lock()
         self._pid: int | None = None
+        self._thread: threading.Thread | None = None
+        self._stopping = threading.Event()
 
     @property
     def enabled(self) -> bool:
@@ -190,17 +191,25 @@ class AccessLog:
             if self._pid == os.getpid():
                 return
             self._pid = os.getpid()  # after a fork (gunicorn), the parent's thread is not ours
-            threading.Thread(target=self._loop, name="ivr-access-log", daemon=True).start()
+            self._stopping.clear()
+            self._thread = threading.Thread(target=self._loop, name="ivr-access-log",
+                                            daemon=True)
+            self._thread.start()
 
     def _loop(self) -> None:
-        while True:
-            time.sleep(self.interval)
+        while not self._stopping.wait(self.interval):
             try:
                 self.flush()
             except Exception:  # the thread must outlive a broken handler
                 logging.getLogger(__name__).exception("access log")
 
     def stop(self) -> None:
+        """End this process's thread, then log what it left."""
+        self._stopping.set()
+        thread = self._thread
+        if thread is not None and thread is not threading.current_thread():
+            thread.join(timeout=5.0)
+        self._pid = None
         self.flush()
 
 

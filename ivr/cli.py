@@ -130,6 +130,7 @@ def call_command(at: str | None, caller: str, called: str, keys: str, dial_outco
         # A simulated call leaves no trace in the line's journal or voicemail boxes.
         "DATABASE_URL": "sqlite://",
         "IVR_WORKER": False,
+        "IVR_RELOAD_SECONDS": 0,  # one call: nothing to watch
         # The simulator signs its own requests; a throw-away token when none is configured.
         "TWILIO_AUTH_TOKEN": os.environ.get("TWILIO_AUTH_TOKEN") or secrets.token_hex(16),
         "TESTING": True,

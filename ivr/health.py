@@ -46,6 +46,10 @@ class DatabaseProbe:
             self._at = time.monotonic()
             return self._reachable
 
+    def stop(self) -> None:
+        """End the probe's thread (a probe stuck on a hanging database is left to finish)."""
+        self._pool.shutdown(wait=False, cancel_futures=True)
+
 
 @bp.get("/healthz")
 def healthz() -> ResponseReturnValue:

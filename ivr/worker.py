@@ -14,7 +14,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -53,9 +53,9 @@ def events_of(entry: dict[str, Any] | QueuedNotes) -> list[dict[str, Any]]:
 class Task:
     what: str
     run: Callable[[Store], None]
-    created: float = field(default_factory=time.monotonic)
+    created: float  # the worker's clock
     attempts: int = 0
-    not_before: float = 0.0
+    not_before: float = float("-inf")
 
 
 @dataclass
@@ -71,8 +71,12 @@ class WorkerStats:
 class Worker:
     def __init__(self, store: Store, *, outbox: Callable[[], int] | None = None,
                  threaded: bool = True, interval: float = 0.2,
-                 outbox_interval: float = 5.0, journal_interval: float | None = None) -> None:
+                 outbox_interval: float = 5.0, journal_interval: float | None = None,
+                 clock: Callable[[], float] = time.monotonic) -> None:
         self.store = store
+        # Seconds from an arbitrary origin (since boot, for time.monotonic): every "last
+        # done at" starts at -inf, so a worker started seconds after boot is due at once.
+        self.clock = clock
         self.outbox = outbox
         self.threaded = threaded
         self.interval = interval
@@ -80,7 +84,7 @@ class Worker:
         # The journal is written every second or so (deferred tasks: every pass): the more
         # events a transaction holds, the less each costs.
         self.journal_interval = 5 * interval if journal_interval is None else journal_interval
-        self._last_journal = 0.0
+        self._last_journal = float("-inf")
         # Journal events (record) and requests' notes (record_notes), in the order queued.
         self.events: deque[dict[str, Any] | QueuedNotes] = deque()
         # Events queued beyond one per entry (a request's notes are one entry): len(events) +
@@ -97,9 +101,10 @@ class Worker:
         self._thread: threading.Thread | None = None
         self._pid: int | None = None
         self._stopping = False
-        self._last_outbox = 0.0
-        self._event_retry_at = 0.0
-        self._last_logged = 0.0
+        self._last_outbox = float("-inf")
+        self._event_retry_at = float("-inf")
+        self._logged_at: dict[str, float] = {}  # error -> when it was last logged
+        self._passed = threading.Condition()  # notified after every pass
 
     # ------------------------------------------------------------------ producers (webhooks)
 
@@ -142,7 +147,7 @@ class Worker:
             self.stats.tasks_lost += 1
             log.error("deferred work dropped (queue full): %s", what)
             return
-        self.tasks.append(Task(what, run))
+        self.tasks.append(Task(what, run, created=self.clock()))
         self._ensure_started()
         self._wake.set()
 
@@ -181,9 +186,18 @@ class Worker:
         """One pass: write events, run due tasks, send due outbox messages."""
         with self._pass:
             self._run_once(force)
+        with self._passed:
+            self._passed.notify_all()
+
+    def wait_for(self, predicate: Callable[[], bool], timeout: float) -> bool:
+        """Wait until ``predicate()`` holds, checked now and after each pass; its last value.
+        For whoever waits on the thread's work (tests, an operator's command), instead of
+        polling with sleeps."""
+        with self._passed:
+            return self._passed.wait_for(predicate, timeout)
 
     def _run_once(self, force: bool) -> None:
-        now = time.monotonic()
+        now = self.clock()
         if self.events and (force or now >= self._event_retry_at
                             and now - self._last_journal >= self.journal_interval):
             self._last_journal = now
@@ -225,11 +239,11 @@ class Worker:
         try:
             self.store.write_notes(batch)
             self.stats.events_written += count
-            self._event_retry_at = 0.0
+            self._event_retry_at = float("-inf")
             return True
         except Exception as exc:
             self._failed("journal", exc)
-            self._event_retry_at = time.monotonic() + 2.0
+            self._event_retry_at = self.clock() + 2.0
             room = MAX_PENDING_EVENTS - len(self.events) - self._notes_surplus
             events = [event for entry in batch for event in events_of(entry)]
             keep = events[-room:] if room > 0 else []
@@ -244,7 +258,7 @@ class Worker:
             if not self.tasks:
                 break
             task = self.tasks.popleft()
-            now = time.monotonic()
+            now = self.clock()
             if not force and task.not_before > now:
                 self.tasks.append(task)
                 continue
@@ -273,12 +287,15 @@ class Worker:
         self.stats.failures += 1
         first_line = (str(exc).strip().splitlines() or [""])[0][:200]
         error = f"{what}: {type(exc).__name__}: {first_line}"
-        now = time.monotonic()
-        # One line per distinct error a minute: a dead database must not flood the log.
-        if error != self.stats.last_error or now - self._last_logged > 60:
+        now = self.clock()
+        # One line per distinct error a minute: a dead database must not flood the log (the
+        # journal, a voicemail and the outbox each fail, in turn, on every pass).
+        if now - self._logged_at.get(error, float("-inf")) > 60:
+            if len(self._logged_at) > 100:
+                self._logged_at.clear()
             log.warning("deferred work failed (%d so far, will retry): %s",
                         self.stats.failures, error)
-            self._last_logged = now
+            self._logged_at[error] = now
         self.stats.last_error = error
 
     def drain(self, timeout: float = 10.0) -> bool:

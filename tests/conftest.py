@@ -1,10 +1,12 @@
 from __future__ import annotations
 
+import threading
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from ivr import REPO_ROOT, create_app, migrations
+from ivr import REPO_ROOT, create_app, migrations, stop_threads
 from ivr.simulator import CallSimulator
 
 pytest_plugins = ["dbfixtures"]  # database_url / make_store / store on SQLite and PostgreSQL
@@ -12,9 +14,25 @@ pytest_plugins = ["dbfixtures"]  # database_url / make_store / store on SQLite a
 TOKEN = "test-auth-token"
 
 
+@pytest.fixture(autouse=True)
+def no_thread_outlives_its_test() -> Iterator[None]:
+    """Every thread of the line's (``ivr-…``) that a test starts is over when the test and
+    its fixtures end: a thread left running would work on, and fail, in later tests."""
+    before = set(threading.enumerate())
+    yield
+    left = [t for t in threading.enumerate()
+            if t not in before and t.name.startswith("ivr-") and t.is_alive()]
+    for thread in left:
+        thread.join(timeout=10)  # told to stop already: only let it finish its pass
+    running = [t.name for t in left if t.is_alive()]
+    assert not running, f"threads still running after the test: {running}"
+
+
 @pytest.fixture
 def make_app(monkeypatch):
-    """An app built like production, with the test token and any overrides."""
+    """An app built like production, with the test token and any overrides; its threads
+    are stopped when the test ends."""
+    built = []
     for name in ("TWILIO_AUTH_TOKEN", "IVR_PUBLIC_URL", "IVR_NOW", "IVR_DEV", "IVR_CONFIG_DIR",
                  "DATABASE_URL", "IVR_TRUSTED_PROXIES", "IVR_VOICE"):
         monkeypatch.delenv(name, raising=False)
@@ -24,11 +42,14 @@ def make_app(monkeypatch):
                   "DATABASE_URL": "sqlite://", "IVR_NOW": "2026-12-01T10:00:00-05:00",
                   "IVR_RELOAD_SECONDS": 0, "SECRET_KEY": "test-secret-key", **overrides}
         app = create_app(config)
+        built.append(app)
         if migrate:
             migrations.upgrade(app.extensions["ivr.store"].engine)
         return app
 
-    return build
+    yield build
+    for app in built:
+        stop_threads(app)
 
 
 @pytest.fixture

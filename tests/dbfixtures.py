@@ -21,11 +21,14 @@ import shutil
 import socket
 import subprocess
 import tempfile
+import threading
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
+from sqlalchemy import event
 from sqlalchemy.engine import make_url
 
 BACKENDS = ("sqlite", "postgresql")
@@ -261,3 +264,24 @@ def pytest_terminal_summary(terminalreporter) -> None:
         summary = (", ".join(f"{n} {outcome}" for outcome, n in sorted(counts.items()))
                    or "not run")
         terminalreporter.write_line(f"{name}: {summary}")
+
+
+# ---------------------------------------------------------------------- the call path
+
+
+@contextlib.contextmanager
+def connections_tried_by_this_thread(store: Any) -> Iterator[list[str]]:
+    """The database connections this thread tries to open while inside: the call path's.
+    With a database that cannot be reached, any use of it starts with such a try."""
+    me = threading.current_thread()
+    tried: list[str] = []
+
+    def spy(dialect, connection_record, cargs, cparams) -> None:
+        if threading.current_thread() is me:
+            tried.append(str(store.engine.url))
+
+    event.listen(store.engine, "do_connect", spy)
+    try:
+        yield tried
+    finally:
+        event.remove(store.engine, "do_connect", spy)

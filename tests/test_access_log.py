@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import os
-import time
+import threading
 
 from ivr import accesslog
 from ivr.accesslog import AccessLog, Entry
@@ -71,14 +71,27 @@ def test_lines_beyond_the_backlog_are_dropped_and_counted(monkeypatch, caplog):
     assert "3 access lines dropped" in caplog.text
 
 
-def test_the_thread_writes_the_lines(caplog):
+def test_the_thread_writes_the_lines_and_stops():
+    written = threading.Event()
+
+    class Signal(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            written.set()
+
+    logger = logging.getLogger("ivr.access")
+    signal, level = Signal(), logger.level
+    logger.addHandler(signal)
+    logger.setLevel(logging.INFO)
     lines = AccessLog(threaded=True, interval=0.01)
-    with caplog.at_level(logging.INFO, logger="ivr.access"):
+    try:
         lines.record(entry())
-        deadline = time.monotonic() + 5
-        while not access_records(caplog) and time.monotonic() < deadline:
-            time.sleep(0.01)
-    assert len(access_records(caplog)) == 1
+        assert written.wait(timeout=60)  # written by the thread: nobody flushed
+    finally:
+        lines.stop()
+        logger.removeHandler(signal)
+        logger.setLevel(level)
+    assert lines._thread is not None and not lines._thread.is_alive()
+    assert lines._thread.name == "ivr-access-log"
 
 
 def test_the_lines_skip_the_log_queue_for_the_handlers_behind_it():

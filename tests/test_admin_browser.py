@@ -48,7 +48,7 @@ def fake_twilio():
 @pytest.fixture(scope="module")
 def live(chromium, fake_twilio, tmp_path_factory):
     """The app on a SQLite file, a console account, one voicemail with its recording."""
-    from ivr import create_app
+    from ivr import create_app, stop_threads
 
     folder = tmp_path_factory.mktemp("live")
     with pytest.MonkeyPatch.context() as mp:
@@ -83,6 +83,7 @@ def live(chromium, fake_twilio, tmp_path_factory):
         CallSimulator(app, dial_outcomes=dial).play(keys)
     app.extensions["ivr.worker"].drain()
     yield from serve(app)
+    stop_threads(app)
 
 
 @pytest.fixture(scope="module")

@@ -12,6 +12,7 @@ import xml.etree.ElementTree as ET
 
 import pytest
 import yaml
+from flask import Flask
 from twilio.request_validator import RequestValidator
 from twiml_rules import (
     BASE,
@@ -25,7 +26,7 @@ from twiml_rules import (
     twilio_form,
 )
 
-from ivr import REPO_ROOT, SETTINGS, create_app, migrations
+from ivr import REPO_ROOT, SETTINGS, create_app, migrations, stop_threads
 from ivr.config import load
 from ivr.security import DEV_TOKEN, InsecureStart, sign
 
@@ -206,9 +207,21 @@ def clean_env(monkeypatch):
 BARE = {"TESTING": True, "DATABASE_URL": "sqlite://", "IVR_WORKER": False}
 
 
+STARTED: list[Flask] = []
+
+
+@pytest.fixture(autouse=True)
+def stop_started_apps():
+    yield
+    while STARTED:
+        stop_threads(STARTED.pop())
+
+
 def start(config: dict):
-    """create_app with the environment as the test set it, on a migrated database."""
+    """create_app with the environment as the test set it, on a migrated database (its
+    threads stopped when the test ends)."""
     app = create_app(config)
+    STARTED.append(app)
     migrations.upgrade(app.extensions["ivr.store"].engine)
     return app
 

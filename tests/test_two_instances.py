@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import itertools
 
+import pytest
 from conftest import TOKEN
 
-from ivr import create_app
+from ivr import create_app, stop_threads
 from ivr.simulator import CallSimulator
 
 
@@ -22,10 +23,20 @@ class AlternatingSimulator(CallSimulator):
         return super().post(url, params)
 
 
-def test_alternate_instances_route_and_store_one_voicemail(database_url):
+@pytest.fixture
+def instances(database_url):
+    """Two instances of the line on one database, as two servers would run it."""
     settings = {"TESTING": True, "TWILIO_AUTH_TOKEN": TOKEN, "IVR_WORKER": False,
                 "DATABASE_URL": database_url, "IVR_NOW": "2026-12-01T10:00:00-05:00"}
     apps = [create_app(settings), create_app(settings)]
+    yield apps
+    for app in apps:
+        stop_threads(app)
+        app.extensions["ivr.store"].engine.dispose()
+
+
+def test_alternate_instances_route_and_store_one_voicemail(instances):
+    apps = instances
     from ivr import migrations
 
     migrations.upgrade(apps[0].extensions["ivr.store"].engine)
@@ -41,5 +52,3 @@ def test_alternate_instances_route_and_store_one_voicemail(database_url):
         calls = {c.call_sid: c for c in app.extensions["ivr.store"].calls()}
         assert calls[staff.call_sid].outcome == "answered"
         assert calls[patient.call_sid].outcome == "voicemail"
-    for app in apps:
-        app.extensions["ivr.store"].engine.dispose()
