@@ -135,11 +135,12 @@ class LineConfig:
             return False
         changed = config.version != self.config.version
         if changed:
-            log.info("config reloaded: version %s -> %s (%d nodes)", self.config.version,
-                     config.version, len(config.nodes))
-            self.config = config
+            previous, self.config = self.config, config
             self.loaded_at = datetime.now(UTC)
             self.reloads += 1
+            # Logged once served: whoever reads this line (a test, a monitor) sees the new one.
+            log.info("config reloaded: version %s -> %s (%d nodes)", previous.version,
+                     config.version, len(config.nodes))
         if self.last_error is not None:
             log.info("config on disk is valid again (version %s)", config.version)
             self.last_error = None
