@@ -26,7 +26,9 @@ SETTINGS = (
     "IVR_VOICE",
     "TWILIO_ACCOUNT_SID",
     "TWILIO_API_BASE_URL",
+    "TWILIO_LOOKUP_BASE_URL",
     "IVR_SMS_FROM",
+    "IVR_LOOKUP",
     "SMTP_HOST",
     "SMTP_PORT",
     "SMTP_USER",
@@ -39,7 +41,7 @@ SETTINGS = (
     "SECRET_KEY",
     "IVR_SECURE_COOKIES",
 )
-FLAGS = ("IVR_DEV", "IVR_SECURE_COOKIES")
+FLAGS = ("IVR_DEV", "IVR_SECURE_COOKIES", "IVR_LOOKUP")
 
 
 def _env_flag(value: str) -> bool:
@@ -48,7 +50,18 @@ def _env_flag(value: str) -> bool:
 
 def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     """The Flask app, configured from the environment and then from ``config``."""
-    from ivr import accesslog, admin, clock, health, lines, notify, security, store, voice
+    from ivr import (
+        accesslog,
+        admin,
+        clock,
+        health,
+        lines,
+        lookup,
+        notify,
+        security,
+        store,
+        voice,
+    )
     from ivr.config import FR_CA_VOICE_PREFIXES, FR_CA_VOICES
     from ivr.request import LineRequest
 
@@ -77,6 +90,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     lines.init_app(app)
     store.init_app(app)
     notify.init_app(app)  # the worker, with its outbox pass
+    lookup.init_app(app)  # callers' line types, for the text offers
     accesslog.init_app(app)
     voice.init_app(app)
     health.init_app(app)
@@ -95,6 +109,7 @@ def stop_threads(app: Flask) -> None:
     extensions["ivr.worker"].stop()
     extensions["ivr.access_log"].stop()
     extensions["ivr.db_probe"].stop()
+    extensions["ivr.line_types"].stop()
 
 
 def _freeze_start_up_objects() -> None:

@@ -10,6 +10,8 @@ import json
 import os
 import secrets
 import sys
+from dataclasses import asdict
+from datetime import datetime
 from pathlib import Path
 
 import click
@@ -17,6 +19,8 @@ from flask.cli import FlaskGroup
 
 from ivr import REPO_ROOT, create_app, migrations
 from ivr.config import ConfigInvalid, Problem, Where, check, load
+from ivr.effort import REFERENCE_INSTANT
+from ivr.lint import placeholder_problems
 from ivr.simulator import DIAL_OUTCOMES, CallSimulator
 from ivr.validate import edges
 
@@ -61,6 +65,11 @@ def check_command(config_dir_: str | None, server: str | None) -> None:
     if server:
         report_server(server)
     problems = check(directory)
+    if not problems:
+        problems = placeholder_problems(load(directory))
+    if not problems:
+        for warning in check_warnings(directory):
+            click.echo(f"avertissement : {warning}", err=True)
     if os.environ.get("IVR_NOW"):
         from ivr.clock import ClockError, parse_instant
 
@@ -79,6 +88,19 @@ def check_command(config_dir_: str | None, server: str | None) -> None:
     click.echo(f"OK: {len(config.nodes)} nodes, {len(config.prompts)} prompts, "
                f"{len(config.providers)} providers, {len(config.calendars)} calendars "
                f"(version {config.version})")
+
+
+def check_warnings(directory: Path) -> list[Problem]:
+    """What ``ivr check`` warns about a config it accepts: prompts, menus, boxes, the coming
+    year's local days, and the paths over their budget (played at the reference instant)."""
+    from ivr.effort import budget_warnings, efforts
+    from ivr.lint import config_warnings
+    from ivr.schedule import TZ
+
+    app = simulation_app(str(directory), REFERENCE_INSTANT)
+    config = app.extensions["ivr.line"].config
+    today = datetime.now(TZ).date()
+    return config_warnings(config, today) + budget_warnings(config, efforts(app))
 
 
 def report_server(base: str) -> None:
@@ -125,27 +147,7 @@ def call_command(at: str | None, caller: str, called: str, keys: str, dial_outco
         if outcome not in DIAL_OUTCOMES:
             raise click.BadParameter(f"{outcome!r} (expected one of {', '.join(DIAL_OUTCOMES)})",
                                      param_hint="--dial")
-    overrides = {
-        "IVR_CONFIG_DIR": str(config_dir(config_dir_)),
-        # A simulated call leaves no trace in the line's journal or voicemail boxes.
-        "DATABASE_URL": "sqlite://",
-        "IVR_WORKER": False,
-        "IVR_RELOAD_SECONDS": 0,  # one call: nothing to watch
-        # The simulator signs its own requests; a throw-away token when none is configured.
-        "TWILIO_AUTH_TOKEN": os.environ.get("TWILIO_AUTH_TOKEN") or secrets.token_hex(16),
-        "TESTING": True,
-    }
-    if at or os.environ.get("IVR_NOW"):
-        overrides["IVR_NOW"] = at or os.environ["IVR_NOW"]
-    try:
-        app = create_app(overrides)
-    except ConfigInvalid as exc:
-        for problem in exc.problems:
-            click.echo(str(problem), err=True)
-        sys.exit(1)
-    except ValueError as exc:
-        raise click.UsageError(str(exc)) from exc
-    migrations.upgrade(app.extensions["ivr.store"].engine)
+    app = simulation_app(config_dir_, at)
     result = CallSimulator(app, caller=caller, called=called, dial_outcomes=outcomes).play(keys)
     if as_json:
         click.echo(json.dumps(result.to_dict(), ensure_ascii=False, indent=2))
@@ -166,6 +168,96 @@ def call_command(at: str | None, caller: str, called: str, keys: str, dial_outco
         if exchange.pressed is not None:
             click.echo(f"    ⌨ {exchange.pressed or '(silence)'}")
     click.echo(f"End: {result.kind}")
+
+
+def simulation_app(config_dir_: str | None, at: str | None = None):
+    """The real app on a throw-away database, for calls played in-process (``ivr call``,
+    ``ivr effort``, ``ivr check``): no journal, no voicemail, no text leaves it."""
+    overrides = {
+        "IVR_CONFIG_DIR": str(config_dir(config_dir_)),
+        # A simulated call leaves no trace in the line's journal or voicemail boxes.
+        "DATABASE_URL": "sqlite://",
+        "IVR_WORKER": False,
+        "IVR_RELOAD_SECONDS": 0,  # calls played now: nothing to watch
+        # The simulator signs its own requests; a throw-away token when none is configured.
+        "TWILIO_AUTH_TOKEN": os.environ.get("TWILIO_AUTH_TOKEN") or secrets.token_hex(16),
+        "TESTING": True,
+    }
+    if at or os.environ.get("IVR_NOW"):
+        overrides["IVR_NOW"] = at or os.environ["IVR_NOW"]
+    try:
+        app = create_app(overrides)
+    except ConfigInvalid as exc:
+        for problem in exc.problems:
+            click.echo(str(problem), err=True)
+        sys.exit(1)
+    except ValueError as exc:
+        raise click.UsageError(str(exc)) from exc
+    migrations.upgrade(app.extensions["ivr.store"].engine)
+    return app
+
+
+@main.command("effort", with_appcontext=False)
+@click.option("--at", "at", metavar="ISO", default=None,
+              help="Instant des appels (défaut : un mardi à 10 h, toutes les équipes ouvertes).")
+@click.option("--json", "as_json", is_flag=True, help="Les chemins en JSON.")
+@config_option
+def effort_command(at: str | None, as_json: bool, config_dir_: str | None) -> None:
+    """Secondes de messages jusqu'à chaque destination, menus écoutés en entier.
+
+    Chaque chemin est joué dans la vraie ligne ; les mots que la voix reçoit sont comptés à
+    2,6 par seconde (plus les pauses et, si l'appelant attend sans taper, le délai du menu).
+    Les budgets sont dans menus/ligne.yaml (line.budgets).
+    """
+    from ivr.effort import efforts
+
+    app = simulation_app(config_dir_, at or REFERENCE_INSTANT)
+    found = efforts(app)
+    config = app.extensions["ivr.line"].config
+    if as_json:
+        click.echo(json.dumps([{**asdict(e), "over": e.over} for e in found],
+                              ensure_ascii=False, indent=2))
+        return
+    width = max((len(e.keys) for e in found), default=4)
+    for effort in found:
+        title = config.nodes[effort.node].title if effort.node in config.nodes else effort.node
+        budget = f"/ {effort.budget} s" if effort.budget and effort.ends in ("dial", "record") \
+            else ""
+        flag = "  AU-DELÀ DU BUDGET" if effort.over and effort.ends in ("dial", "record") \
+            else ""
+        click.echo(f"{effort.keys:<{width}}  {effort.seconds:5.1f} s {budget:<7} "
+                   f"{_ending(effort.ends)} {effort.destination} — {title}{flag}")
+
+
+def _ending(ends: str) -> str:
+    return {"dial": "☎", "record": "●", "info": "ℹ"}.get(ends, "✕")
+
+
+@main.command("prompts", with_appcontext=False)
+@click.option("--spoken", is_flag=True,
+              help="Chaque message tel que la voix le reçoit (SSML), avec ses secondes.")
+@config_option
+def prompts_command(spoken: bool, config_dir_: str | None) -> None:
+    """Les messages de la ligne, tels qu'écrits ou (--spoken) tels que dits."""
+    from ivr.speech import seconds, words
+    from ivr.twiml import spoken_ssml
+
+    try:
+        config = load(config_dir(config_dir_))
+    except ConfigInvalid as exc:
+        for problem in exc.problems:
+            click.echo(str(problem), err=True)
+        sys.exit(1)
+    texts = {node.sms.text for node in config.nodes.values() if node.sms}
+    for prompt in config.prompts.values():
+        if prompt.id in texts:
+            continue
+        if not spoken:
+            click.echo(f"{prompt.id}: {prompt.text}")
+            continue
+        said = config.lexicon.spoken(prompt.text)
+        click.echo(f"{prompt.id} ({seconds(words(said), config.language):.1f} s)")
+        click.echo(f"  {spoken_ssml(prompt.text, config.lexicon)}")
 
 
 @main.command("tree", with_appcontext=False)

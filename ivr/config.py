@@ -20,6 +20,7 @@ from typing import Any
 
 import phonenumbers
 
+from ivr.speech import Lexicon, parse_lexicon
 from ivr.yamlsource import ConfigInvalid, Problem, Where, YamlList, YamlMap, read_yaml
 
 NODE_ID = re.compile(r"[a-z0-9_]{1,64}")
@@ -48,8 +49,8 @@ SYSTEM_PROMPTS = (
     "systeme.raccourci",
     "systeme.raccourci_invalide",
     "systeme.message_enregistre",
-    "systeme.navigation_menu",
-    "systeme.navigation_info",
+    "systeme.navigation",
+    "systeme.raccourcis",
     "systeme.erreur",
     "systeme.menu_disparu",
 )
@@ -106,6 +107,8 @@ class Node:
     where: Where
     audience: str | None = None  # "patients": no step below may dial a staff-only provider
     prompt_where: Where | None = None
+    details: tuple[str, ...] = ()  # info nodes: said after the options (the longer part)
+    silence: str | None = None  # info nodes: where a caller who presses nothing goes
 
     @property
     def gathers(self) -> bool:
@@ -122,6 +125,7 @@ class Box:
     emails: tuple[str, ...]
     retention_days: int
     where: Where
+    owner: str | None = None  # who listens to the messages, as a caller hears it
 
 
 @dataclass(frozen=True)
@@ -153,6 +157,12 @@ class Line:
     # After a technical failure: branch (a node under the welcome menu) -> where its callers go;
     # any other caller goes to ``fallback``.
     on_error: Mapping[str, str] = field(default_factory=dict)
+    # Shortcut code -> the prompt that names it when a caller asks for the list (*00).
+    shortcut_say: Mapping[str, str] = field(default_factory=dict)
+    # Seconds of speech a caller may hear before a person or a beep: keys ("2,1,1,1") or
+    # "default" -> seconds. Checked by ``ivr check`` (warnings).
+    budgets: Mapping[str, int] = field(default_factory=dict)
+    budgets_where: Where | None = None
 
 
 @dataclass(frozen=True)
@@ -166,6 +176,7 @@ class Config:
     prompts: Mapping[str, Prompt]
     calendars: Mapping[str, YamlMap]  # raw; interpreted by ivr.schedule
     language: str = "fr-CA"
+    lexicon: Lexicon = field(default_factory=Lexicon)
     schedule: Any = None  # ivr.schedule.Schedule, built by load()
 
     def text(self, prompt_id: str) -> str:
@@ -251,8 +262,24 @@ def _label(directory: Path, path: Path) -> str:
 
 def _parse_line(r: _Reader, m: YamlMap) -> Line:
     r.unknown_keys(m, ("root", "fallback", "max_tries", "timeout", "shortcut_timeout",
-                       "shortcuts", "reserved", "on_error"), "line")
+                       "shortcuts", "reserved", "on_error", "budgets"), "line")
     shortcuts = r.mapping(m.get("shortcuts"), m.at("shortcuts"), "line.shortcuts")
+    targets: dict[str, str] = {}
+    says: dict[str, str] = {}
+    for code, value in shortcuts.items():
+        if isinstance(value, YamlMap):  # {to: node, say: prompt}
+            r.unknown_keys(value, ("to", "say"), f"line.shortcuts.{code}")
+            targets[str(code)] = r.text(value, "to", f"line.shortcuts.{code}") or ""
+            say = r.text(value, "say", f"line.shortcuts.{code}", required=False)
+            if say:
+                says[str(code)] = say
+        else:
+            targets[str(code)] = str(value)
+    budgets_map = r.mapping(m.get("budgets"), m.at("budgets"), "line.budgets")
+    budgets: dict[str, int] = {}
+    for path_keys in budgets_map:
+        budgets[str(path_keys)] = r.integer(budgets_map, path_keys, f"line.budgets.{path_keys}",
+                                            45, 5, 600)
     on_error = r.mapping(m.get("on_error"), m.at("on_error"), "line.on_error")
     reserved = r.mapping(m.get("reserved"), m.at("reserved"), "line.reserved")
     return Line(
@@ -261,11 +288,14 @@ def _parse_line(r: _Reader, m: YamlMap) -> Line:
         max_tries=r.integer(m, "max_tries", "line", 3, 1, 9),
         timeout=r.integer(m, "timeout", "line", 6, 1, 30),
         shortcut_timeout=r.integer(m, "shortcut_timeout", "line", 4, 1, 30),
-        shortcuts=MappingProxyType({k: str(v) for k, v in shortcuts.items()}),
+        shortcuts=MappingProxyType(targets),
         reserved=MappingProxyType({k: str(v) for k, v in reserved.items()}),
         where=m.where,
         shortcut_where=MappingProxyType({k: shortcuts.at(k) for k in shortcuts}),
         on_error=MappingProxyType({str(k): str(v) for k, v in on_error.items()}),
+        shortcut_say=MappingProxyType(says),
+        budgets=MappingProxyType(budgets),
+        budgets_where=m.at("budgets") if "budgets" in m else None,
     )
 
 
@@ -275,7 +305,7 @@ def _parse_node(r: _Reader, node_id: str, m: YamlMap, where: Where) -> Node:
         r.problem(m.where, path, "a node id is lower-case letters, digits and _ only "
                                  "(it travels in Twilio's URLs)")
     r.unknown_keys(m, ("type", "title", "prompt", "options", "steps", "box", "fallback", "sms",
-                       "audience"), path)
+                       "audience", "details", "silence"), path)
     audience = r.text(m, "audience", path, required=False)
     if audience not in (None, "patients", "staff"):
         r.problem(m.at("audience"), f"{path}.audience", "expected 'patients' or 'staff'")
@@ -343,12 +373,14 @@ def _parse_node(r: _Reader, node_id: str, m: YamlMap, where: Where) -> Node:
         where=where,
         audience=audience,
         prompt_where=prompt_where,
+        details=r.texts(m.get("details"), m.at("details"), f"{path}.details"),
+        silence=r.text(m, "silence", path, required=False),
     )
 
 
 def _parse_box(r: _Reader, box_id: str, m: YamlMap, where: Where) -> Box:
     path = f"boxes.{box_id}"
-    r.unknown_keys(m, ("name", "greeting", "emails", "retention_days"), path)
+    r.unknown_keys(m, ("name", "owner", "greeting", "emails", "retention_days"), path)
     emails = m.get("emails") or []
     if not isinstance(emails, list) or not all(isinstance(e, str) and "@" in e for e in emails):
         r.problem(m.at("emails"), f"{path}.emails", "expected a list of e-mail addresses")
@@ -360,6 +392,7 @@ def _parse_box(r: _Reader, box_id: str, m: YamlMap, where: Where) -> Box:
         emails=tuple(emails),
         retention_days=r.integer(m, "retention_days", path, 90, 1, 3650),
         where=where,
+        owner=r.text(m, "owner", path, required=False),
     )
 
 
@@ -543,6 +576,11 @@ def parse(directory: Path | str, language: str = "fr-CA") -> tuple[Config, list[
         prompts = _parse_prompts(r, directory, language, data, label)
     else:
         r.problem(Where(f"prompts/{language}.yaml", 1), "(file)", "missing")
+    lexicon = Lexicon()
+    lexicon_path = directory / "prompts" / f"lexique.{language}.yaml"
+    if lexicon_path.is_file():
+        data, label = read(lexicon_path)
+        lexicon = parse_lexicon(data, label, problems)
 
     config = Config(
         directory=directory,
@@ -554,6 +592,7 @@ def parse(directory: Path | str, language: str = "fr-CA") -> tuple[Config, list[
         prompts=MappingProxyType(prompts),
         calendars=MappingProxyType(calendars),
         language=language,
+        lexicon=lexicon,
     )
     return config, problems
 

@@ -16,7 +16,7 @@ import datetime as dt
 import re
 import threading
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -35,8 +35,10 @@ MONTH_NAMES = ("janvier", "février", "mars", "avril", "mai", "juin", "juillet",
 ALWAYS = "always"
 DAY_MINUTES = 24 * 60
 
-CALENDAR_KEYS = ("name", "why", "extends", "holidays", "closures", "openings")
-HOLIDAY_KEYS = ("name", "why", "rule", "date", "from")
+CALENDAR_KEYS = ("name", "why", "extends", "local_days_per_period", "holidays", "closures",
+                 "openings")
+HOLIDAY_KEYS = ("name", "why", "rule", "date", "from", "local")
+LOCAL_PERIOD_START = (7, 1)  # the RSSS counts its holidays from 1 July to 30 June
 PERIOD_KEYS = ("name", "why", "from", "to")
 
 _TIME = re.compile(r"^\s*(\d{1,2}):(\d{2})\s*$")
@@ -59,6 +61,7 @@ class Holiday:
     why: str
     start: dt.time | None
     calendar_id: str  # the calendar that defines it (an inherited day keeps its origin)
+    local: bool = False  # one of the institution's local days (``local: true``)
 
 
 @dataclass(frozen=True)
@@ -137,6 +140,7 @@ class _Entry:
     rule: str | None = None
     month_day: tuple[int, int] | None = None
     date: dt.date | None = None
+    local: bool = False
 
     def dates(self, year: int) -> list[dt.date]:
         if self.date is not None:
@@ -162,6 +166,9 @@ class _Calendar:
     entries: tuple[_Entry, ...]
     closures: tuple[Period, ...]
     openings: tuple[Period, ...]
+    # How many local days each period (1 July to 30 June) needs; 0: not checked.
+    local_days_per_period: int = 0
+    local_days_where: Where | None = None  # where local_days_per_period is, for warnings
 
 
 @dataclass(frozen=True)
@@ -301,6 +308,12 @@ class Schedule:
         return [h for year in range(first.year, end.year + 1)
                 for h in self._holidays(calendar_id, year) if first <= h.date < end]
 
+    def local_days_needed(self, calendar_id: str) -> tuple[int, Where | None]:
+        """How many local days each period of the calendar needs (0: not checked), and the
+        line that says so (KeyError if unknown)."""
+        cal = self._calendars[calendar_id]
+        return cal.local_days_per_period, cal.local_days_where
+
     def provider_hours(self, provider_id: str) -> ProviderHours:
         """A provider's hours and exceptions as configured (KeyError if unknown)."""
         p = self._providers[provider_id]
@@ -329,7 +342,7 @@ class Schedule:
         key = (cal.id, year)
         found = self._own_years.get(key)
         if found is None:
-            found = tuple(Holiday(d, e.name, e.why, e.start, e.calendar_id)
+            found = tuple(Holiday(d, e.name, e.why, e.start, e.calendar_id, e.local)
                           for e in cal.entries for d in e.dates(year))
             with self._lock:
                 self._own_years[key] = found
@@ -765,10 +778,18 @@ class _Builder:
             if start_min is None:
                 return None
             start = dt.time(start_min // 60, start_min % 60)
+        local = item.get("local", False)
+        if not isinstance(local, bool):
+            self.problem(item.at("local"), f"{ipath}.local",
+                         f"expected true (a local day) or false, found {local!r}")
+            return None
         if ("rule" in item) == ("date" in item):
             self.problem(item.where, ipath, "a holiday has exactly one of 'rule' or 'date'")
             return None
         if "rule" in item:
+            if local:
+                self._local_needs_a_date(item, ipath)
+                return None
             rule = self.rule(item["rule"], item.at("rule"), f"{ipath}.rule")
             return None if rule is None else _Entry(name, why, start, calendar_id, rule=rule)
         value = item["date"]
@@ -777,7 +798,7 @@ class _Builder:
             self.problem(where, key, "a holiday is a date; use 'from' for a partial day")
             return None
         if isinstance(value, dt.date):
-            return _Entry(name, why, start, calendar_id, date=value)
+            return _Entry(name, why, start, calendar_id, date=value, local=local)
         match = _MONTH_DAY.match(value) if isinstance(value, str) else None
         if match is not None:
             month, day = int(match.group(1)), int(match.group(2))
@@ -786,16 +807,36 @@ class _Builder:
             except ValueError:
                 self.problem(where, key, f"{value!r} is not a month-day")
                 return None
+            if local:
+                self._local_needs_a_date(item, ipath)
+                return None
             return _Entry(name, why, start, calendar_id, month_day=(month, day))
         if isinstance(value, str):
             try:
                 return _Entry(name, why, start, calendar_id,
-                              date=dt.date.fromisoformat(value.strip()))
+                              date=dt.date.fromisoformat(value.strip()), local=local)
             except ValueError:
                 pass
         self.problem(where, key, "expected a date (2026-12-31, once) or a month-day "
                      f"(\"12-25\", every year), found {value!r}")
         return None
+
+    def _local_needs_a_date(self, item: YamlMap, ipath: str) -> None:
+        """A local day counts for one period only: a yearly rule would close the line every
+        year without anyone deciding it again."""
+        self.problem(item.at("local"), f"{ipath}.local",
+                     "a local day is decided for one period (1 July to 30 June): give its "
+                     "full date, e.g. date: 2027-12-24, not a rule or a month-day")
+
+    def local_days_per_period(self, m: YamlMap, path: str) -> int:
+        value = m.get("local_days_per_period")
+        if value is None:
+            return 0
+        if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= 366:
+            self.problem(m.at("local_days_per_period"), f"{path}.local_days_per_period",
+                         f"expected a number of days, e.g. 2, found {value!r}")
+            return 0
+        return value
 
     def rule(self, value: Any, where: Where, key: str) -> str | None:
         """Checks an RRULE once: parses, yields dates, and is not bound to its own DTSTART.
@@ -851,6 +892,8 @@ class _Builder:
             entries=tuple(entries),
             closures=self.periods(m, "closures", path, calendar_id),
             openings=self.periods(m, "openings", path, calendar_id),
+            local_days_per_period=self.local_days_per_period(m, path),
+            local_days_where=m.at("local_days_per_period"),
         )
 
     def provider(self, provider_id: str, m: YamlMap, calendars: Mapping[str, Any]) -> _Provider:
@@ -921,9 +964,87 @@ def build_schedule(config: Any) -> tuple[Schedule, list[Problem]]:
 
 
 def _replace_extends(cal: _Calendar, extends: str | None) -> _Calendar:
-    return _Calendar(cal.id, cal.name, extends, cal.entries, cal.closures, cal.openings)
+    return replace(cal, extends=extends)
+
+
+# --------------------------------------------------------------------------- local days
+
+
+def local_period(day: dt.date) -> tuple[dt.date, dt.date]:
+    """The period (1 July to 30 June) that holds ``day``: its first day and the day after its
+    last, the span the RSSS counts its local days on."""
+    month, first_day = LOCAL_PERIOD_START
+    year = day.year if (day.month, day.day) >= (month, first_day) else day.year - 1
+    return dt.date(year, month, first_day), dt.date(year + 1, month, first_day)
+
+
+def _one_year_later(day: dt.date) -> dt.date:
+    try:
+        return day.replace(year=day.year + 1)
+    except ValueError:  # 29 February
+        return dt.date(day.year + 1, 3, 1)
+
+
+def _period_text(first: dt.date, end: dt.date) -> str:
+    last = end - dt.timedelta(days=1)
+    return f"du {_day_month(first)} {first.year} au {_day_month(last)} {last.year}"
+
+
+def _day_month(day: dt.date) -> str:
+    number = "1er" if day.day == 1 else str(day.day)
+    return f"{number} {MONTH_NAMES[day.month - 1]}"
+
+
+def missing_local_days(config: Any, today: dt.date) -> list[Problem]:
+    """Warnings, not problems: one per period (1 July to 30 June) overlapping the 12 months
+    from ``today`` for which a calendar with ``local_days_per_period`` lists fewer local days.
+
+    The line serves without them, but it would stay open on days the institution closes: the
+    administrator must add them each year, and ``ivr check`` and the console remind them.
+    Pure: ``today`` is the caller's (Montréal's date from the app's clock).
+    """
+    schedule: Schedule | None = getattr(config, "schedule", None)
+    if schedule is None:
+        schedule = build_schedule(config)[0]
+    last_day = _one_year_later(today) - dt.timedelta(days=1)
+    periods: list[tuple[dt.date, dt.date]] = []
+    first, end = local_period(today)
+    while first <= last_day:
+        periods.append((first, end))
+        first, end = end, local_period(end)[1]
+    warnings: list[Problem] = []
+    for calendar_id in schedule.calendar_ids():
+        needed, where = schedule.local_days_needed(calendar_id)
+        if needed <= 0 or where is None:
+            continue
+        for first, end in periods:
+            listed = sorted({h.date for h in schedule.holidays_between(calendar_id, first, end)
+                             if h.local})
+            if len(listed) >= needed:
+                continue
+            warnings.append(Problem(where, f"calendars.{calendar_id}.local_days_per_period",
+                                    _missing_text(calendar_id, where.file, first, end, needed,
+                                                  listed)))
+    return warnings
+
+
+def _missing_text(calendar_id: str, file: str, first: dt.date, end: dt.date, needed: int,
+                  listed: list[dt.date]) -> str:
+    period = _period_text(first, end)
+    if not listed:
+        expected = f"{needed} attendu" + ("s" if needed > 1 else "")
+        them = "les" if needed > 1 else "le"
+        return (f"{calendar_id} : aucun jour local inscrit pour la période {period} "
+                f"({expected}) : ajoutez-{them} dans {file}")
+    count = len(listed)
+    days = "jours locaux inscrits" if count > 1 else "jour local inscrit"
+    dates = ", ".join(f"{_day_month(d)} {d.year}" for d in listed)
+    missing = needed - count
+    add = "le jour manquant" if missing == 1 else f"les {missing} jours manquants"
+    return (f"{calendar_id} : {count} {days} sur {needed} pour la période {period} "
+            f"({dates}) : ajoutez {add} dans {file}")
 
 
 __all__ = ["HORIZON_DAYS", "PROMPT_FIELDS", "TZ", "Holiday", "LocalInstant", "Period",
            "ProviderHours", "ProviderState", "Schedule", "build_schedule", "local_instant",
-           "overlapping"]
+           "local_period", "missing_local_days", "overlapping"]

@@ -11,6 +11,7 @@ signed again, here, with the app's own token).
 from __future__ import annotations
 
 import secrets
+import wave
 import xml.etree.ElementTree as ET
 from collections import deque
 from collections.abc import Iterable, Mapping
@@ -23,6 +24,7 @@ from flask import Flask
 
 from ivr.clock import REQUEST_INSTANT
 from ivr.security import sign
+from ivr.speech import heard_seconds, seconds, words
 from ivr.voice import SIMULATED
 
 DIAL_OUTCOMES = ("completed", "busy", "no-answer", "failed", "canceled")
@@ -61,6 +63,7 @@ class Exchange:
     recorded: bool = False
     hung_up: bool = False
     speech: list[Said] = field(default_factory=list)  # ``said``, recorded files told apart
+    seconds: float = 0.0  # of speech before the caller could answer (ivr.speech's count)
 
 
 @dataclass
@@ -74,8 +77,24 @@ class CallResult:
         return [text for ex in self.exchanges for text in ex.said]
 
     @property
+    def heard(self) -> str:
+        """Everything said, as one text (a menu's prompt and options are one ``<Say>``)."""
+        return " ".join(self.says)
+
+    @property
     def dials(self) -> list[Dialled]:
         return [ex.dialled for ex in self.exchanges if ex.dialled]
+
+    @property
+    def seconds(self) -> float:
+        """Seconds of speech the caller heard before the first person rang or the beep (or
+        the end): the call's effort, as ``ivr effort`` counts it."""
+        total = 0.0
+        for exchange in self.exchanges:
+            total += exchange.seconds
+            if exchange.dialled or exchange.recorded:
+                break
+        return round(total, 1)
 
     def to_dict(self) -> dict:
         first = self.dials[0] if self.dials else None
@@ -87,6 +106,7 @@ class CallResult:
             else None,
             "dials": [d.number for d in self.dials],
             "says": self.says,
+            "seconds": self.seconds,
             "exchanges": [{k: v for k, v in asdict(ex).items() if k != "speech"}
                           for ex in self.exchanges],
         }
@@ -302,11 +322,11 @@ class CallSimulator:
         verbs = list(root)
         for index, verb in enumerate(verbs):
             after = _redirect_after(verbs[index + 1:])
-            if verb.tag in ("Say", "Play"):
-                _hear(exchange, verb)
+            if verb.tag in ("Say", "Play", "Pause"):
+                self._hear(exchange, verb)
             elif verb.tag == "Gather":
                 for child in verb:
-                    _hear(exchange, child)
+                    self._hear(exchange, child)
                 timeout = verb.get("timeout", "")
                 return Awaiting(
                     "keys", verb.get("action", ""),
@@ -332,6 +352,35 @@ class CallSimulator:
             elif verb.tag == "Hangup":
                 return Awaiting("hangup")
         return Awaiting("end")
+
+    def _hear(self, exchange: Exchange, verb: ET.Element) -> None:
+        """What the caller hears of one verb, as written, and for how long."""
+        if verb.tag == "Pause":
+            exchange.seconds += heard_seconds(verb)
+            return
+        if verb.tag == "Play":
+            said = Said("", (verb.text or "").strip())
+            exchange.seconds += self._recording_seconds(said.audio or "")
+        else:
+            said = Said(" ".join("".join(verb.itertext()).split()))
+            exchange.seconds += heard_seconds(verb)
+        exchange.speech.append(said)
+        exchange.said.append(said.legacy())
+
+    def _recording_seconds(self, url: str) -> float:
+        """A recorded prompt lasts as long as its file (WAV), or as its text would take."""
+        config = self.app.extensions["ivr.line"].config
+        name = urlsplit(url).path.rsplit("/audio/", 1)[-1]
+        path = config.directory / "prompts" / "audio" / name
+        if path.suffix == ".wav":
+            try:
+                with wave.open(str(path)) as audio:
+                    return audio.getnframes() / float(audio.getframerate())
+            except (OSError, EOFError, wave.Error):
+                pass
+        prompt = config.prompts.get(path.stem)
+        return seconds(words(config.lexicon.spoken(prompt.text)), config.language) \
+            if prompt is not None else 0.0
 
     def _answer(self, awaiting: Awaiting, exchange: Exchange,
                 choice: Choice) -> tuple[str | None, dict[str, str]]:
@@ -371,13 +420,6 @@ class CallSimulator:
         # The caller hangs up instead of answering (at the beep, nothing recorded: no request).
         exchange.hung_up = True
         return None, {}
-
-
-def _hear(exchange: Exchange, verb: ET.Element) -> None:
-    text = (verb.text or "").strip()
-    said = Said("", text) if verb.tag == "Play" else Said(text)
-    exchange.speech.append(said)
-    exchange.said.append(said.legacy())
 
 
 def _redirect_after(verbs: list[ET.Element]) -> str | None:

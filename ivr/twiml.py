@@ -10,7 +10,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from functools import lru_cache
 
-from twilio.twiml.voice_response import Dial, Gather, VoiceResponse
+from twilio.twiml.voice_response import Dial, Gather, Say, VoiceResponse
+
+from ivr.speech import SLOW_RATE, Lexicon, Piece
 
 RECORD_MAX_SECONDS = 180  # spec: voicemail up to 3 minutes
 RECORD_SILENCE_SECONDS = 8
@@ -66,28 +68,56 @@ Decision = Ask | Transfer | Voicemail | Goodbye | Acknowledge
 
 
 class Voice:
-    """How ``<Say>`` speaks: one fr-CA voice for the whole line."""
+    """How ``<Say>`` speaks: one voice for the whole line, and the lexicon's pronunciations as
+    SSML (``<sub>`` for a listed word, ``<say-as interpret-as="telephone">`` for a phone number,
+    ``<prosody>`` to slow down an address a caller may write down)."""
 
-    def __init__(self, voice: str, language: str) -> None:
+    def __init__(self, voice: str, language: str, lexicon: Lexicon | None = None) -> None:
         self.voice = voice
         self.language = language
+        self.lexicon = lexicon or Lexicon()
 
     def speak(self, parent: VoiceResponse | Gather, speech: tuple[Speech, ...]) -> None:
+        """Texts in a row make one ``<Say>``: a menu's options are one sentence to the voice,
+        with one intonation, not fragments synthesised apart."""
+        texts: list[str] = []
         for item in speech:
             if item.audio_url:
+                self._say(parent, texts)
+                texts = []
                 parent.play(item.audio_url)
             elif item.text:
-                parent.say(item.text, voice=self.voice, language=self.language)
+                texts.append(item.text)
+        self._say(parent, texts)
+
+    def _say(self, parent: VoiceResponse | Gather, texts: list[str]) -> None:
+        if not texts:
+            return
+        say = parent.say(voice=self.voice, language=self.language)
+        for piece in self.lexicon.pieces(" ".join(texts)):
+            _add(say, piece)
 
 
-def render(decision: Decision, voice: Voice) -> str:
-    """The TwiML document; decisions are frozen values, so each is built once and reused."""
-    return _render(decision, voice.voice, voice.language)
+def _add(say: Say, piece: Piece) -> None:
+    if piece.kind == "telephone":
+        say.say_as(piece.written, interpret_as="telephone")
+    elif piece.kind == "word" and piece.slow:
+        say.prosody(rate=SLOW_RATE).sub(piece.written, alias=piece.spoken)
+    elif piece.kind == "word":
+        say.sub(piece.written, alias=piece.spoken)
+    else:
+        say.append(piece.written)
+
+
+def render(decision: Decision, voice: Voice, lexicon: Lexicon | None = None) -> str:
+    """The TwiML document, spoken with ``lexicon`` (the config's; default: the voice's);
+    decisions are frozen values, so each is built once and reused."""
+    return _render(decision, voice.voice, voice.language, lexicon or voice.lexicon)
 
 
 @lru_cache(maxsize=4096)
-def _render(decision: Decision, voice_name: str, language: str) -> str:
-    voice = Voice(voice_name, language)
+def _render(decision: Decision, voice_name: str, language: str, lexicon: Lexicon) -> str:
+    voice = Voice(voice_name, language, lexicon)
     response = VoiceResponse()
     if isinstance(decision, Ask):
         gather = Gather(
@@ -142,3 +172,13 @@ def _render(decision: Decision, voice_name: str, language: str) -> str:
 def dtmf_wait(seconds: float) -> str:
     """``sendDigits`` pause: each 'w' waits half a second before the next tone."""
     return "w" * round(seconds * 2)
+
+
+def spoken_ssml(text: str, lexicon: Lexicon) -> str:
+    """One prompt as the voice receives it: the ``<Say>`` body, SSML included (for
+    ``ivr prompts --spoken``)."""
+    say = Say()
+    for piece in lexicon.pieces(text):
+        _add(say, piece)
+    xml = say.to_xml(xml_declaration=False)
+    return xml.removeprefix("<Say>").removesuffix("</Say>") if xml != "<Say />" else ""

@@ -6,6 +6,7 @@ The app refuses a config with any problem, so a caller never meets one of these 
 
 from __future__ import annotations
 
+import re
 from collections import deque
 from collections.abc import Iterator
 
@@ -13,12 +14,16 @@ from ivr.config import GLOBAL_KEYS, MENU_KEYS, SYSTEM_PROMPTS, Config, Node
 from ivr.yamlsource import Problem, Where
 
 KEY_FIELD = "touche"
+SHORTCUT_LIST = "00"  # *00 at the welcome menu reads the shortcuts
+BUDGET_PATH = re.compile(r"\*\d\d|[0-9#*.](?:,[0-9#*.]+)*")
 
 
 def edges(config: Config, node: Node) -> Iterator[tuple[str, str]]:
     """(label, target node id) for every way out of ``node`` except its failure fallback."""
     for option in node.options.values():
         yield option.key, option.to
+    if node.silence:
+        yield "(silence)", node.silence
     for step in node.steps:
         if step.kind == "goto":
             yield "→", step.target
@@ -29,6 +34,8 @@ def edges(config: Config, node: Node) -> Iterator[tuple[str, str]]:
 def targets(node: Node) -> list[str]:
     """The node ids of ``edges``, without their labels: what the graph walks need."""
     found = [option.to for option in node.options.values()]
+    if node.silence:
+        found.append(node.silence)
     for step in node.steps:
         if step.kind == "goto":
             found.append(step.target)
@@ -69,6 +76,16 @@ def validate(config: Config) -> list[Problem]:
             add(where, f"line.shortcuts.{key}", f"unknown node {target!r}")
         elif target == line.root:
             add(where, f"line.shortcuts.{key}", "a shortcut to the welcome menu does nothing")
+        if key == SHORTCUT_LIST:
+            add(where, f"line.shortcuts.{key}",
+                f"*{SHORTCUT_LIST} lit la liste des raccourcis : choisissez un autre code")
+        if key in line.shortcut_say:
+            prompt_refs.append((line.shortcut_say[key], where, f"line.shortcuts.{key}.say",
+                                False))
+    for path_keys in line.budgets:
+        if path_keys != "default" and not BUDGET_PATH.fullmatch(path_keys):
+            add(line.budgets_where or line.where, f"line.budgets.{path_keys}",
+                "attendu : « default » ou des touches comme « 2,1,1,1 » ou « *11 »")
     for branch, target in line.on_error.items():
         if branch not in nodes:
             add(line.where, f"line.on_error.{branch}", f"unknown node {branch!r}")
@@ -88,6 +105,15 @@ def validate(config: Config) -> list[Problem]:
         path = f"nodes.{node.id}"
         for pid in node.prompt:
             prompt_refs.append((pid, node.prompt_where or node.where, f"{path}.prompt", False))
+        for pid in node.details:
+            prompt_refs.append((pid, node.where, f"{path}.details", False))
+        if (node.details or node.silence is not None) and node.type != "info":
+            add(node.where, path, "« details » et « silence » vont seulement dans un nœud info")
+        if node.silence is not None:
+            if node.silence not in nodes:
+                add(node.where, f"{path}.silence", f"unknown node {node.silence!r}")
+            elif node.silence == node.id:
+                add(node.where, f"{path}.silence", "silence must lead out of this node")
         if node.gathers:
             for key, option in node.options.items():
                 okey = f"{path}.options.{key}"
@@ -115,7 +141,10 @@ def validate(config: Config) -> list[Problem]:
                 if node.sms.key not in MENU_KEYS:
                     add(node.sms.where, f"{path}.sms.key", "the SMS key is a single digit 0-9")
                 prompt_refs.append((node.sms.text, node.sms.where, f"{path}.sms.text", False))
-                prompt_refs.append(("systeme.offre_texto", node.sms.where, f"{path}.sms", True))
+                for offer in ("systeme.offre_texto", "systeme.offre_texto_cellulaire"):
+                    prompt_refs.append((offer, node.sms.where, f"{path}.sms", True))
+                for sent in ("systeme.texto_envoye", "systeme.texto_envoye_cellulaire"):
+                    prompt_refs.append((sent, node.sms.where, f"{path}.sms", False))
         elif node.options:
             add(node.where, f"{path}.options", f"a {node.type} node takes no key")
         if node.type == "route":

@@ -40,6 +40,7 @@ from ivr.twiml import (
     dtmf_wait,
     render,
 )
+from ivr.validate import SHORTCUT_LIST
 from ivr.worker import Worker, current_worker
 
 log = logging.getLogger(__name__)
@@ -52,10 +53,12 @@ MAX_GOTO = 12  # routes chained by goto in one response; bounds a loop a config 
 
 @dataclass(frozen=True)
 class CallState:
-    """Where the caller came from (menus only) and how many tries failed in the current one."""
+    """Where the caller came from (menus only), how many tries failed in the current one, and
+    whether they heard how to navigate (said once per call)."""
 
     path: tuple[str, ...] = ()
     tries: int = 0
+    hinted: bool = False
 
     @classmethod
     def from_request(cls, config: Config) -> CallState:
@@ -65,7 +68,7 @@ class CallState:
             tries = min(max(int(request.args.get("n", "0")[:2]), 0), config.line.max_tries)
         except ValueError:
             tries = 0
-        return cls(path, tries)
+        return cls(path, tries, request.args.get("h") == "1")
 
     def query(self) -> dict[str, str]:
         q = {}
@@ -73,10 +76,15 @@ class CallState:
             q["p"] = ".".join(self.path)
         if self.tries:
             q["n"] = str(self.tries)
+        if self.hinted:
+            q["h"] = "1"
         return q
 
     def forward(self, node_id: str) -> CallState:
-        return CallState((*self.path, node_id)[-MAX_PATH:], 0)
+        return CallState((*self.path, node_id)[-MAX_PATH:], 0, self.hinted)
+
+    def back(self) -> CallState:
+        return CallState(self.path[:-1], 0, self.hinted)
 
 
 class Turn:
@@ -85,10 +93,12 @@ class Turn:
     asks the same thing (see :class:`Answer`); what is done for this caller (texts) is listed
     in ``texts`` and done by the view."""
 
-    def __init__(self, config: Config, now: datetime, textable: bool = False) -> None:
+    def __init__(self, config: Config, now: datetime, textable: str = "no") -> None:
         self.config = config
         self._now = now
-        self.textable = textable  # the caller can receive a text and texts are configured
+        # Whether texts are configured and this caller's line takes them: "mobile" (known),
+        # "unknown" (the offer says « si vous appelez d'un cellulaire »), "no" (no offer).
+        self.textable = textable
         self.clock_read = False
         self.audio: list[Path] = []  # recordings played: the answer holds while they exist
         self.notes: list[dict[str, str | None]] = []
@@ -168,17 +178,21 @@ class Turn:
         return Goodbye(pre + self.says(node.prompt) + (self.say("systeme.au_revoir"),))
 
     def ask(self, node: Node, state: CallState, pre: tuple[Speech, ...]) -> Ask:
+        """A menu or an information: its prompt, its options, then (information) its details,
+        the text offer, and once per call how to repeat and go back."""
         speech = list(pre) + list(self.says(node.prompt))
         for key in sorted(node.options):
             option = node.options[key]
             if option.say:
                 speech.append(self.say(option.say, key))
+        speech += self.says(node.details)
         if node.sms is not None and self.sms_offered():
-            speech.append(self.say("systeme.offre_texto", node.sms.key))
-        if node.type == "info":
-            speech.append(self.say("systeme.navigation_info"))
-        elif node.id != self.config.line.root:
-            speech.append(self.say("systeme.navigation_menu"))
+            offer = "systeme.offre_texto" if self.textable == "mobile" else \
+                "systeme.offre_texto_cellulaire"
+            speech.append(self.say(offer, node.sms.key))
+        if not state.hinted and node.id != self.config.line.root:
+            speech.append(self.say("systeme.navigation"))
+            state = CallState(state.path, state.tries, True)
         return Ask(
             speech=tuple(speech),
             action=url_for("voice.gathered", node_id=node.id, **state.query()),
@@ -231,13 +245,15 @@ class Turn:
         return security.absolute_url(path)
 
     def sms_offered(self) -> bool:
-        return self.textable
+        return self.textable in ("mobile", "unknown")
 
     # ------------------------------------------------------------------ input
 
     def key_pressed(self, node: Node, digits: str | None, state: CallState) -> Decision:
         config = self.config
         if digits is None or digits == "":
+            if node.type == "info" and node.silence:
+                return self.enter(node.silence, state.forward(node.id))
             if node.type == "info":
                 return Goodbye((self.say("systeme.au_revoir"),))
             return self.retry(node, state, ())
@@ -254,13 +270,15 @@ class Turn:
                     timeout=config.line.shortcut_timeout,
                 )
             previous = state.path[-1] if state.path else config.line.root
-            return self.enter(previous, CallState(state.path[:-1]))
+            return self.enter(previous, state.back())
         if key is not None and key in node.options:
             return self.enter(node.options[key].to, state.forward(node.id))
         if key is not None and node.sms is not None and key == node.sms.key and \
                 self.sms_offered():
             self.send_text(node)
-            return self.ask(node, state, (self.say("systeme.texto_envoye"),))
+            sent = "systeme.texto_envoye" if self.textable == "mobile" else \
+                "systeme.texto_envoye_cellulaire"
+            return self.ask(node, state, (self.say(sent),))
         return self.retry(node, state, (self.say("systeme.choix_invalide"),))
 
     def send_text(self, node: Node) -> None:
@@ -273,7 +291,7 @@ class Turn:
         tries = state.tries + 1
         if tries >= self.config.line.max_tries:
             return self.fallback(node, state)
-        return self.ask(node, CallState(state.path, tries), pre)
+        return self.ask(node, CallState(state.path, tries, state.hinted), pre)
 
 
 def branch_of(config: Config, node_id: str | None, path: tuple[str, ...]) -> str | None:
@@ -313,7 +331,7 @@ class Answer:
         if isinstance(decision, Goodbye):
             turn.note("end")
         body = b"" if isinstance(decision, Acknowledge) else \
-            render(decision, current_app.extensions["ivr.voice"]).encode()
+            render(decision, current_app.extensions["ivr.voice"], turn.config.lexicon).encode()
         return cls(decision, body, _outcome(decision), tuple(turn.notes), tuple(turn.texts),
                    turn._now if turn.clock_read else None, tuple(turn.audio))
 
@@ -327,8 +345,16 @@ def _minute(app: Flask, req: LineRequest) -> datetime:
     return clock.now_for(app, req.environ).replace(second=0, microsecond=0)
 
 
-def _textable(app: Flask, req: LineRequest) -> bool:
-    return sms_configured(app.config) and _can_text(req.fields.get("From") or None)
+def _textable(app: Flask, req: LineRequest) -> str:
+    """"mobile", "unknown" or "no": may the line offer this caller a text, and how (a memory
+    read: the line type is looked up at the call's start, off the call path)."""
+    if not sms_configured(app.config):
+        return "no"
+    number = req.fields.get("From") or None
+    line_types = app.extensions.get("ivr.line_types")
+    if line_types is not None:
+        return line_types.textability(number)
+    return "unknown" if _can_text(number) else "no"
 
 
 _can_text = lru_cache(maxsize=4096)(can_text)
@@ -475,6 +501,9 @@ def _digits() -> str | None:
 
 @bp.post("")
 def incoming() -> Response:
+    line_types = current_app.extensions.get("ivr.line_types")
+    if line_types is not None and sms_configured(current_app.config):
+        line_types.look_up_later(request.fields.get("From") or None)  # type: ignore[attr-defined]
     return _decided(("incoming",), lambda turn: turn.enter(turn.config.line.root, CallState()))
 
 
@@ -505,6 +534,10 @@ def shortcut() -> Response:
     def decide(turn: Turn) -> Decision:
         line = turn.config.line
         turn.note("key", line.root, f"*{digits}")
+        if digits == SHORTCUT_LIST:  # the list, then the two digits of the one they want
+            listed = [turn.say(line.shortcut_say[code]) for code in sorted(line.shortcut_say)]
+            return Ask(speech=(turn.say("systeme.raccourcis"), *listed),
+                       action=url_for("voice.shortcut"), num_digits=2, timeout=line.timeout)
         target = line.shortcuts.get(digits)
         if target is None:
             root = turn.config.nodes[line.root]

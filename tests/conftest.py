@@ -40,7 +40,9 @@ def make_app(monkeypatch):
     def build(migrate: bool = True, **overrides):
         config = {"TESTING": True, "TWILIO_AUTH_TOKEN": TOKEN, "IVR_WORKER": False,
                   "DATABASE_URL": "sqlite://", "IVR_NOW": "2026-12-01T10:00:00-05:00",
-                  "IVR_RELOAD_SECONDS": 0, "SECRET_KEY": "test-secret-key", **overrides}
+                  "IVR_RELOAD_SECONDS": 0, "SECRET_KEY": "test-secret-key",
+                  "IVR_LOOKUP": False,  # no caller's line type asked of Twilio unless a test does
+                  **overrides}
         app = create_app(config)
         built.append(app)
         if migrate:
@@ -99,12 +101,35 @@ def twilio():
     fake.stop()
 
 
+TEAM_ADDRESSES = {"telesante": "telesante@example.org", "patients": "patients@example.org"}
+
+
+@pytest.fixture(scope="session")
+def teams_config(tmp_path_factory) -> Path:
+    """The shipped configuration with an address for each voicemail box's team."""
+    import shutil
+
+    folder = tmp_path_factory.mktemp("teams")
+    for name in ("menus", "prompts", "schedules"):
+        shutil.copytree(REPO_ROOT / name, folder / name)
+    path = folder / "menus" / "destinations.yaml"
+    text = path.read_text("utf-8")
+    for box, address in TEAM_ADDRESSES.items():
+        start = text.index(f"\n  {box}:\n")
+        at = text.index("emails: []", start)
+        text = text[:at] + f"emails: [{address}]" + text[at + len("emails: []"):]
+    path.write_text(text, "utf-8")
+    return folder
+
+
 @pytest.fixture
-def smtp():
-    """A real SMTP server (aiosmtpd) on 127.0.0.1, collecting the messages it gets."""
+def smtp(teams_config):
+    """A real SMTP server (aiosmtpd) on 127.0.0.1, collecting the messages it gets; its
+    settings() use ``teams_config``, whose boxes have addresses."""
     from smtp_server import SmtpServer
 
     server = SmtpServer().start()
+    server.config_dir = str(teams_config)
     yield server
     server.stop()
 

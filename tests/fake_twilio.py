@@ -7,6 +7,12 @@ Point the app at it with ``TWILIO_API_BASE_URL``; make it fail with ``fail_next`
 media (``add_media``: ``GET …/Recordings/RE….mp3``, behind HTTP basic auth, with byte ranges), as
 Twilio does when "HTTP Basic Authentication for media" is on.
 
+It answers Lookup v2 too (``GET /v2/PhoneNumbers/{number}?Fields=line_type_intelligence``, sent
+there by ``TWILIO_LOOKUP_BASE_URL``): each number's line type from ``line_types`` (else
+``default_line_type``), failures with ``fail_lookups``, a Lookup that hangs with
+``hold_lookups``/``release_lookups``. Lookups are kept apart (``lookup_requests``,
+``looked_up``), so ``requests`` and ``seen`` remain the calls that act (texts, recordings).
+
 ``play`` runs a call through the real app and keeps the app; ``HeldRecordingCall`` stops at the
 ``<Record>`` and lets the test deliver Twilio's two recording callbacks when and as it likes.
 """
@@ -25,7 +31,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
-from urllib.parse import parse_qs, urlencode, urlsplit
+from urllib.parse import parse_qs, unquote, urlencode, urlsplit
 
 from flask import Flask
 
@@ -43,6 +49,12 @@ def free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
+
+
+def _set(event: threading.Event) -> threading.Event:
+    """An event already set (lookups flow until ``hold_lookups`` clears it)."""
+    event.set()
+    return event
 
 
 def rfc2822(moment: datetime) -> str:
@@ -82,6 +94,16 @@ class FakeTwilio:
     calls: dict[str, dict[str, Any]] = field(default_factory=dict)
     media: dict[str, bytes] = field(default_factory=dict)  # recording SID -> its MP3 bytes
     fail_always: int | None = None  # answer every request with this HTTP status
+    # Lookup v2: E.164 number -> Twilio's line type ("mobile", "landline", "tollFree",
+    # "unknown"…); None: Twilio could not tell (line_type_intelligence.type null); "invalid":
+    # Twilio knows no such number (valid: false).
+    line_types: dict[str, str | None] = field(default_factory=dict)
+    default_line_type: str | None = "landline"
+    lookup_requests: list[Seen] = field(default_factory=list)
+    _lookup_failures: list[int] = field(default_factory=list)
+    _lookups_flow: threading.Event = field(default_factory=lambda: _set(threading.Event()))
+    _lookups_held: int = 0
+    _lookup_seen: threading.Condition = field(default_factory=threading.Condition)
     _fail_next: list[int] = field(default_factory=list)
     _server: ThreadingHTTPServer | None = None
     _thread: threading.Thread | None = None
@@ -95,13 +117,14 @@ class FakeTwilio:
         return f"http://127.0.0.1:{self.port}"
 
     def settings(self, sms_from: str | None = SMS_FROM) -> dict[str, Any]:
-        """App settings that send the REST calls here (and texts from ``sms_from``).
+        """App settings that send the REST calls and lookups here (and texts from ``sms_from``).
 
         The line's auth token signs the webhooks and authenticates the REST calls alike.
         """
         settings: dict[str, Any] = {"TWILIO_ACCOUNT_SID": self.account_sid,
                                     "TWILIO_AUTH_TOKEN": self.auth_token,
-                                    "TWILIO_API_BASE_URL": self.base_url}
+                                    "TWILIO_API_BASE_URL": self.base_url,
+                                    "TWILIO_LOOKUP_BASE_URL": self.base_url}
         if sms_from:
             settings["IVR_SMS_FROM"] = sms_from
         return settings
@@ -151,6 +174,36 @@ class FakeTwilio:
         with self._lock:
             self._fail_next.extend([status] * count)
 
+    def fail_lookups(self, count: int = 1, status: int = 500) -> None:
+        """Answer the next ``count`` lookups with ``status`` (other requests are not affected)."""
+        with self._lock:
+            self._lookup_failures.extend([status] * count)
+
+    def hold_lookups(self) -> None:
+        """Lookups received from now on get no answer until ``release_lookups`` (or ``stop``)."""
+        self._lookups_flow.clear()
+
+    def release_lookups(self) -> None:
+        self._lookups_flow.set()
+
+    @property
+    def lookups_held(self) -> int:
+        """Lookups received and not answered yet (held)."""
+        with self._lock:
+            return self._lookups_held
+
+    def wait_for_lookups(self, count: int, timeout: float = 60.0) -> bool:
+        """Wait until ``count`` lookups have been received (answered or held)."""
+        with self._lookup_seen:
+            return self._lookup_seen.wait_for(lambda: len(self.lookup_requests) >= count,
+                                              timeout)
+
+    @property
+    def looked_up(self) -> list[str]:
+        """The numbers looked up, in order."""
+        with self._lock:
+            return [unquote(r.path.rsplit("/", 1)[-1]) for r in self.lookup_requests]
+
     # ------------------------------------------------------------------ what it saw
 
     def seen(self, method: str | None = None, endswith: str | None = None) -> list[Seen]:
@@ -183,6 +236,7 @@ class FakeTwilio:
         return self
 
     def stop(self) -> None:
+        self.release_lookups()  # a held lookup's thread ends (its client may be gone)
         if self._server is not None:
             self._server.shutdown()
             self._server.server_close()
@@ -227,6 +281,44 @@ class FakeTwilio:
         if found and seen.method == "GET" and found[1] in self.calls:
             return 200, self.calls[found[1]]
         return 404, self.error(404, "The requested resource was not found", code=20404)
+
+    def answer_lookup(self, seen: Seen) -> tuple[int, dict[str, Any]]:
+        """Lookup v2's answer for one number, after any hold."""
+        number = unquote(seen.path.rsplit("/", 1)[-1])
+        with self._lookup_seen:
+            with self._lock:
+                self.lookup_requests.append(seen)
+                forced = self._lookup_failures.pop(0) if self._lookup_failures else None
+                self._lookups_held += 1
+            self._lookup_seen.notify_all()
+        try:
+            self._lookups_flow.wait(timeout=60)  # a hang guard: the test releases it sooner
+        finally:
+            with self._lock:
+                self._lookups_held -= 1
+        if forced:
+            return forced, self.error(forced, "Injected failure")
+        if seen.auth != (self.account_sid, self.auth_token):
+            return 401, self.error(401, "Authenticate", code=20003)
+        if seen.query.get("Fields") != "line_type_intelligence" or not number.startswith("+"):
+            return 400, self.error(400, "Invalid request", code=60200)
+        kind = self.line_types.get(number, self.default_line_type)
+        valid = kind != "invalid"
+        intelligence = None if not valid else {
+            "error_code": None if kind else 60601, "mobile_country_code": None,
+            "mobile_network_code": None, "carrier_name": "Fake Telecom" if kind else None,
+            "type": kind,
+        }
+        return 200, {
+            "calling_country_code": "1", "country_code": "CA", "phone_number": number,
+            "national_format": number, "valid": valid,
+            "validation_errors": None if valid else ["NOT_A_NUMBER"], "caller_name": None,
+            "sim_swap": None, "call_forwarding": None, "line_status": None,
+            "line_type_intelligence": intelligence, "identity_match": None,
+            "reassigned_number": None, "sms_pumping_risk": None,
+            "phone_number_quality_score": None, "pre_fill": None,
+            "url": f"{self.base_url}{seen.path}",
+        }
 
     def answer_media(self, seen: Seen) -> tuple[int, dict[str, str], bytes]:
         """A recording's audio (``GET …/Recordings/RE….mp3``), whole or a byte range of it."""
@@ -350,18 +442,24 @@ class _Handler(BaseHTTPRequestHandler):
                     {k: v for k, v in self.headers.items() if k.lower() != "authorization"})
         if self.command == "GET" and parts.path.endswith(".mp3"):
             status, headers, body = self.twilio.answer_media(seen)
+        elif self.command == "GET" and parts.path.startswith("/v2/PhoneNumbers/"):
+            status, payload = self.twilio.answer_lookup(seen)
+            body, headers = json.dumps(payload).encode(), JSON_HEADERS
         else:
             status, payload = self.twilio.answer(seen)
             body = json.dumps(payload).encode() if payload is not None else b""
             headers = JSON_HEADERS if payload is not None else {}
-        self.send_response(status)
-        for name, value in headers.items():
-            self.send_header(name, value)
-        self.send_header("Content-Length", str(len(body)))
-        self.send_header("Connection", "close")
-        self.end_headers()
-        self.wfile.write(body)
         self.close_connection = True
+        try:
+            self.send_response(status)
+            for name, value in headers.items():
+                self.send_header(name, value)
+            self.send_header("Content-Length", str(len(body)))
+            self.send_header("Connection", "close")
+            self.end_headers()
+            self.wfile.write(body)
+        except (BrokenPipeError, ConnectionResetError):  # the client gave up (a held lookup)
+            pass
 
     do_GET = do_POST = do_DELETE = _handle  # noqa: N815 (http.server's names)
 
@@ -387,6 +485,10 @@ class Played:
     @property
     def says(self) -> list[str]:
         return self.result.says
+
+    @property
+    def heard(self) -> str:
+        return self.result.heard
 
     def drain(self) -> None:
         assert self.app.extensions["ivr.worker"].drain()

@@ -67,9 +67,15 @@ class SmtpServer:
     def running(self) -> bool:
         return self._controller is not None
 
+    config_dir: str | None = None  # a config whose boxes have addresses (conftest's smtp)
+
     def settings(self) -> dict[str, object]:
-        """The app settings that send mail here."""
-        return {"SMTP_HOST": self.host, "SMTP_PORT": self.port}
+        """The app settings that send mail here, with a config whose teams have addresses
+        (the shipped one has none: nobody to write to)."""
+        found: dict[str, object] = {"SMTP_HOST": self.host, "SMTP_PORT": self.port}
+        if self.config_dir:
+            found["IVR_CONFIG_DIR"] = self.config_dir
+        return found
 
     def start(self) -> SmtpServer:
         if self._controller is None:

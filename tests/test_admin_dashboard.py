@@ -11,6 +11,7 @@ from html.parser import HTMLParser
 
 import pytest
 from console import logged_in
+from test_local_days import add_local_days
 
 MONTREAL = timezone(timedelta(hours=-5))  # December: EST
 T0 = datetime(2026, 12, 1, 10, 0, tzinfo=MONTREAL)
@@ -146,11 +147,54 @@ def test_providers_open_or_closed_now_and_until_when(console):
      "rouvre le lundi 4 janvier 2027, 7 h Motif : Veille du jour de l'An"),
     ("2026-12-04T16:30:00-05:00", "Ouvert", "jusqu'à 17 h"),
 ])
-def test_the_state_follows_the_clock_and_holidays(make_app, now, csi_state, csi_when):
-    app = make_app(IVR_NOW=now)
+def test_the_state_follows_the_clock_and_holidays(make_app, config_copy, now, csi_state,
+                                                  csi_when):
+    # The 2026-2027 local days (24 December from noon, 31 December) on a copy: none shipped.
+    app = make_app(IVR_NOW=now, IVR_CONFIG_DIR=str(add_local_days(config_copy)))
     html = page(logged_in(app))
     csi = table(html, "equipes")["Centre de services informatiques (CSI) de la DRT"]
     assert csi[:2] == [csi_state, csi_when]
+
+
+def test_a_working_31_december_without_local_days(make_app):
+    html = page(logged_in(make_app(IVR_NOW="2026-12-31T16:00:00-05:00")))
+    csi = table(html, "equipes")["Centre de services informatiques (CSI) de la DRT"]
+    assert csi[:2] == ["Ouvert", "jusqu'à 17 h"]
+
+
+# ---------------------------------------------------------------------- local days
+
+
+def test_missing_local_days_are_a_visible_notice(console):
+    html = page(console)  # 1 December 2026; the shipped calendar lists no local day
+    notice = re.search(r'<section class="card" id="avis-jours-locaux" role="status".*?</section>',
+                       html, re.S)
+    assert notice, "no notice for the missing local days"
+    items = [" ".join(re.sub(r"<[^>]+>", " ", i).split())
+             for i in re.findall(r"<li>(.*?)</li>", notice.group(0), re.S)]
+    assert [i.split(" (2 attendus)")[0] for i in items] == [
+        "rsss : aucun jour local inscrit pour la période du 1er juillet 2026 au 30 juin 2027",
+        "rsss : aucun jour local inscrit pour la période du 1er juillet 2027 au 30 juin 2028"]
+    assert all(re.search(r"dans schedules/calendars/rsss\.yaml \(ligne \d+\)$", i)
+               for i in items)
+    assert 'href="/admin/horaires#avis-jours-locaux"' in notice.group(0)
+
+
+def test_the_notice_follows_the_clock_and_the_calendar(make_app, config_copy):
+    add_local_days(config_copy)  # 2026-2027 only
+    app = make_app(IVR_CONFIG_DIR=str(config_copy))
+    text = element_text(page(logged_in(app)), "avis-jours-locaux")
+    assert "1er juillet 2027 au 30 juin 2028" in text and "1er juillet 2026" not in text
+    # Before 1 July 2026, the coming 12 months are within 2025-2026 and 2026-2027.
+    app = make_app(IVR_CONFIG_DIR=str(config_copy), IVR_NOW="2026-06-30T12:00:00-04:00")
+    text = element_text(page(logged_in(app)), "avis-jours-locaux")
+    assert "1er juillet 2025 au 30 juin 2026" in text and "2027 au 30 juin 2028" not in text
+    add_local_days(config_copy, """
+  - {name: Jour local, date: 2025-12-24, local: true, why: essai}
+  - {name: Jour local, date: 2025-12-31, local: true, why: essai}
+""")
+    app = make_app(IVR_CONFIG_DIR=str(config_copy), IVR_NOW="2026-06-30T12:00:00-04:00")
+    assert "avis-jours-locaux" not in page(logged_in(app))
 
 
 # ---------------------------------------------------------------------- today's calls

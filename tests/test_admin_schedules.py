@@ -16,6 +16,7 @@ import pytest
 import yaml
 from click.testing import CliRunner
 from console import logged_in
+from test_local_days import add_local_days
 
 from ivr import REPO_ROOT, cli_schedule
 from ivr.admin.schedules import fr_date, fr_offset, fr_phone, route_plan
@@ -114,8 +115,15 @@ def outcome(root: El, node_id: str) -> str:
 # --------------------------------------------------------------------------- the year ahead
 
 
-def test_holidays_of_the_next_twelve_months_with_names_and_reasons(console) -> None:
-    root = page(console)
+@pytest.fixture
+def with_local_days(make_app, config_copy: Path):
+    """A console on a copy of the config with the 2026-2027 local days listed (24 December
+    from noon, 31 December): the shipped calendar lists none."""
+    return logged_in(make_app(IVR_CONFIG_DIR=str(add_local_days(config_copy))))
+
+
+def test_holidays_of_the_next_twelve_months_with_names_and_reasons(with_local_days) -> None:
+    root = page(with_local_days)
     rsss = holidays(root, "rsss")
     assert rsss["2026-12-25"][0].startswith("Noël")
     assert rsss["2026-12-25"][2] == "vendredi 25 décembre 2026"
@@ -125,9 +133,10 @@ def test_holidays_of_the_next_twelve_months_with_names_and_reasons(console) -> N
     # Good Friday 2027: Easter is 28 March.
     assert rsss["2027-03-26"][0].startswith("Vendredi saint")
     assert rsss["2027-03-29"][0].startswith("Lundi de Pâques")
-    # The partial day says so; inherited days say where they come from.
-    assert "Veille de Noël à partir de 12 h" in rsss["2026-12-24"][0]
+    # The partial day says so, a local day too; inherited days say where they come from.
+    assert "Veille de Noël à partir de 12 h jour local" in rsss["2026-12-24"][0]
     assert "à partir de" not in rsss["2026-12-31"][0]
+    assert "jour local" in rsss["2026-12-31"][0] and "jour local" not in rsss["2026-12-25"][0]
     assert "du calendrier « Jours fériés du Québec" in rsss["2026-12-25"][0]
     assert "du calendrier" not in rsss["2026-12-26"][0]
     # Exactly the window [2026-12-01, 2027-12-01): Noël 2027 is not yet listed.
@@ -140,6 +149,44 @@ def test_holidays_of_the_next_twelve_months_with_names_and_reasons(console) -> N
     gouvernement = holidays(root, "gouvernement")
     assert gouvernement["2027-01-02"][0].startswith("Lendemain du jour de l'An")
     assert "2026-12-24" not in gouvernement
+    # 2027-2028's local days are not listed yet: the page says so.
+    notice = element(root, "avis-jours-locaux").text()
+    assert "1er juillet 2027 au 30 juin 2028" in notice
+    assert "1er juillet 2026" not in notice
+
+
+def test_the_shipped_calendar_has_no_local_day(console) -> None:
+    rsss = holidays(page(console), "rsss")
+    assert len(rsss) == 11  # 13 once the 2 local days are listed
+    assert "2026-12-24" not in rsss and "2026-12-31" not in rsss
+    assert not any("jour local" in row[0] for row in rsss.values())
+
+
+def test_missing_local_days_are_a_visible_notice(console) -> None:
+    notice = element(page(console), "avis-jours-locaux")
+    assert notice.attrs.get("role") == "status"
+    items = [li.text() for li in notice.iter("li")]
+    assert len(items) == 2
+    assert items[0].startswith("rsss : aucun jour local inscrit pour la période du "
+                               "1er juillet 2026 au 30 juin 2027 (2 attendus)")
+    assert "1er juillet 2027 au 30 juin 2028" in items[1]
+    line = next(i for i, text in enumerate(
+        (REPO_ROOT / "schedules/calendars/rsss.yaml").read_text(encoding="utf-8").splitlines(),
+        1) if text.startswith("local_days_per_period:"))
+    assert all(item.endswith(f"dans schedules/calendars/rsss.yaml (ligne {line})")
+               for item in items)
+
+
+def test_no_notice_once_the_local_days_are_listed(make_app, config_copy: Path) -> None:
+    add_local_days(config_copy, """
+  - {name: Veille de Noël, date: 2026-12-24, from: "12:00", local: true, why: essai}
+  - {name: Veille du jour de l'An, date: 2026-12-31, local: true, why: essai}
+  - {name: Veille de Noël, date: 2027-12-24, from: "12:00", local: true, why: essai}
+  - {name: Veille du jour de l'An, date: 2027-12-31, local: true, why: essai}
+""")
+    root = page(logged_in(make_app(IVR_CONFIG_DIR=str(config_copy))))
+    assert root.find_id("avis-jours-locaux") is None
+    assert "jour local" in holidays(root, "rsss")["2026-12-24"][0]
 
 
 def test_the_window_follows_the_clock(make_app) -> None:
@@ -149,12 +196,12 @@ def test_the_window_follows_the_clock(make_app) -> None:
     assert "2026-12-25" not in rsss and "2027-12-25" in rsss
 
 
-def test_a_holiday_links_to_what_happens_that_day(console) -> None:
-    section = element(page(console), "calendrier-rsss")
+def test_a_holiday_links_to_what_happens_that_day(with_local_days) -> None:
+    section = element(page(with_local_days), "calendrier-rsss")
     row = next(tr for tr in section.iter("tr") if tr.attrs.get("data-date") == "2026-12-24")
     href = next(row.iter("a")).attrs["href"]
     assert parse_qs(urlsplit(href).query)["a"] == ["2026-12-24T13:00"]  # while closed
-    root = page(console, "?" + urlsplit(href).query)
+    root = page(with_local_days, "?" + urlsplit(href).query)
     assert "jour férié : Veille de Noël" in element(root, "etat-csi").text()
 
 
@@ -243,7 +290,12 @@ def test_christmas_morning(console) -> None:
     cssns = plan_items(root, "cssns")
     assert [(s["data-kind"], s.get("data-target")) for s in cssns] == [("closed", "cssns_ferme")]
     assert outcome(root, "cssns") == "Message « CSSNS fermé »"
-    assert outcome(root, "patient_plateformes") == "Message « CSSNS fermé »"
+    # Patients reach the CSSNS through their own route, and its own closed message.
+    patients = plan_items(root, "cssns_patients")
+    assert [(s["data-kind"], s.get("data-target")) for s in patients] == [
+        ("closed", "cssns_ferme_patients")]
+    assert outcome(root, "cssns_patients") == "Message « CSSNS fermé (patient) »"
+    assert outcome(root, "patient_plateformes") == "Message « CSSNS fermé (patient) »"
 
 
 def test_a_weekday_morning_dials_the_csi(console) -> None:
@@ -257,8 +309,9 @@ def test_a_weekday_morning_dials_the_csi(console) -> None:
             ("dial", "csi"), ("dial", "cda"), ("goto", None)]
         assert "poste 5656" in steps[0]["text"]
         assert "(CSSNS)" in outcome(root, "cssns")
-        # The care team has no line: its route ends at the voicemail.
-        assert outcome(root, "equipe_soins") == "Boîte vocale « Équipe télésanté »"
+        # The care team has no line: its route ends at the patients' voicemail.
+        assert outcome(root, "equipe_soins") == \
+            "Boîte vocale « Messages des patients pour leur service »"
     assert "maintenant" in element(page(console), "instant-choisi").text()
 
 

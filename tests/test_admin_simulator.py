@@ -191,7 +191,9 @@ def test_the_assets_are_served(console):
 
 def test_staff_urgent_on_a_tuesday_reaches_the_csi_extension_5656(app, sim):
     call = sim.start(TUESDAY)
-    assert call.heard[0] == prompt(app, "accueil.bienvenue")
+    # The welcome, then its options, in one breath.
+    assert call.heard[0] == prompt(app, "accueil.bienvenue") + \
+        " Patient ou proche aidant, faites le 1. Personnel du CIUSSS, faites le 2."
     assert call.awaiting == {"kind": "keys", "num_digits": 1, "timeout": 6}
     call.keys("2,1,1,1")
     dial = call.awaiting
@@ -235,7 +237,9 @@ def test_silence_three_times_at_the_welcome_menu_ends_in_the_fallback_voicemail(
     assert call.awaiting["kind"] == "keys"
     call.do("silence")
     assert call.awaiting == {"kind": "record", "box": "Équipe télésanté"}
-    assert prompt(app, "systeme.trop_d_essais") in call.heard
+    # Too many tries, then the box's greeting.
+    assert call.heard[-1] == prompt(app, "systeme.trop_d_essais") + " " + prompt(
+        app, "vm_telesante.accueil")
     assert [e["kind"] for e in call.transcript].count("silence") == 3
     call.do("record", message=True)
     assert call.data["kind"] == "record"
@@ -263,9 +267,12 @@ def test_a_text_offered_in_the_simulator_is_never_sent(make_app, twilio):
     app = make_app(**twilio.settings())
     sim = Console(logged_in(app))
     call = sim.start(caller=CALLER).keys("2,1,1")
-    assert "Pour recevoir ces renseignements par texto, faites le 2." in call.heard
+    # The caller's line type is not looked up (IVR_LOOKUP off): the offer is for a cell phone.
+    assert call.heard[-1].endswith(
+        "Si vous appelez d'un cellulaire, faites le 2 pour les recevoir par texto.")
     call.keys("2")
-    assert call.heard[-len(call.data["said"])] == "Le texto vous a été envoyé."
+    assert call.heard[-len(call.data["said"])].startswith(
+        "Si votre numéro reçoit les textos, le message arrivera dans un instant.")
     assert app.extensions["ivr.worker"].drain()
     assert rows(app)["outbox"] == 0 and rows(app)["call_events"] == 0
     assert twilio.requests == []

@@ -52,7 +52,7 @@ def rect_of(element: ET.Element) -> tuple[float, float, float, float]:
 def test_every_node_is_drawn_once_with_its_title(console) -> None:
     svg = svg_of(console)
     nodes = groups(svg, "node")
-    assert len(SHIPPED.nodes) == 41
+    assert len(SHIPPED.nodes) == 46
     assert sorted(g.get("data-node") for g in nodes) == sorted(SHIPPED.nodes)
     for g in nodes:
         node = SHIPPED.nodes[g.get("data-node")]
@@ -63,9 +63,9 @@ def test_every_node_is_drawn_once_with_its_title(console) -> None:
         assert node.title.split()[0] in " ".join(drawn)
     accueil = next(g for g in nodes if g.get("data-node") == "accueil")
     # The full prompt is in the tooltip, its start in the box.
-    assert "Bonjour, vous êtes bien à la ligne de soutien technologique en télésanté du " \
+    assert "Bonjour, soutien technologique en télésanté du " \
            "CIUSSS de l'Est-de-l'Île-de-Montréal." in title_of(accueil)
-    assert any(t.startswith("« Bonjour, vous êtes bien") for t in texts_of(accueil))
+    assert any(t.startswith("« Bonjour, soutien technologique") for t in texts_of(accueil))
 
 
 def test_every_option_is_one_edge_with_its_key(console) -> None:
@@ -73,7 +73,7 @@ def test_every_option_is_one_edge_with_its_key(console) -> None:
     edges = groups(svg, "option")
     expected = Counter((n.id, key, o.to) for n in SHIPPED.nodes.values()
                        for key, o in n.options.items())
-    assert len(edges) == sum(len(n.options) for n in SHIPPED.nodes.values()) == 40
+    assert len(edges) == sum(len(n.options) for n in SHIPPED.nodes.values()) == 45
     drawn = Counter((g.get("data-from"), g.get("data-key"), g.get("data-to")) for g in edges)
     assert drawn == expected
     for g in edges:  # the key is written on the edge
@@ -83,7 +83,8 @@ def test_every_option_is_one_edge_with_its_key(console) -> None:
 def test_shortcuts_reserved_digit_and_fallbacks_are_marked(console) -> None:
     svg = svg_of(console)
     shortcuts = {(g.get("data-key"), g.get("data-to")) for g in groups(svg, "shortcut")}
-    assert shortcuts == {("*11", "urgence_ti"), ("*21", "cssns"), ("*90", "vm_telesante")}
+    assert shortcuts == {("*11", "urgence_ti"), ("*21", "cssns"), ("*31", "vm_nouveau_projet"),
+                         ("*90", "vm_telesante")}
     assert all(g.get("data-from") == "accueil" for g in groups(svg, "shortcut"))
     reserved = groups(svg, "reserved")
     assert [g.get("data-key") for g in reserved] == ["9", "9"]  # the edge and its box
@@ -100,7 +101,8 @@ def test_shortcuts_reserved_digit_and_fallbacks_are_marked(console) -> None:
     # Destinations say what they do.
     assert "Compose CSI, puis CDA" in boxes["urgence_ti"]
     assert "Boîte « Équipe télésanté »" in boxes["vm_telesante"]
-    assert {g.get("data-to") for g in groups(svg, "closed")} == {"cssns_ferme"}
+    assert {g.get("data-to") for g in groups(svg, "closed")} == {"cssns_ferme",
+                                                                 "cssns_ferme_patients"}
 
 
 def test_shared_destinations_are_drawn_once_and_referenced(console) -> None:
@@ -111,10 +113,10 @@ def test_shared_destinations_are_drawn_once_and_referenced(console) -> None:
         link = g.find(f"{NS}a")
         assert link is not None and link.get("href") == f"#n-{g.get('data-ref')}"
         assert link.get("href")[1:] in ids
-    # urgence_ti is reached by 3 options and a shortcut: drawn once, referenced 3 times.
+    # urgence_ti is reached by 4 options and a shortcut: drawn once, referenced 4 times.
     incoming = sum(1 for n in SHIPPED.nodes.values() for o in n.options.values()
                    if o.to == "urgence_ti") + 1
-    assert incoming == 4
+    assert incoming == 5
     assert sum(1 for g in refs if g.get("data-ref") == "urgence_ti") == incoming - 1
     assert sum(1 for g in groups(svg, "node") if g.get("data-node") == "urgence_ti") == 1
     # Every edge leads to a drawn box, main or reference.
@@ -156,7 +158,7 @@ def test_texts_are_escaped_and_config_changes_show(make_app, config_copy: Path) 
     ligne.write_text(text, encoding="utf-8")
     client = logged_in(make_app(IVR_CONFIG_DIR=str(config_copy)))
     svg = svg_of(client)
-    assert len(groups(svg, "option")) == 41
+    assert len(groups(svg, "option")) == 46
     boxes = {g.get("data-node"): g for g in groups(svg, "node")}
     assert title_of(boxes["fin_essai"]).startswith("Fin <b>d'essai</b> & « test » (fin d'appel")
     assert "Fin <b>d'essai</b> & « test »" in texts_of(boxes["fin_essai"])
@@ -223,7 +225,7 @@ def test_page_has_the_diagram_a_nested_list_and_the_full_texts(console) -> None:
     assert not re.search(r"\sstyle=", body)
     assert '/admin/static/tree.js' in html and '/admin/static/tree.css' in html
     svg = ET.fromstring(re.search(r"<svg.*?</svg>", body, re.S).group(0))
-    assert len(groups(svg, "node")) == 41
+    assert len(groups(svg, "node")) == 46
     first_link = groups(svg, "node")[0].find(f"{NS}a")
     assert first_link is not None and first_link.get("href") == "#txt-accueil"
     outline = Outline()
@@ -234,7 +236,7 @@ def test_page_has_the_diagram_a_nested_list_and_the_full_texts(console) -> None:
     keyed = [(i["depth"], i["key"].strip()) for i in items]
     assert (2, "Touche 1") in keyed and (2, "Touche 9") in keyed and (2, "Raccourci *11") in keyed
     option_items = [i for i in items if str(i["key"]).startswith("Touche ") and i["href"]]
-    assert len(option_items) == 40  # every option once, reserved 9 has no link
+    assert len(option_items) == 45  # every option once, reserved 9 has no link
     assert {i["href"] for i in items if i["href"]} == {f"#txt-{n}" for n in SHIPPED.nodes}
     assert max(i["depth"] for i in items) >= 5
     # Every node has its full text section, and every link in the page points somewhere.
@@ -244,12 +246,25 @@ def test_page_has_the_diagram_a_nested_list_and_the_full_texts(console) -> None:
     for target in set(re.findall(r'href="#([^"]+)"', html)):
         assert target in ids, target
     section = html.split('id="txt-personnel_equipement_ciusss"')[1].split("</article>")[0]
-    assert "Pour un équipement du CIUSSS" in section
-    assert "Touche </span>1</span> « En cas d&#39;urgence seulement" in section
+    assert "Touche </span>1</span> « En cas d&#39;urgence, faites le 1. »" in section
     assert "texto envoyé à l'appelant : « " in section
     route = html.split('id="txt-urgence_ti"')[1].split("</article>")[0]
     assert "Compose Centre de services informatiques (CSI) de la DRT si l&#39;équipe est " \
            "ouverte" in route
+
+
+def test_info_details_and_silence_are_in_the_full_texts(console) -> None:
+    """An info node's ``details`` (said after its options) and where its silence goes are part
+    of what the caller hears: the page's full texts show them."""
+    html = console.get("/admin/arborescence").get_data(as_text=True)
+    section = html.split('id="txt-personnel_equipement_ciusss"')[1].split("</article>")[0]
+    assert "Sinon, faites une demande Octopus sous Informatique." in section
+    assert "Déclarez tout incident sur l&#39;AH-233, mot-clé Télésanté." in section
+    section = html.split('id="txt-personnel_question_plateformes"')[1].split("</article>")[0]
+    assert "Consultez d&#39;abord la documentation du RQT, sur telesantequebec.ca." in section
+    # Silence leads to the CSSNS too: named once for the option, once for the silence.
+    assert "silence" in section.lower()
+    assert section.count("CSSNS (plateformes provinciales)") == 2, section
 
 
 def test_the_svg_download_matches_the_page(console) -> None:

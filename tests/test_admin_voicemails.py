@@ -205,7 +205,9 @@ def test_list_newest_first_by_box_with_caller_time_path_duration_status(admin, t
     assert page.status_code == 200
     html = page.get_data(as_text=True)
     rows = ListPage(html)
-    assert rows.sections == {"telesante": [newest.id, handled.id], "ancienne": [old.id]}
+    # Every box of the config has its section, even the patients' box with no message yet.
+    assert rows.sections == {"telesante": [newest.id, handled.id], "patients": [],
+                             "ancienne": [old.id]}
     assert rows.text(newest.id, "Reçu le") == "mardi 1 décembre 2026, 9 h 05"
     assert rows.text(newest.id, "Appelant") == "514 555-0123"
     assert rows.paths[newest.id] == ["Accueil", "Intervenant, médecin ou agente administrative",
@@ -226,6 +228,8 @@ def test_list_newest_first_by_box_with_caller_time_path_duration_status(admin, t
     assert re.search(r'<h2 id="boite-telesante">Équipe télésanté\s*<span class="badge new">'
                      r'1 nouveau</span>\s*<span class="badge open">1 traité</span>', html)
     assert '<h2 id="boite-ancienne">ancienne' in html
+    assert re.search(r'<h2 id="boite-patients">Messages des patients pour leur service\s*'
+                     r'<span class="badge new">0 nouveau</span>', html)
     assert "<strong>2 nouveaux messages</strong> à traiter" in html
     # A player per recording, through the app; a "traité" button only on new ones.
     assert f'src="/admin/messagerie/{newest.id}/audio"' in html
@@ -237,12 +241,14 @@ def test_list_newest_first_by_box_with_caller_time_path_duration_status(admin, t
 FILTERS = [
     ("?boite=ancienne", {"ancienne": [3]}),
     ("?boite=telesante", {"telesante": [1, 2]}),
-    ("?statut=nouveau", {"telesante": [1], "ancienne": [3]}),
-    ("?statut=traite", {"telesante": [2], "ancienne": []}),
+    ("?boite=patients", {"patients": []}),
+    ("?statut=nouveau", {"telesante": [1], "patients": [], "ancienne": [3]}),
+    ("?statut=traite", {"telesante": [2], "patients": [], "ancienne": []}),
     ("?boite=telesante&statut=nouveau", {"telesante": [1]}),
-    ("?statut=tous", {"telesante": [1, 2], "ancienne": [3]}),
-    ("", {"telesante": [1, 2], "ancienne": [3]}),
-    ("?boite=inexistante&statut=n'importe", {"telesante": [1, 2], "ancienne": [3]}),
+    ("?statut=tous", {"telesante": [1, 2], "patients": [], "ancienne": [3]}),
+    ("", {"telesante": [1, 2], "patients": [], "ancienne": [3]}),
+    ("?boite=inexistante&statut=n'importe", {"telesante": [1, 2], "patients": [],
+                                              "ancienne": [3]}),
 ]
 
 

@@ -80,7 +80,7 @@ def test_each_call_leaves_its_own_journal_even_when_its_answers_are_reused(make_
 def test_each_caller_gets_their_own_text_from_a_reused_answer(make_app, twilio):
     first = play(make_app, SMS_KEY, caller=STAFF, **twilio.settings())
     second = CallSimulator(first.app, caller=OTHER_STAFF).play(SMS_KEY)
-    assert "Le texto vous a été envoyé." in second.says
+    assert "le message arrivera dans un instant." in second.heard
     first.drain()
     assert sorted(m.form["To"] for m in twilio.messages) == sorted([STAFF, OTHER_STAFF])
     assert {m.form["From"] for m in twilio.messages} == {SMS_FROM}
@@ -88,11 +88,11 @@ def test_each_caller_gets_their_own_text_from_a_reused_answer(make_app, twilio):
 
 def test_a_caller_who_cannot_take_a_text_is_not_offered_one_from_a_reused_answer(make_app,
                                                                                  twilio):
-    offer = "Pour recevoir ces renseignements par texto, faites le 2."
+    offer = "Si vous appelez d'un cellulaire, faites le 2 pour les recevoir par texto."
     texted = play(make_app, "2,1,1", caller=STAFF, **twilio.settings())
     landline = CallSimulator(texted.app, caller="+18005551234").play("2,1,1")  # toll-free
-    assert offer in texted.says
-    assert offer not in landline.says
+    assert offer in texted.heard
+    assert offer not in landline.heard
 
 
 def test_a_file_change_empties_the_answers(make_app, config_copy):

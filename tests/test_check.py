@@ -75,9 +75,10 @@ PERSONNEL = "menus/personnel.yaml"
 LIGNE = "menus/ligne.yaml"
 PROVIDERS = "schedules/providers.yaml"
 PROMPTS = "prompts/fr-CA.yaml"
+DESTINATIONS = "menus/destinations.yaml"
 PATIENT_OPTION_1 = '      "1": {to: patient_technique, say: patient.technique}\n'
 PATIENT_OPTION_2 = '      "2": {to: patient_question, say: patient.question}\n'
-SHORTCUT_90 = '    "90": vm_telesante'
+SHORTCUT_90 = '    "90": {to: vm_telesante, say: raccourci.telesante}'
 ACCUEIL_OPTION_2 = '      "2": {to: personnel, say: accueil.personnel}\n'
 PERSONNEL_OPTION_3 = '      "3": {to: personnel_acquisitions, say: personnel.acquisitions}\n'
 
@@ -88,7 +89,10 @@ PERSONNEL_OPTION_3 = '      "3": {to: personnel_acquisitions, say: personnel.acq
 def test_shipped_configuration_is_valid():
     result = ivr("check")
     assert result.exit_code == 0, result.output
-    assert result.output.startswith("OK:"), result.output
+    assert result.stdout.startswith("OK:"), result.output
+    # What it only warns about goes to stderr, in French, one line each.
+    for line in result.stderr.splitlines():
+        assert line.startswith("avertissement : "), result.stderr
 
 
 def test_copy_is_valid_before_it_is_broken(config_copy):
@@ -117,14 +121,17 @@ def test_same_digit_twice_in_a_menu(config_copy):
     ('    "12": nulle_part', "nulle_part", ("nulle_part",)),
     ('    "11": cssns  # en double', "en double", ("twice",)),
     ('    "22": accueil  # le menu d\'accueil', "le menu d'accueil", ("welcome",)),
-], ids=["three digits", "one digit", "unknown node", "twice", "to the root"])
+    ('    "12": {to: nulle_part, say: raccourci.cssns}', "nulle_part", ("nulle_part",)),
+    ('    "12": {to: cssns, say: raccourci.sans_texte}', "sans_texte", ("raccourci.sans_texte",)),
+], ids=["three digits", "one digit", "unknown node", "twice", "to the root",
+        "mapping to an unknown node", "mapping with a prompt with no text"])
 def test_bad_shortcut(config_copy, shortcut, marker, words):
     lines = broken(config_copy, Edit(LIGNE, SHORTCUT_90, f"{shortcut}\n{SHORTCUT_90}"))
     assert_reported(lines, LIGNE, line_of(config_copy, LIGNE, marker), *words)
 
 
 def test_node_prompt_with_no_text(config_copy):
-    lines = broken(config_copy, Edit(PATIENT, "    prompt: patient.intro\n",
+    lines = broken(config_copy, Edit(PATIENT, "    prompt: patient_internet.message\n",
                                      "    prompt: patient.sans_texte\n"))
     assert_reported(lines, PATIENT, line_of(config_copy, PATIENT, "patient.sans_texte"),
                     "patient.sans_texte")
@@ -139,10 +146,10 @@ def test_option_prompt_with_no_text(config_copy):
 
 
 def test_prompt_with_empty_text(config_copy):
-    lines = broken(config_copy, Edit(PROMPTS, "  patient.intro: Patients et proches aidants.\n",
-                                     '  patient.intro: ""\n'))
-    assert_reported(lines, PROMPTS, line_of(config_copy, PROMPTS, "patient.intro:"),
-                    "patient.intro")
+    text = "  patient_teams.message: Votre intervenant ou votre médecin peut vous aider.\n"
+    lines = broken(config_copy, Edit(PROMPTS, text, '  patient_teams.message: ""\n'))
+    assert_reported(lines, PROMPTS, line_of(config_copy, PROMPTS, "patient_teams.message:"),
+                    "patient_teams.message")
 
 
 ORPHAN = """
@@ -165,20 +172,17 @@ DEAD_END = """
   cul_de_sac:
     type: menu
     title: Un menu sans issue
-    prompt: personnel.intro
 """
 LOOP = """
   boucle_a:
     type: menu
     title: Boucle A
-    prompt: personnel.intro
     options:
       "1": {to: boucle_b, say: personnel.technique}
 
   boucle_b:
     type: menu
     title: Boucle B
-    prompt: personnel.intro
     options:
       "1": {to: boucle_a, say: personnel.technique}
 """
@@ -236,6 +240,18 @@ def test_reserved_digit_at_the_welcome_menu(config_copy):
     assert_reported(lines, LIGNE, line_of(config_copy, LIGNE, "# réservé"), "9", "reserved")
 
 
+def test_example_addresses_only_in_development(config_copy):
+    """A box that would notify example.org notifies nobody: refused unless IVR_DEV=1."""
+    Edit(DESTINATIONS, "(ivr check le rappelle).\n    emails: []\n",
+         "(ivr check le rappelle).\n    emails: [telesante@example.org]\n").apply(config_copy)
+    lines = broken(config_copy)
+    assert_reported(lines, DESTINATIONS, line_of(config_copy, DESTINATIONS, "  telesante:"),
+                    "boxes.telesante.emails", "telesante@example.org", "IVR_DEV")
+    result = ivr("check", "--config-dir", str(config_copy), IVR_DEV="1")
+    assert result.exit_code == 0, result.output
+    assert result.stdout.startswith("OK:"), result.output
+
+
 @pytest.mark.parametrize("value", ["demain matin", "2026-12-25T10:00:00", "2026-13-01T10:00-05:00"])
 def test_bad_ivr_now(value):
     result = ivr("check", IVR_NOW=value)
@@ -264,7 +280,8 @@ def test_tree_prints_the_root_and_the_shortcuts():
     assert result.exit_code == 0, result.output
     lines = result.output.splitlines()
     assert "accueil" in lines[0], lines[0]
-    for key, target in (("11", "urgence_ti"), ("21", "cssns"), ("90", "vm_telesante")):
+    for key, target in (("11", "urgence_ti"), ("21", "cssns"), ("31", "vm_nouveau_projet"),
+                        ("90", "vm_telesante")):
         assert any(line.startswith(f"*{key}") and target in line for line in lines), key
     assert any("personnel_equipement_ciusss" in line for line in lines)
 

@@ -20,7 +20,7 @@ from ivr.store import utcnow
 CALLER = "+15145550123"
 PUBLIC = "https://ligne.example.org"
 PATIENT_VOICEMAIL = ("accueil.patient.patient_technique.patient_equipement_prete.equipe_soins."
-                     "vm_telesante")
+                     "vm_patients")
 FIELDS = {"id", "box", "caller", "received_at", "duration", "path", "status", "recording_sid",
           "handled_by", "handled_at"}
 
@@ -51,7 +51,7 @@ def test_a_voicemail_recorded_once_is_listed_once(make_app, order):
     assert set(listed) == FIELDS
     assert listed["recording_sid"] == "RE" + "4" * 32
     assert (listed["box"], listed["duration"], listed["path"], listed["status"]) == (
-        "telesante", 17, PATIENT_VOICEMAIL, "new")
+        "patients", 17, PATIENT_VOICEMAIL, "new")
     assert listed["caller"] == (None if order == ["callback"] else CALLER)
     received = datetime.fromisoformat(listed["received_at"])
     assert received.tzinfo is not None and abs(received - utcnow()) < timedelta(minutes=1)
@@ -98,7 +98,7 @@ def test_calls_lists_the_journal_with_masked_callers(make_app):
     assert call["call_sid"] == played.result.call_sid
     assert call["caller"] == "+1514…23"
     assert (call["branch"], call["outcome"], call["duration"]) == ("patient", "voicemail", 60)
-    assert call["destination"] == "voicemail:telesante"
+    assert call["destination"] == "voicemail:patients"
     assert datetime.fromisoformat(call["started_at"]).tzinfo is not None
     text = ivr(played.app, "calls").output
     assert played.result.call_sid in text and "voicemail" in text and CALLER not in text
@@ -169,7 +169,7 @@ def test_reconcile_adds_what_twilio_recorded_and_the_line_never_heard(make_app, 
 
     result = ivr(played.app, "reconcile", "--since", since)
     assert result.exit_code == 0, result.output
-    assert f"added voicemail #1 {sid} box telesante" in result.output
+    assert f"added voicemail #1 {sid} box patients" in result.output
     assert "1 voicemail(s) added, 0 already known, 1 e-mail(s) queued" in result.output
     assert CALLER not in result.output
     [listing] = twilio.seen("GET", "/Recordings.json")
@@ -181,7 +181,7 @@ def test_reconcile_adds_what_twilio_recorded_and_the_line_never_heard(make_app, 
 
     [voicemail] = played.store.voicemails()
     assert (voicemail.recording_sid, voicemail.call_sid, voicemail.box, voicemail.node) == (
-        sid, played.result.call_sid, "telesante", "vm_telesante")
+        sid, played.result.call_sid, "patients", "vm_patients")
     assert (voicemail.caller, voicemail.duration, voicemail.path) == (CALLER, 42,
                                                                       PATIENT_VOICEMAIL)
     assert abs(voicemail.received_at - created) < timedelta(seconds=1)

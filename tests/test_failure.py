@@ -103,7 +103,7 @@ def test_fallback_after_a_recording_thanks_the_caller(client):
     form = twilio_form(ErrorCode="11205",
                        ErrorUrl="https://ligne.example.org/voice/record/vm_telesante?p=accueil")
     root = assert_valid(signed_post(client, "/voice/fallback", form))
-    assert "votre message a bien été enregistré" in said(root)
+    assert "votre message est enregistré" in said(root)
     assert root.find("Record") is None and root.find("Hangup") is not None
 
 
@@ -194,14 +194,14 @@ def test_public_url_with_a_path(make_app, proxy_strips_prefix):
 
 
 def test_unknown_shortcuts_count_as_failed_tries(client):
-    """'*00' again and again is three failed tries like any other: then the fallback."""
+    """'*77' again and again is three failed tries like any other: then the fallback."""
     path = "/voice/input/accueil"
     for attempt in range(1, 4):
         star = assert_valid(signed_post(client, path, twilio_form(Digits="*")))
         shortcut = first(star, "Gather").get("action")
-        answer = assert_valid(signed_post(client, shortcut, twilio_form(Digits="00")))
+        answer = assert_valid(signed_post(client, shortcut, twilio_form(Digits="77")))
         if attempt < 3:
-            assert "Raccourci inconnu" in said(answer) or "inconnu" in said(answer)
+            assert "Ce raccourci n'existe pas" in said(answer) or "inconnu" in said(answer)
             path = first(answer, "Gather").get("action")
             assert path.endswith(f"n={attempt}")
         else:

@@ -159,6 +159,8 @@ def compute_bounds(config: Config) -> Bounds:
             return 0  # a prompt comes (menu, info), or the call ends (voicemail, hangup)
         if node.type == "menu":
             return line.max_tries + longest(node.fallback or line.fallback, True, seen)
+        if node.type == "info" and node.silence:  # silence there goes on, once
+            return 1 + longest(node.silence, True, seen)
         return 1 if node.type in ("info", "voicemail") else 0
 
     def route(steps, index: int, count_silence: bool, seen: tuple[str, ...]) -> int:
@@ -217,6 +219,7 @@ def line_app():
         IVR_RELOAD_SECONDS=0,  # no config watcher: the shipped config, the whole time
         **SMS_SETTINGS,
         TWILIO_API_BASE_URL="http://127.0.0.1:9",  # never reached; nothing is sent
+        IVR_LOOKUP=False,  # line types unknown: the offers say « si vous appelez d'un cellulaire »
     )
     app.test_client_class = WatchedClient
     return app
@@ -337,7 +340,7 @@ def take(presses: deque[str | None], num_digits: int, finish_on_key: str) -> str
 
 def speech(verb: ET.Element) -> str:
     return f"[audio {(verb.text or '').strip()}]" if verb.tag == "Play" else \
-        (verb.text or "").strip()
+        " ".join("".join(verb.itertext()).split())  # SSML's written words
 
 
 def play(app, script: Script, limit: int) -> Call:

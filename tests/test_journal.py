@@ -21,7 +21,7 @@ def play(app, keys, dial=()):
     ("2,1,1,1", (), "answered", "csi", "personnel"),
     ("2,1,1,1", ("no-answer", "busy"), "voicemail", "voicemail:telesante", "personnel"),
     ("2,1,3", (), "info", None, "personnel"),
-    ("1,1,1", (), "voicemail", "voicemail:telesante", "patient"),
+    ("1,1,1", (), "voicemail", "voicemail:patients", "patient"),
     ("*11", (), "answered", "csi", "urgence_ti"),
 ], ids=["answered", "no-answer-then-voicemail", "info-goodbye", "patient-voicemail", "shortcut"])
 def test_outcomes(app, keys, dial, outcome, destination, branch):

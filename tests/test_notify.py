@@ -19,32 +19,34 @@ from ivr.store import utcnow
 PUBLIC = "https://ligne.example.org"
 CALLER = "+15145550123"
 PATIENT_VOICEMAIL = ("accueil.patient.patient_technique.patient_equipement_prete.equipe_soins."
-                     "vm_telesante")
-TEAM = ("telesante@example.org", "pilote.telesante@example.org")
+                     "vm_patients")
+TEAM = ("patients@example.org", "pilote.telesante@example.org")
 
 
 @pytest.fixture
-def smtp_down():
+def smtp_down(teams_config):
     """A mail server that is not running yet (``start()`` brings it up on the same port)."""
     server = SmtpServer()
+    server.config_dir = str(teams_config)  # boxes with addresses, as the smtp fixture's
     yield server
     server.stop()
 
 
 @pytest.fixture
 def two_addresses(config_copy):
-    """The shipped configuration, with a second address for the telehealth team's box."""
+    """The shipped configuration, with two addresses for the patients' messages box."""
     destinations = config_copy / "menus" / "destinations.yaml"
     text = destinations.read_text(encoding="utf-8")
-    assert "emails: [telesante@example.org]" in text
-    destinations.write_text(text.replace("emails: [telesante@example.org]",
-                                         f"emails: [{', '.join(TEAM)}]"), encoding="utf-8")
+    start = text.index("\n  patients:\n")
+    at = text.index("emails: []", start)
+    destinations.write_text(text[:at] + f"emails: [{', '.join(TEAM)}]"
+                            + text[at + len("emails: []"):], encoding="utf-8")
     return config_copy
 
 
 def test_a_recorded_call_emails_each_team_address_once_in_french(make_app, smtp, two_addresses):
-    played = play(make_app, "1,1,1", IVR_CONFIG_DIR=str(two_addresses), IVR_PUBLIC_URL=PUBLIC,
-                  **smtp.settings())
+    played = play(make_app, "1,1,1", IVR_PUBLIC_URL=PUBLIC,
+                  **{**smtp.settings(), "IVR_CONFIG_DIR": str(two_addresses)})
     assert played.result.kind == "record"
     assert smtp.received == []  # nothing is sent on the call path
     played.drain()
@@ -61,7 +63,7 @@ def test_a_recorded_call_emails_each_team_address_once_in_french(make_app, smtp,
         assert mail.message["To"] == mail.rcpt_tos[0]
         assert mail.subject.startswith("Nouveau message vocal")
         assert CALLER in mail.subject
-        assert "Équipe télésanté" in mail.subject
+        assert "Messages des patients pour leur service" in mail.subject
         body = mail.body
         assert f"Appelant : {CALLER}" in body
         assert f"Reçu le : {spoken_date(voicemail.received_at)}" in body
@@ -104,7 +106,7 @@ def test_both_callbacks_in_any_order_twice_make_one_email(make_app, smtp, order,
     assert (voicemail.caller, voicemail.path, voicemail.duration) == (CALLER, PATIENT_VOICEMAIL,
                                                                        17)
     [mail] = smtp.received
-    assert mail.rcpt_tos == ["telesante@example.org"]
+    assert mail.rcpt_tos == ["patients@example.org"]
     assert f"{PUBLIC}/admin/messagerie/{voicemail.id}" in mail.body
     # The e-mail names the caller even when the callback without From came first.
     assert CALLER in mail.body

@@ -19,8 +19,8 @@ from twiml_rules import assert_valid, said, signed_post, twilio_form
 
 from ivr.simulator import CallSimulator
 
-WELCOME = "Bonjour, vous êtes bien à la ligne de soutien"
-NEW_WELCOME = "Bonjour et bienvenue à la ligne de soutien"
+WELCOME = "Bonjour, soutien technologique en télésanté"
+NEW_WELCOME = "Bonjour et bienvenue au soutien technologique en télésanté"
 
 
 def edit(path: Path, old: str, new: str) -> None:
@@ -50,8 +50,8 @@ def test_a_valid_edit_is_served_without_a_restart(live):
     app, line, directory = live
     before = line.config.version
     assert WELCOME in welcome(app)
-    edit(directory / "prompts" / "fr-CA.yaml", "Bonjour, vous êtes bien à",
-         "Bonjour et bienvenue à")
+    edit(directory / "prompts" / "fr-CA.yaml", "Bonjour, soutien",
+         "Bonjour et bienvenue au soutien")
     assert line.check() is True
     assert NEW_WELCOME in welcome(app)
     status = health(app)
@@ -76,7 +76,7 @@ def test_an_invalid_edit_is_refused_and_the_last_good_version_serves(live, caplo
     # Callers are served by the last good version: 2 still leads to the staff menu.
     staff_menu = said(assert_valid(signed_post(app.test_client(), "/voice/input/accueil",
                                                twilio_form(Digits="2"))))
-    assert "Intervenants, médecins et agentes administratives" in staff_menu
+    assert "Problème technique, faites le 1" in staff_menu
     # The administrator fixes it: the error clears and the fix is served.
     edit(directory / "menus" / "ligne.yaml", '"2": {to: personel,', '"2": {to: personnel,')
     line.check()
@@ -137,7 +137,8 @@ def test_a_dial_result_for_a_route_that_changed_goes_on(live):
     app, line, directory = live
     client = app.test_client()
     for path in directory.joinpath("menus").glob("*.yaml"):
-        text = re.sub(r"(?<!option\.)\burgence_ti\b", "urgence_info", path.read_text("utf-8"))
+        text = re.sub(r"(?<!option\.)(?<!raccourci\.)\burgence_ti\b", "urgence_info",
+                      path.read_text("utf-8"))
         path.write_text(text, "utf-8")
     assert line.check() is True, line.last_error
     root = assert_valid(signed_post(client, "/voice/dial/urgence_ti/0?p=accueil.personnel",
@@ -172,8 +173,8 @@ def test_the_watcher_picks_up_changes_by_itself(make_app, config_copy):
     logger.setLevel(logging.INFO)
     try:
         assert WELCOME in welcome(app)  # the first request starts this process's watcher
-        edit(config_copy / "prompts" / "fr-CA.yaml", "Bonjour, vous êtes bien à",
-             "Bonjour et bienvenue à")
+        edit(config_copy / "prompts" / "fr-CA.yaml", "Bonjour, soutien",
+             "Bonjour et bienvenue au soutien")
         assert reloaded.wait(timeout=60)  # nobody asked: the watcher's thread saw it
         assert line.reloads == 1
         assert NEW_WELCOME in welcome(app)

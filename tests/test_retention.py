@@ -201,7 +201,7 @@ def test_no_log_record_ever_shows_the_callers_full_number(make_app, twilio, smtp
     # answer, so the telehealth voicemail.
     played = play(make_app, "2,1,1,2,1", caller=CALLER, dial=["no-answer", "no-answer"],
                   simulator=HeldRecordingCall, **settings)
-    assert "Le texto vous a été envoyé." in played.says
+    assert "le message arrivera dans un instant." in played.heard
     call = played.simulator
     twilio.fail_next(1, status=400)  # Twilio's error may echo the number: it is scrubbed
     call.deliver("callback", "RE" + "5" * 32)

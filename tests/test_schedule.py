@@ -12,6 +12,7 @@ import pytest
 from click.testing import CliRunner
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from test_local_days import LOCAL_DAYS_2026
 
 import ivr.schedule as schedule_module
 from ivr import cli_schedule
@@ -31,6 +32,19 @@ def _build(directory: Path) -> Schedule:
 @pytest.fixture(scope="module")
 def sched() -> Schedule:
     return _build(REPO)
+
+
+RSSS_WITH_LOCAL_DAYS = (REPO / "schedules" / "calendars" / "rsss.yaml").read_text(
+    encoding="utf-8") + LOCAL_DAYS_2026  # 24 December from noon, 31 December (2026-2027)
+
+
+@pytest.fixture(scope="module")
+def local_days(tmp_path_factory) -> Schedule:
+    """The shipped schedule with two local days listed, as an administrator would add them
+    (the shipped calendar lists none)."""
+    return custom(tmp_path_factory.mktemp("local"),
+                  (REPO / "schedules" / "providers.yaml").read_text(encoding="utf-8"),
+                  {"rsss": RSSS_WITH_LOCAL_DAYS})
 
 
 def at(text: str) -> dt.datetime:
@@ -100,15 +114,9 @@ CASES = [
     ("cssns", "2026-12-25T10:00:00-05:00", False, "christmas-cssns-closed"),
     ("reacts", "2026-12-25T10:00:00-05:00", False, "christmas-reacts-closed"),
     ("cda", "2026-12-25T10:00:00-05:00", True, "christmas-cda-open"),
-    # 2026-12-24: an RSSS local day from 12:00 only
-    ("csi", "2026-12-24T11:00:00-05:00", True, "dec24-11h-csi-open"),
-    ("csi", "2026-12-24T11:59:00-05:00", True, "dec24-11h59-csi-open"),
-    ("csi", "2026-12-24T12:00:00-05:00", False, "dec24-12h-csi-closed"),
-    ("csi", "2026-12-24T13:00:00-05:00", False, "dec24-13h-csi-closed"),
-    ("cssns", "2026-12-24T13:00:00-05:00", True, "dec24-13h-cssns-open"),
-    # 2026-12-31: an RSSS local day, not a government one
-    ("csi", "2026-12-31T10:00:00-05:00", False, "dec31-csi-closed"),
-    ("cssns", "2026-12-31T10:00:00-05:00", True, "dec31-cssns-open"),
+    # no local day is shipped: 24 and 31 December 2026 are working days
+    ("csi", "2026-12-24T13:00:00-05:00", True, "dec24-13h-csi-open-without-local-days"),
+    ("csi", "2026-12-31T10:00:00-05:00", True, "dec31-csi-open-without-local-days"),
     # 2 January: RSSS and government, not the law
     ("csi", "2026-01-02T10:00:00-05:00", False, "jan2-csi-closed"),
     ("cssns", "2026-01-02T10:00:00-05:00", False, "jan2-cssns-closed"),
@@ -163,6 +171,31 @@ def test_is_open(sched: Schedule, provider: str, instant: str, expected: bool) -
     assert sched.state(provider, now).open is expected
 
 
+LOCAL_CASES = [
+    # 2026-12-24: an RSSS local day from 12:00 only
+    ("csi", "2026-12-24T11:00:00-05:00", True, "dec24-11h-csi-open"),
+    ("csi", "2026-12-24T11:59:00-05:00", True, "dec24-11h59-csi-open"),
+    ("csi", "2026-12-24T12:00:00-05:00", False, "dec24-12h-csi-closed"),
+    ("csi", "2026-12-24T13:00:00-05:00", False, "dec24-13h-csi-closed"),
+    ("cssns", "2026-12-24T13:00:00-05:00", True, "dec24-13h-cssns-open"),
+    # 2026-12-31: an RSSS local day, not a government one
+    ("csi", "2026-12-31T10:00:00-05:00", False, "dec31-csi-closed"),
+    ("cssns", "2026-12-31T10:00:00-05:00", True, "dec31-cssns-open"),
+    # a local day is for its period only
+    ("csi", "2027-12-24T13:00:00-05:00", True, "dec24-2027-csi-open"),
+    ("csi", "2027-12-31T10:00:00-05:00", True, "dec31-2027-csi-open"),
+]
+
+
+@pytest.mark.parametrize(("provider", "instant", "expected"),
+                         [c[:3] for c in LOCAL_CASES], ids=[c[3] for c in LOCAL_CASES])
+def test_is_open_on_local_days(local_days: Schedule, provider: str, instant: str,
+                               expected: bool) -> None:
+    now = at(instant)
+    assert local_days.is_open(provider, now) is expected
+    assert local_days.state(provider, now).open is expected
+
+
 def test_naive_datetime_is_refused(sched: Schedule) -> None:
     naive = dt.datetime(2027, 3, 16, 10, 0)
     with pytest.raises(ValueError, match="aware"):
@@ -184,7 +217,7 @@ def test_server_time_zone_does_not_matter(sched: Schedule, monkeypatch) -> None:
             monkeypatch.setenv("TZ", zone)
             time.tzset()
             assert [fresh.state(p, at(i)) for p, i in instants] == expected
-            assert fresh.reopening_text("csi", at("2026-12-30T18:00:00-05:00")) == "lundi à 7 h"
+            assert fresh.reopening_text("csi", at("2026-12-24T18:00:00-05:00")) == "lundi à 7 h"
     finally:
         monkeypatch.undo()
         time.tzset()
@@ -200,14 +233,14 @@ def test_state_open_friday_afternoon(sched: Schedule) -> None:
     assert state.until is not None and state.until.tzinfo is TZ
 
 
-def test_state_open_until_the_partial_holiday(sched: Schedule) -> None:
-    state = sched.state("csi", local("2026-12-24T11:00"))
+def test_state_open_until_the_partial_holiday(local_days: Schedule) -> None:
+    state = local_days.state("csi", local("2026-12-24T11:00"))
     assert state.open and state.until == local("2026-12-24T12:00")
     assert state.next_open == local("2026-12-28T07:00")
 
 
-def test_state_closed_by_partial_holiday_names_it(sched: Schedule) -> None:
-    state = sched.state("csi", local("2026-12-24T13:00"))
+def test_state_closed_by_partial_holiday_names_it(local_days: Schedule) -> None:
+    state = local_days.state("csi", local("2026-12-24T13:00"))
     assert state == ProviderState(False, local("2026-12-28T07:00"), local("2026-12-28T07:00"),
                                   "Veille de Noël")
 
@@ -225,10 +258,12 @@ def test_state_closed_evening_has_no_reason(sched: Schedule) -> None:
                                   None)
 
 
-def test_state_across_new_year(sched: Schedule) -> None:
+def test_state_across_new_year(local_days: Schedule, sched: Schedule) -> None:
     # 31 Dec (local day), 1 Jan (law), 2-3 Jan weekend: the CSI reopens Monday 4 January.
-    state = sched.state("csi", local("2026-12-30T18:00"))
+    state = local_days.state("csi", local("2026-12-30T18:00"))
     assert state.until == local("2027-01-04T07:00")
+    # Without the local day, it opens on the 31st.
+    assert sched.state("csi", local("2026-12-30T18:00")).until == local("2026-12-31T07:00")
 
 
 def test_state_across_dst(sched: Schedule) -> None:
@@ -293,8 +328,8 @@ def test_hours_text(sched: Schedule, provider: str, text: str) -> None:
     ("cssns", "2027-03-16T19:00", "demain à 7 h"),
     ("cssns", "2027-03-16T03:00", "aujourd'hui à 7 h"),
     ("cssns", "2027-03-19T19:00", "lundi à 7 h"),
-    ("csi", "2026-12-24T13:00", "lundi à 7 h"),
-    ("csi", "2026-12-30T18:00", "lundi à 7 h"),
+    ("csi", "2026-12-24T18:00", "lundi à 7 h"),  # Noël, then the weekend
+    ("csi", "2026-12-30T18:00", "demain à 7 h"),  # no local day shipped
     ("audiovisuel", "2027-03-25T17:00", "mardi à 8 h"),  # Easter: Fri and Mon off
     ("csi", "2027-03-16T10:00", "demain à 7 h"),  # open: the opening after this one
     ("telesante", "2027-03-16T10:00", ""),
@@ -303,6 +338,14 @@ def test_hours_text(sched: Schedule, provider: str, text: str) -> None:
 ], ids=lambda v: v if len(v) < 20 else None)
 def test_reopening_text(sched: Schedule, provider: str, instant: str, text: str) -> None:
     assert sched.reopening_text(provider, local(instant)) == text
+
+
+@pytest.mark.parametrize(("instant", "text"), [
+    ("2026-12-24T13:00", "lundi à 7 h"),  # closed from noon, then Noël and the weekend
+    ("2026-12-30T18:00", "lundi à 7 h"),  # the local day, the 1st and the weekend
+])
+def test_reopening_text_after_local_days(local_days: Schedule, instant: str, text: str) -> None:
+    assert local_days.reopening_text("csi", local(instant)) == text
 
 
 PROVIDERS_WITH_EXCEPTIONS = """\
@@ -349,8 +392,7 @@ providers:
       - {from: "2027-03-16T02:00", to: "2027-03-16T03:00", name: Maintenance, why: test}
 """
 
-RSSS_WITH_EXCEPTIONS = (REPO / "schedules" / "calendars" / "rsss.yaml").read_text(
-    encoding="utf-8") + """
+RSSS_WITH_EXCEPTIONS = RSSS_WITH_LOCAL_DAYS + """
 closures:
   - name: Panne du réseau
     why: test
@@ -454,20 +496,27 @@ def _dates(sched: Schedule, calendar_id: str, year: int) -> list[str]:
     return [h.date.isoformat() for h in sched.holidays(calendar_id, year)]
 
 
-def test_rsss_2026_has_thirteen_days(sched: Schedule) -> None:
-    assert _dates(sched, "rsss", 2026) == [
+def test_rsss_2026_has_thirteen_days_with_its_local_days(local_days: Schedule) -> None:
+    assert _dates(local_days, "rsss", 2026) == [
         "2026-01-01", "2026-01-02", "2026-04-03", "2026-04-06", "2026-05-18", "2026-06-24",
         "2026-07-01", "2026-09-07", "2026-10-12", "2026-12-24", "2026-12-25", "2026-12-26",
         "2026-12-31"]
-    eve = sched.holidays("rsss", 2026)[9]
+    eve = local_days.holidays("rsss", 2026)[9]
     assert eve == Holiday(dt.date(2026, 12, 24), "Veille de Noël", eve.why, dt.time(12, 0),
-                          "rsss")
+                          "rsss", local=True)
     assert eve.why
 
 
-def test_local_days_are_per_year(sched: Schedule) -> None:
-    assert "2027-12-31" not in _dates(sched, "rsss", 2027)
-    assert "2027-12-24" not in _dates(sched, "rsss", 2027)
+def test_rsss_ships_eleven_days_and_no_local_day(sched: Schedule) -> None:
+    assert _dates(sched, "rsss", 2026) == [
+        "2026-01-01", "2026-01-02", "2026-04-03", "2026-04-06", "2026-05-18", "2026-06-24",
+        "2026-07-01", "2026-09-07", "2026-10-12", "2026-12-25", "2026-12-26"]
+    assert not any(h.local for h in sched.holidays("rsss", 2026))
+
+
+def test_local_days_are_per_year(local_days: Schedule) -> None:
+    assert "2027-12-31" not in _dates(local_days, "rsss", 2027)
+    assert "2027-12-24" not in _dates(local_days, "rsss", 2027)
 
 
 def test_gouvernement_and_quebec(sched: Schedule) -> None:
@@ -510,8 +559,11 @@ def test_holidays_are_computed_once_per_year(monkeypatch) -> None:
 
 
 @pytest.fixture
-def cli_config(monkeypatch):
-    config, _ = parse(REPO)
+def cli_config(monkeypatch, config_copy: Path):
+    """The shipped config with the 2026-2027 local days added."""
+    rsss = config_copy / "schedules" / "calendars" / "rsss.yaml"
+    rsss.write_text(RSSS_WITH_LOCAL_DAYS, encoding="utf-8")
+    config, _ = parse(config_copy)
     config = replace(config, schedule=build_schedule(config)[0])
     monkeypatch.setattr(cli_schedule, "_config", lambda: config)
     monkeypatch.delenv("IVR_NOW", raising=False)

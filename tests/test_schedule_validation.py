@@ -114,8 +114,16 @@ def test_bad_time(copy: Path, bad: str) -> None:
     assert_reported(copy, PROVIDERS, line, "not a time of day")
 
 
+LOCAL_DAY = """  - name: Veille de Noël
+    date: 2026-12-24
+    from: "12:00"
+    local: true
+    why: essai
+"""
+
+
 def test_unquoted_partial_day_time(copy: Path) -> None:
-    line = edit(copy, RSSS, 'from: "12:00"', "from: 12:00")
+    line = append(copy, RSSS, LOCAL_DAY.replace('"12:00"', "12:00")) + 2
     assert_reported(copy, RSSS, line, "between quotes")
 
 
@@ -152,8 +160,8 @@ def test_provider_opening_with_bad_date(copy: Path) -> None:
 
 def test_holiday_without_name_or_date(copy: Path) -> None:
     line = append(copy, RSSS, "  - why: oubli du nom et de la date\n")
-    assert_reported(copy, RSSS, line, "holidays[5].name", "missing")
-    assert_reported(copy, RSSS, line, "holidays[5]", "exactly one of 'rule' or 'date'")
+    assert_reported(copy, RSSS, line, "holidays[3].name", "missing")
+    assert_reported(copy, RSSS, line, "holidays[3]", "exactly one of 'rule' or 'date'")
 
 
 def test_bad_month_day(copy: Path) -> None:
@@ -162,8 +170,39 @@ def test_bad_month_day(copy: Path) -> None:
 
 
 def test_unknown_key_in_a_holiday(copy: Path) -> None:
-    line = edit(copy, RSSS, 'from: "12:00"', 'start: "12:00"')
+    line = append(copy, RSSS, LOCAL_DAY.replace("from:", "start:")) + 2
     assert_reported(copy, RSSS, line, "holidays[3].start", "unknown setting")
+
+
+def test_a_local_day_is_accepted(copy: Path) -> None:
+    append(copy, RSSS, LOCAL_DAY)
+    assert schedule_problems(copy) == []
+
+
+@pytest.mark.parametrize(("old", "new", "words"), [
+    ("local: true", "local: oui", ("holidays[3].local", "expected true")),
+    ("local: true", "local: 1", ("holidays[3].local", "expected true")),
+    ("date: 2026-12-24", 'date: "12-24"', ("holidays[3].local", "full date")),
+    ("date: 2026-12-24", 'rule: "FREQ=YEARLY;BYMONTH=12;BYMONTHDAY=24"',
+     ("holidays[3].local", "full date")),
+], ids=["not-a-boolean", "a-number", "month-day", "rule"])
+def test_bad_local_day(copy: Path, old: str, new: str, words: tuple[str, ...]) -> None:
+    """A local day is decided for one period: a yearly one would close the line every year
+    without anyone deciding it again."""
+    first = append(copy, RSSS, LOCAL_DAY.replace(old, new))
+    assert_reported(copy, RSSS, first + 3, *words)
+
+
+@pytest.mark.parametrize("bad", ["deux", "true", "-1", "2.5", "[2]"])
+def test_bad_local_days_per_period(copy: Path, bad: str) -> None:
+    line = edit(copy, RSSS, "local_days_per_period: 2", f"local_days_per_period: {bad}")
+    assert_reported(copy, RSSS, line, "calendars.rsss.local_days_per_period",
+                    "expected a number of days")
+
+
+def test_unknown_key_in_a_calendar(copy: Path) -> None:
+    line = edit(copy, RSSS, "local_days_per_period: 2", "jours_locaux: 2")
+    assert_reported(copy, RSSS, line, "calendars.rsss.jours_locaux", "unknown setting")
 
 
 def test_hours_not_a_mapping(copy: Path) -> None:

@@ -390,7 +390,7 @@ def test_garbage_keys_reprompt(client, node_id):
         response = signed_post(client, path, twilio_form(Digits=digits))
         root = assert_valid(response, f"{node_id} {name}")
         assert root.find("Gather") is not None, (node_id, name)
-        assert "Choix invalide" in said(root), (node_id, name, said(root))
+        assert "Ce choix n'est pas offert" in said(root), (node_id, name, said(root))
         if len(digits) > 3:  # what the caller typed is never read back to them
             assert digits not in said(root), (node_id, name)
 
@@ -401,21 +401,24 @@ def test_empty_key_is_silence(client, node_id):
     (the spec's "no key before the timeout")."""
     path = f"/voice/input/{node_id}?p={ROOT}"
     root = assert_valid(signed_post(client, path, twilio_form(Digits="")), node_id)
-    if CONFIG.nodes[node_id].type == "menu":
+    node = CONFIG.nodes[node_id]
+    if node.type == "menu":
         assert root.find("Gather") is not None
+    elif node.silence:  # an information that goes on when the caller stays on the line
+        assert root.find("Dial") is not None or root.find("Gather") is not None
     else:
         assert root.find("Hangup") is not None and "au revoir" in said(root)
 
 
 def test_garbage_shortcuts_reprompt(client):
-    for name, digits in [*GARBAGE.items(), ("empty", ""), ("unknown", "00"), ("one", "1")]:
+    for name, digits in [*GARBAGE.items(), ("empty", ""), ("unknown", "77"), ("one", "1")]:
         response = signed_post(client, "/voice/shortcut", twilio_form(Digits=digits))
         root = assert_valid(response, name)
         assert root.find("Gather") is not None, name
         if digits:  # silence is not an unknown shortcut: the menu again, without the word
-            assert "Raccourci inconnu" in said(root), (name, said(root))
+            assert "Ce raccourci n'existe pas" in said(root), (name, said(root))
         else:
-            assert "Raccourci inconnu" not in said(root), (name, said(root))
+            assert "Ce raccourci n'existe pas" not in said(root), (name, said(root))
 
 
 # --------------------------------------------------------------------------- tampered URLs
@@ -425,7 +428,7 @@ def assert_welcome(root: ET.Element, label: str) -> None:
     gather = root.find("Gather")
     assert gather is not None, label
     assert gather.get("action", "").split("?")[0] == f"/voice/input/{ROOT}", (label, gather.attrib)
-    assert "ligne de soutien technologique" in said(root), (label, said(root))
+    assert "soutien technologique en télésanté" in said(root), (label, said(root))
 
 
 @pytest.mark.parametrize("path,extra", [
@@ -571,8 +574,18 @@ def test_text_offer_only_when_it_can_be_sent(sms_client, caller):
                                          {**form, "Digits": node.sms.key}), node.id))
         if "texto" in offer:
             offered += 1
-            assert "texto vous a été envoyé" in pressed, (node.id, caller, pressed)
+            assert "le message arrivera dans un instant" in pressed, (node.id, caller, pressed)
         else:
-            assert "Choix invalide" in pressed, (node.id, caller, pressed)
+            assert "Ce choix n'est pas offert" in pressed, (node.id, caller, pressed)
     if caller == CALLERS[0]:  # a Montréal number: texts can be sent to it
         assert offered, "no node offered a text: the test proves nothing"
+
+
+def test_star_00_reads_the_shortcuts_then_takes_one(client):
+    root = assert_valid(signed_post(client, "/voice/shortcut", twilio_form(Digits="00")), "*00")
+    gather = root.find("Gather")
+    assert gather is not None and gather.get("numDigits") == "2"
+    assert gather.get("action", "").endswith("/voice/shortcut")
+    for code in CONFIG.line.shortcuts:
+        assert f"étoile {code[0]} {code[1]}" in said(root), code
+

@@ -10,12 +10,15 @@ import pytest
 from fake_twilio import SMS_FROM, play
 
 from ivr.notify import MAX_ATTEMPTS, make_due
+from ivr.simulator import CallSimulator
 
 STAFF = "+15145550123"
 OCTOPUS = "2,1,1"  # personnel → problème technique → équipement du CIUSSS (SMS key 2)
-OFFER = "Pour recevoir ces renseignements par texto, faites le 2."
-SENT = "Le texto vous a été envoyé."
-INVALID = "Choix invalide."
+# The tests' apps look up no line type: a number that may be mobile hears the offer « si vous
+# appelez d'un cellulaire » (test_a_known_mobile_… and test_a_known_landline_… look them up).
+OFFER = "Si vous appelez d'un cellulaire, faites le 2 pour les recevoir par texto."
+SENT = "Si votre numéro reçoit les textos, le message arrivera dans un instant."
+INVALID = "Ce choix n'est pas offert."
 
 
 def octopus_text(app) -> str:
@@ -24,9 +27,9 @@ def octopus_text(app) -> str:
 
 def test_a_staff_caller_gets_the_octopus_link_by_text(make_app, twilio):
     played = play(make_app, f"{OCTOPUS},2", caller=STAFF, **twilio.settings())
-    assert OFFER in played.says
-    assert SENT in played.says
-    assert played.says.index(OFFER) < played.says.index(SENT)
+    assert OFFER in played.heard
+    assert SENT in played.heard
+    assert played.heard.index(OFFER) < played.heard.index(SENT)
     assert twilio.requests == []  # nothing leaves during the call
 
     played.drain()
@@ -59,9 +62,9 @@ def test_no_offer_when_the_caller_or_the_line_cannot_text(make_app, twilio, call
     for name in without:
         settings[name] = ""
     played = play(make_app, f"{OCTOPUS},2", caller=caller, **settings)
-    assert OFFER not in played.says
-    assert SENT not in played.says
-    assert INVALID in played.says
+    assert OFFER not in played.heard
+    assert SENT not in played.heard
+    assert INVALID in played.heard
     played.drain()
     assert played.store.outbox() == []
     assert twilio.requests == []
@@ -69,7 +72,7 @@ def test_no_offer_when_the_caller_or_the_line_cannot_text(make_app, twilio, call
 
 def test_pressing_the_sms_key_twice_sends_one_text(make_app, twilio):
     played = play(make_app, f"{OCTOPUS},2,2", caller=STAFF, **twilio.settings())
-    assert played.says.count(SENT) == 2
+    assert played.heard.count(SENT) == 2
     played.drain()
     assert len(twilio.messages) == 1
     assert len(played.store.outbox()) == 1
@@ -135,8 +138,35 @@ def test_the_cssns_closed_node_offers_its_address_with_key_1(make_app, twilio):
     # Saturday: the CSSNS is closed; patient → question → provincial platforms → CSSNS closed.
     played = play(make_app, "1,2,2,1", caller=STAFF, at="2026-12-05T10:00:00-05:00",
                   **twilio.settings())
-    assert "Pour recevoir ces renseignements par texto, faites le 1." in played.says
-    assert SENT in played.says
+    assert "Si vous appelez d'un cellulaire, faites le 1 pour les recevoir par texto." in \
+        played.heard
+    assert SENT in played.heard
     played.drain()
     [post] = twilio.messages
     assert "soutienrqt@ssss.gouv.qc.ca" in post.form["Body"]
+
+
+@pytest.mark.parametrize("line_type,offer,sent", [
+    ("mobile", "Pour recevoir ces renseignements par texto, faites le 2.", "Le texto est envoyé."),
+    ("landline", None, None),
+    ("tollFree", None, None),
+])
+def test_the_caller_s_line_type_decides_the_offer(make_app, twilio, line_type, offer, sent):
+    """Twilio Lookup, asked when the call starts (off the call path): a known mobile hears a
+    plain offer and confirmation, a desk phone none — never « envoyé » for a text that cannot
+    arrive."""
+    twilio.line_types[STAFF] = line_type
+    app = make_app(**twilio.settings(), IVR_LOOKUP=True)
+    line_types = app.extensions["ivr.line_types"]
+    CallSimulator(app, caller=STAFF).play("")  # the call's start asks Twilio
+    assert line_types.wait_idle(60)
+    assert twilio.looked_up == [STAFF]
+    heard = CallSimulator(app, caller=STAFF).play(f"{OCTOPUS},2").heard
+    assert twilio.looked_up == [STAFF]  # known: not asked again
+    if offer is None:
+        assert "texto" not in heard
+        assert INVALID in heard
+    else:
+        assert offer in heard and sent in heard
+        assert OFFER not in heard and SENT not in heard
+

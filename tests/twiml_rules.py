@@ -34,6 +34,10 @@ MAX_BYTES = 64 * 1024  # twilio-notes.md: TwiML responses are capped at 64 kB
 # The verbs this line may answer with, as VoiceResponse builder methods, and what it nests.
 VERBS = ("say", "play", "gather", "dial", "record", "redirect", "hangup", "pause")
 NESTED = {vr.Gather: ("say", "play", "pause"), vr.Dial: ("number",)}
+# SSML inside <Say> (twilio-notes.md), as the library builds it: the line's vocabulary.
+SSML = {"Say": (vr.Say, ("say_as", "sub", "break_", "prosody")),
+        "prosody": (vr.SsmlProsody, ("say_as", "sub", "break_"))}
+MIXED_TEXT = ("Say", "prosody")  # text may stand between their children
 _BASE_METHODS = frozenset(name for name, _ in inspect.getmembers(TwiML, inspect.isfunction))
 
 
@@ -83,6 +87,11 @@ def _grammar() -> dict[str, dict[str, ElementDef]]:
         for name in names:
             element = derive(owner, name)
             grammar[parent][element.tag] = element
+            grammar.setdefault(element.tag, {})
+    for parent, (owner, names) in SSML.items():
+        for name in names:
+            element = derive(owner, name)
+            grammar.setdefault(parent, {})[element.tag] = element
             grammar.setdefault(element.tag, {})
     return grammar
 
@@ -219,6 +228,11 @@ VALUES: dict[str, dict[str, Rule]] = {
         "transcribe": BOOL, "transcribeCallback": url,
     },
     "Redirect": {"method": METHOD},
+    "sub": {"alias": lambda v: None if v.strip() else "an empty alias says nothing"},
+    "say-as": {"interpret-as": one_of("telephone", "characters", "digits", "cardinal", "date")},
+    "break": {"time": lambda v: None if re.fullmatch(r"\d+m?s", v) else f"{v!r}: 300ms, 1s"},
+    "prosody": {"rate": lambda v: None if re.fullmatch(r"\d{2,3}%|x-slow|slow|medium|fast",
+                                                       v) else f"{v!r}: a rate like 85%"},
 }
 REQUIRED = {"Say": ("voice", "language")}
 TEXT_RULES: dict[str, Rule] = {"Play": url, "Redirect": url, "Number": e164, "Dial": e164}
@@ -269,7 +283,7 @@ def _check_children(element: ET.Element, path: str, found: list[str]) -> None:
     allowed = GRAMMAR.get(element.tag, {})
     for child in element:
         where = f"{path}/{child.tag}"
-        if (child.tail or "").strip():
+        if (child.tail or "").strip() and element.tag not in MIXED_TEXT:
             found.append(f"{path}: stray text {child.tail.strip()!r}")
         definition = allowed.get(child.tag)
         if definition is None:
@@ -298,14 +312,14 @@ def _check_element(element: ET.Element, definition: ElementDef, where: str,
     text = (element.text or "").strip()
     if definition.has_text:
         if tag == "Say":
-            message = spoken(element.text or "")
+            message = spoken("".join(element.itertext()))
         elif tag == "Dial" or (tag == "Play" and "digits" in element.attrib):
             message = TEXT_RULES[tag](text) if text else None
         else:
             message = TEXT_RULES[tag](text) if tag in TEXT_RULES else None
         if message:
             found.append(f"{where}: {message}")
-    elif text:
+    elif text and tag not in MIXED_TEXT:
         found.append(f"{where}: <{tag}> takes no text ({text!r})")
     _check_children(element, where, found)
     if tag == "Gather" and not any(c.tag in ("Say", "Play") for c in element):
@@ -327,7 +341,8 @@ def assert_valid(response, label: str = "") -> ET.Element:
 
 
 def said(root: ET.Element) -> str:
-    return " ".join((e.text or "").strip() for e in root.iter("Say"))
+    """What the caller hears, as written (SSML's written words, not their aliases)."""
+    return " ".join(" ".join("".join(e.itertext()).split()) for e in root.iter("Say"))
 
 
 def numbers(root: ET.Element) -> list[str]:
@@ -349,6 +364,7 @@ def make_line_app(**overrides):
             mp.delenv(name, raising=False)
         app = create_app({"TESTING": True, "DATABASE_URL": "sqlite://", "IVR_WORKER": False,
                           "IVR_RELOAD_SECONDS": 0, "SECRET_KEY": "test-secret-key",
+                          "IVR_LOOKUP": False,  # no line type asked of Twilio from a test
                           **overrides})
     migrations.upgrade(app.extensions["ivr.store"].engine)
     return app

@@ -1,9 +1,10 @@
 """Tableau de bord: what the line does right now, at a glance.
 
 Each provider open or closed now and until when (from the same Schedule the calls are routed
-with), today's calls by branch and outcome, the voicemails waiting, and the config version with
-the last refused reload. Everything is read at request time with ``clock.now()``, so a frozen
-``IVR_NOW`` shows the dashboard "as on" that instant.
+with), today's calls by branch and outcome, the voicemails waiting, the config version with
+the last refused reload, and the local days still to list for the coming 12 months.
+Everything is read at request time with ``clock.now()``, so a frozen ``IVR_NOW`` shows the
+dashboard "as on" that instant.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from flask import current_app, render_template, url_for
 from ivr import clock
 from ivr.admin import bp
 from ivr.lines import current_config, current_line
-from ivr.schedule import TZ
+from ivr.schedule import TZ, missing_local_days
 from ivr.stats import (
     Period,
     branch_order,
@@ -135,4 +136,7 @@ def dashboard() -> str:
         reload_error_at=french_datetime(error.at) if error is not None else None,
         stats_today=url_for("admin.stats", du=today.isoformat(), au=today.isoformat())
         if "admin.stats" in views else None,
+        local_warnings=missing_local_days(config, today),
+        schedules_link=url_for("admin.schedules", _anchor="avis-jours-locaux")
+        if "admin.schedules" in views else None,
     )

@@ -25,6 +25,7 @@ from ivr.schedule import (
     Period,
     Schedule,
     local_instant,
+    missing_local_days,
     overlapping,
 )
 from ivr.voice import MAX_GOTO
@@ -350,6 +351,7 @@ class HolidayRow:
     partial: str | None  # "à partir de 12 h"
     origin: str | None  # the inherited calendar's name
     at: str  # a "what happens" instant that day, while it is closed
+    local: bool = False  # one of the institution's local days
 
 
 @dataclass(frozen=True)
@@ -403,7 +405,7 @@ def calendars_view(config: Config, today: dt.date) -> list[CalendarView]:
                 f"à partir de {fr_clock(h.start.hour * 60 + h.start.minute)}" if h.start
                 else None,
                 schedule.calendar_name(h.calendar_id) if h.calendar_id != calendar_id else None,
-                at.strftime("%Y-%m-%dT%H:%M")))
+                at.strftime("%Y-%m-%dT%H:%M"), h.local))
         views.append(CalendarView(calendar_id, schedule.calendar_name(calendar_id),
                                   tuple(users.get(calendar_id, ())), tuple(rows)))
     return views
@@ -517,6 +519,7 @@ def schedules() -> tuple[str, int]:
         calendars=calendars_view(config, today),
         hours=hours_view(config),
         periods=periods_view(config, now),
+        local_warnings=missing_local_days(config, today),
         day_names=DAY_NAMES,
     )
     return page, 400 if error else 200

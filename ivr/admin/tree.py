@@ -17,12 +17,13 @@ from collections import deque
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
-from flask import Response, render_template
+from flask import Response, current_app, render_template
 from markupsafe import Markup
 
 from ivr import clock
 from ivr.admin import bp
 from ivr.config import Config, Node
+from ivr.effort import REFERENCE_INSTANT, PathEffort, efforts
 from ivr.lines import current_config
 from ivr.voice import Turn
 
@@ -75,6 +76,8 @@ class Item:
     ref: bool = False  # drawn elsewhere: a "→ destination" leaf
     note: str = ""  # reserved digit: what it is kept for
     children: list[Item] = field(default_factory=list)
+    keys: tuple[str, ...] = ()  # what a caller presses to get here from the welcome
+    effort: str = ""  # "⏱ 36 s" when a path ends here (ivr.effort), budget overrun marked
     # Layout, filled by _measure/_place.
     # Text lines of the box: (text, font size, fill, weight).
     lines: list[tuple[str, float, str, str]] = field(default_factory=list)
@@ -104,6 +107,8 @@ def out_edges(config: Config, node: Node) -> list[tuple[str, str, str]]:
             dialled = True
             if step.closed:
                 edges.append(("closed", "si fermé", step.closed))
+    if node.silence:
+        edges.append(("step", "silence", node.silence))
     if node.fallback:
         edges.append(("fallback", "échecs", node.fallback))
     if node.id == config.line.root:
@@ -131,8 +136,9 @@ def build_tree(config: Config) -> list[Item]:
                     main[target] = (current, index)
                     queue.append(target)
 
-    def build(node_id: str, label: str | None, edge: str, seen: frozenset[str]) -> Item:
-        item = Item(node_id, label, edge)
+    def build(node_id: str, label: str | None, edge: str, seen: frozenset[str],
+              keys: tuple[str, ...] = ()) -> Item:
+        item = Item(node_id, label, edge, keys=keys)
         node = nodes[node_id]
         edges = out_edges(config, node)
         options = sum(1 for kind, _, _ in edges if kind == "option")
@@ -140,16 +146,36 @@ def build_tree(config: Config) -> list[Item]:
             if index == options and node_id == line.root:
                 item.children += [Item(line.root, digit, "reserved", note=meaning)
                                   for digit, meaning in sorted(line.reserved.items())]
+            pressed = keys + ((key,) if kind in ("option", "shortcut") else
+                              (".",) if key == "silence" else ())
             if target in nodes and main.get(target) == (node_id, index) and target not in seen:
-                item.children.append(build(target, key, kind, seen | {target}))
+                item.children.append(build(target, key, kind, seen | {target}, pressed))
             else:
-                item.children.append(Item(target, key, kind, ref=True))
+                item.children.append(Item(target, key, kind, ref=True, keys=pressed))
         if options == len(edges) and node_id == line.root:
             item.children += [Item(line.root, digit, "reserved", note=meaning)
                               for digit, meaning in sorted(line.reserved.items())]
         return item
 
     return [build(root, None, "root", frozenset({root})) for root in roots]
+
+
+def mark_efforts(trees: list[Item], found: list[PathEffort]) -> None:
+    """Put each path's seconds (``ivr effort``) on the box or reference it ends at: the key
+    that reaches it is the path's last, so a route's steps are not marked again."""
+    by_keys = {tuple(e.keys.split(",")): e for e in found}
+    for tree in trees:
+        for item in tree.walk():
+            effort = by_keys.get(item.keys) if item.edge in ("option", "shortcut", "step") \
+                and item.keys and (item.edge != "step" or item.keys[-1] == ".") else None
+            if effort is None:
+                continue
+            text = f"⏱ {effort.seconds:.0f} s ({','.join(item.keys)})"
+            if effort.budget is not None and effort.ends in ("dial", "record"):
+                text += f" / {effort.budget} s"
+                if effort.over:
+                    text += " ⚠ trop long"
+            item.effort = text
 
 
 # --------------------------------------------------------------------------- texts
@@ -177,8 +203,9 @@ def spoken(turn: Turn, prompt_id: str, key: str | None = None) -> str:
 
 
 def prompt_text(turn: Turn, node: Node) -> str:
-    """The node's own message (a voicemail without one plays its box's greeting)."""
-    ids = node.prompt
+    """The node's own message and details (a voicemail without one plays its box's
+    greeting)."""
+    ids = (*node.prompt, *node.details)
     if not ids and node.type == "voicemail":
         box = turn.config.boxes.get(node.box or "")
         ids = (box.greeting,) if box is not None and box.greeting else ()
@@ -237,6 +264,8 @@ def _box_lines(config: Config, turn: Turn, item: Item) -> list[tuple[str, float,
     for text in textwrap.wrap(" · ".join(marks(config, node.id)), SMALL_CHARS, max_lines=2,
                               placeholder=" …"):
         lines.append((text, 11.0, MARK, "bold"))
+    if item.effort:
+        lines.append((item.effort, 11.0, MARK if "⚠" in item.effort else MUTED, "bold"))
     return lines
 
 
@@ -249,6 +278,9 @@ def _measure(config: Config, turn: Turn, item: Item) -> None:
         item.height = REF_H
     elif item.ref:
         title = f"→ {node_title(config, item.node_id)}"
+        if item.effort:
+            title = f"{textwrap.shorten(title, SMALL_CHARS - 12, placeholder=' …')} · " \
+                f"{item.effort.split(' (')[0]}"
         item.lines = [(textwrap.shorten(title, SMALL_CHARS, placeholder=" …"), 11.0, INK,
                        "normal")]
         item.height = REF_H
@@ -412,9 +444,13 @@ def _box(config: Config, turn: Turn, svg: ET.Element, item: Item, links: bool) -
         _el(holder, "text", text, **attrs)
 
 
-def render_svg(config: Config, turn: Turn, *, links: bool = True) -> str:
-    """The diagram as an SVG document (``links``: boxes link to the page's full texts)."""
+def render_svg(config: Config, turn: Turn, *, links: bool = True,
+               efforts: list[PathEffort] | None = None) -> str:
+    """The diagram as an SVG document (``links``: boxes link to the page's full texts;
+    ``efforts``: each path's seconds, on the box it ends at)."""
     trees = build_tree(config)
+    if efforts:
+        mark_efforts(trees, efforts)
     for tree in trees:
         _measure(config, turn, tree)
     depth = max((_depth(t) for t in trees), default=0)
@@ -478,6 +514,9 @@ def node_texts(config: Config, turn: Turn, order: list[str]) -> list[NodeText]:
             (key, spoken(turn, node.options[key].say, key) if node.options[key].say else "",
              node.options[key].to, node_title(config, node.options[key].to))
             for key in sorted(node.options))
+        if node.silence:
+            choices += (("silence", "L'appelant reste en ligne sans rien taper.", node.silence,
+                         node_title(config, node.silence)),)
         steps = []
         for step in node.steps:
             if step.kind == "goto":
@@ -511,6 +550,23 @@ def _turn(config: Config) -> Turn:
     return Turn(config, clock.now())
 
 
+_EFFORTS: dict[tuple[int, str], list[PathEffort]] = {}
+
+
+def line_efforts(config: Config) -> list[PathEffort]:
+    """Every path's seconds at the reference instant (a weekday morning), played once per
+    served version: a longer prompt shows its cost here before it goes live."""
+    app = current_app._get_current_object()  # type: ignore[attr-defined]
+    key = (id(app), config.version)
+    found = _EFFORTS.get(key)
+    if found is None:
+        found = efforts(app, clock.parse_instant(REFERENCE_INSTANT))
+        if len(_EFFORTS) > 8:
+            _EFFORTS.clear()
+        _EFFORTS[key] = found
+    return found
+
+
 @bp.get("/arborescence")
 def tree() -> str:
     """The diagram, its nested-list twin and every node's full text."""
@@ -522,7 +578,8 @@ def tree() -> str:
     return render_template(
         "admin/tree.html",
         config=config,
-        svg=Markup(render_svg(config, turn)),  # built by ElementTree: every text escaped
+        # built by ElementTree: every text escaped
+        svg=Markup(render_svg(config, turn, efforts=line_efforts(config))),
         trees=trees,
         texts=node_texts(config, turn, order),
         rules=line_rules(config),
@@ -537,7 +594,7 @@ def tree_svg() -> Response:
     """The same diagram as a file, to print or to attach to a change request."""
     config = current_config()
     body = ('<?xml version="1.0" encoding="UTF-8"?>\n'
-            + render_svg(config, _turn(config), links=False))
+            + render_svg(config, _turn(config), links=False, efforts=line_efforts(config)))
     response = Response(body, mimetype="image/svg+xml")
     response.headers["Content-Disposition"] = (
         f'attachment; filename="arborescence-{config.version}.svg"')
