@@ -182,12 +182,11 @@ def _ssml_seconds(element: Any, rate: float, include_tail: bool = True) -> float
     elif tag == "break":
         total += _milliseconds(element.get("time") or "") / 1000
     else:
-        if tag == "prosody":
-            rate = rate * _rate_factor(element.get("rate") or "")
-        total += words(element.text or "") / rate
+        inner = rate * _rate_factor(element.get("rate") or "") if tag == "prosody" else rate
+        total += words(element.text or "") / inner
         for child in element:
-            total += _ssml_seconds(child, rate)
-    if include_tail:
+            total += _ssml_seconds(child, inner)
+    if include_tail:  # what follows the element is said at the outer rate
         total += words(element.tail or "") / rate
     return total
 

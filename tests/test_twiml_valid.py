@@ -33,7 +33,7 @@ INSTANTS = {
     "weekday-19h30": "2026-12-01T19:30:00-05:00",  # CSI and CSSNS closed, CDA on call
     "saturday": "2026-12-05T10:00:00-05:00",
     "christmas": "2026-12-25T10:00:00-05:00",
-    "christmas-eve-13h": "2026-12-24T13:00:00-05:00",  # partial-day closure
+    "christmas-eve-13h": "2026-12-24T13:00:00-05:00",  # no longer a local day (none ship)
 }
 FIRST = next(iter(INSTANTS))
 CONFIG = load(REPO_ROOT)
