@@ -282,3 +282,14 @@ def test_the_tree_needs_a_session(app) -> None:
     for url in ("/admin/arborescence", "/admin/arborescence.svg"):
         response = client.get(url)
         assert response.status_code == 302 and "/admin/connexion" in response.headers["Location"]
+
+
+def test_each_destination_shows_the_seconds_a_caller_listens_before_it(console) -> None:
+    """ivr effort's figures on the diagram: what a longer prompt costs, before it goes live."""
+    svg = ET.tostring(svg_of(console), encoding="unicode")
+    assert re.search(r"Écoute \d+ s \(\*11\), budget 20 s<", svg)  # the box it reaches
+    assert re.search(r"Écoute \d+ s \(1,2,2\), budget 40 s<", svg)
+    assert re.search(r"Écoute \d+ s \(2,1,3\)<", svg)  # an information: no budget
+    # urgence_ti is drawn once; the other paths to it are references, with their seconds.
+    assert re.search(r"→ Urgence informatique[^<]* · \d+ s / 40 s<", svg)  # 2,1,1,1
+    assert "TROP LONG" not in svg

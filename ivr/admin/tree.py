@@ -77,7 +77,8 @@ class Item:
     note: str = ""  # reserved digit: what it is kept for
     children: list[Item] = field(default_factory=list)
     keys: tuple[str, ...] = ()  # what a caller presses to get here from the welcome
-    effort: str = ""  # "⏱ 36 s" when a path ends here (ivr.effort), budget overrun marked
+    effort: str = ""  # "Écoute 36 s (2,1,1,1), budget 40 s" when a path ends here (ivr.effort)
+    effort_short: str = ""  # "36 s / 40 s", on a reference
     # Layout, filled by _measure/_place.
     # Text lines of the box: (text, font size, fill, weight).
     lines: list[tuple[str, float, str, str]] = field(default_factory=list)
@@ -170,12 +171,15 @@ def mark_efforts(trees: list[Item], found: list[PathEffort]) -> None:
                 and item.keys and (item.edge != "step" or item.keys[-1] == ".") else None
             if effort is None:
                 continue
-            text = f"⏱ {effort.seconds:.0f} s ({','.join(item.keys)})"
+            text = f"Écoute {effort.seconds:.0f} s ({','.join(item.keys)})"
+            short = f"{effort.seconds:.0f} s"
             if effort.budget is not None and effort.ends in ("dial", "record"):
-                text += f" / {effort.budget} s"
+                text += f", budget {effort.budget} s"
+                short += f" / {effort.budget} s"
                 if effort.over:
-                    text += " ⚠ trop long"
-            item.effort = text
+                    text += " : TROP LONG"
+                    short += " TROP LONG"
+            item.effort, item.effort_short = text, short
 
 
 # --------------------------------------------------------------------------- texts
@@ -265,7 +269,7 @@ def _box_lines(config: Config, turn: Turn, item: Item) -> list[tuple[str, float,
                               placeholder=" …"):
         lines.append((text, 11.0, MARK, "bold"))
     if item.effort:
-        lines.append((item.effort, 11.0, MARK if "⚠" in item.effort else MUTED, "bold"))
+        lines.append((item.effort, 11.0, MARK if "TROP LONG" in item.effort else MUTED, "bold"))
     return lines
 
 
@@ -278,9 +282,9 @@ def _measure(config: Config, turn: Turn, item: Item) -> None:
         item.height = REF_H
     elif item.ref:
         title = f"→ {node_title(config, item.node_id)}"
-        if item.effort:
-            title = f"{textwrap.shorten(title, SMALL_CHARS - 12, placeholder=' …')} · " \
-                f"{item.effort.split(' (')[0]}"
+        if item.effort_short:
+            room = SMALL_CHARS - len(item.effort_short) - 3
+            title = f"{textwrap.shorten(title, room, placeholder=' …')} · {item.effort_short}"
         item.lines = [(textwrap.shorten(title, SMALL_CHARS, placeholder=" …"), 11.0, INK,
                        "normal")]
         item.height = REF_H
