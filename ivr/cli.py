@@ -170,6 +170,16 @@ def call_command(at: str | None, caller: str, called: str, keys: str, dial_outco
     click.echo(f"End: {result.kind}")
 
 
+def loaded(config_dir_: str | None):
+    """The config of the folder, or its problems as ``file:line`` lines and exit 1."""
+    try:
+        return load(config_dir(config_dir_))
+    except ConfigInvalid as exc:
+        for problem in exc.problems:
+            click.echo(str(problem), err=True)
+        sys.exit(1)
+
+
 def simulation_app(config_dir_: str | None, at: str | None = None):
     """The real app on a throw-away database, for calls played in-process (``ivr call``,
     ``ivr effort``, ``ivr check``): no journal, no voicemail, no text leaves it."""
@@ -239,19 +249,13 @@ def _ending(ends: str) -> str:
 @config_option
 def prompts_command(spoken: bool, config_dir_: str | None) -> None:
     """Les messages de la ligne, tels qu'écrits ou (--spoken) tels que dits."""
+    from ivr.lint import spoken_prompts
     from ivr.speech import seconds, words
     from ivr.twiml import spoken_ssml
 
-    try:
-        config = load(config_dir(config_dir_))
-    except ConfigInvalid as exc:
-        for problem in exc.problems:
-            click.echo(str(problem), err=True)
-        sys.exit(1)
-    texts = {node.sms.text for node in config.nodes.values() if node.sms}
-    for prompt in config.prompts.values():
-        if prompt.id in texts:
-            continue
+    config = loaded(config_dir_)
+    for prompt_id in spoken_prompts(config):
+        prompt = config.prompts[prompt_id]
         if not spoken:
             click.echo(f"{prompt.id}: {prompt.text}")
             continue
@@ -264,12 +268,7 @@ def prompts_command(spoken: bool, config_dir_: str | None) -> None:
 @config_option
 def tree_command(config_dir_: str | None) -> None:
     """Print the phone tree as an indented outline."""
-    try:
-        config = load(config_dir(config_dir_))
-    except ConfigInvalid as exc:
-        for problem in exc.problems:
-            click.echo(str(problem), err=True)
-        sys.exit(1)
+    config = loaded(config_dir_)
 
     shown: set[str] = set()
 
