@@ -193,7 +193,7 @@ def test_staff_urgent_on_a_tuesday_reaches_the_csi_extension_5656(app, sim):
     call = sim.start(TUESDAY)
     # The welcome, then its options, in one breath.
     assert call.heard[0] == prompt(app, "accueil.bienvenue") + \
-        " Patient ou proche aidant, faites le 1. Personnel du CIUSSS, faites le 2."
+        " Patient ou proche, faites le 1 ; personnel du CIUSSS, le 2."
     assert call.awaiting == {"kind": "keys", "num_digits": 1, "timeout": 6}
     call.keys("2,1,1,1")
     dial = call.awaiting
