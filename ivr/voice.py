@@ -350,7 +350,7 @@ def _textable(app: Flask, req: LineRequest) -> str:
     read: the line type is looked up at the call's start, off the call path)."""
     if not sms_configured(app.config):
         return "no"
-    number = req.fields.get("From") or None
+    number = req.form.get("From") or None
     line_types = app.extensions.get("ivr.line_types")
     if line_types is not None:
         return line_types.textability(number)
@@ -418,7 +418,7 @@ def simulated() -> bool:
 
 
 def _journal(notes: tuple[Mapping[str, str | None], ...], app: Flask, req: LineRequest) -> None:
-    fields = req.fields
+    fields = req.form
     call_sid = fields.get("CallSid")
     if not call_sid or req.environ.get(SIMULATED):
         return
@@ -492,7 +492,7 @@ def _replayed(app: Flask, req: LineRequest) -> bool:
 
 
 def _digits() -> str | None:
-    digits = request.fields.get("Digits")  # type: ignore[attr-defined]
+    digits = request.form.get("Digits")  # type: ignore[attr-defined]
     return None if digits is None else digits[:64]
 
 
@@ -503,7 +503,7 @@ def _digits() -> str | None:
 def incoming() -> Response:
     line_types = current_app.extensions.get("ivr.line_types")
     if line_types is not None and sms_configured(current_app.config):
-        line_types.look_up_later(request.fields.get("From") or None)  # type: ignore[attr-defined]
+        line_types.look_up_later(request.form.get("From") or None)  # type: ignore[attr-defined]
     return _decided(("incoming",), lambda turn: turn.enter(turn.config.line.root, CallState()))
 
 
@@ -714,7 +714,7 @@ def _access_log(response: Response) -> Response:
     app, req = _objects()
     access: AccessLog = app.extensions["ivr.access_log"]
     if access.enabled:
-        fields = req.parsed_fields()  # not parsed: a GET, or a body refused unread
+        fields = req.parsed_form()  # not parsed: a GET, or a body refused unread
         started = req.started
         keys, dial = fields.get("Digits"), fields.get("DialCallStatus")
         access.record(Entry(
