@@ -68,8 +68,8 @@ STEPS = (
     ("    _reply (replay check, journal, response)", "ivr/voice.py", "_reply"),
     ("      replay check", "ivr/voice.py", "_replayed"),
     ("      journal notes queued", "ivr/voice.py", "_journal"),
-    ("  access entry queued", "ivr/voice.py", "_access_log"),
-    ("access lines written (log thread, per request)", "ivr/accesslog.py", "flush"),
+    ("  access line logged (queued)", "ivr/voice.py", "_access_log"),
+    ("access lines formatted (log thread, per request)", "ivr/accesslog.py", "__str__"),
     ("journal pass (worker, per request)", "ivr/worker.py", "run_once"),
     ("  Store.write_notes (SQLAlchemy, SQLite)", "ivr/store.py", "write_notes"),
 )
@@ -208,7 +208,6 @@ def profile(args: argparse.Namespace, tmp: Path) -> int:
 
     bare = Client(bare_app.app, scenario, calls)
     worker = app.extensions["ivr.worker"]
-    access_lines = app.extensions["ivr.access_log"]
     log_queue = next((getattr(h, "queue", None) for h in logging.getLogger().handlers
                       if isinstance(h, QueueHandler)), None)
 
@@ -216,7 +215,6 @@ def profile(args: argparse.Namespace, tmp: Path) -> int:
         """Write the pending journal here; wait for the log thread to have written its lines."""
         while worker.events:
             worker.run_once(force=True)
-        access_lines.flush()
         while log_queue is not None and not log_queue.empty():
             time.sleep(0.001)
 

@@ -51,7 +51,6 @@ def _env_flag(value: str) -> bool:
 def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     """The Flask app, configured from the environment and then from ``config``."""
     from ivr import (
-        accesslog,
         admin,
         clock,
         health,
@@ -91,7 +90,6 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     store.init_app(app)
     notify.init_app(app)  # the worker, with its outbox pass
     lookup.init_app(app)  # callers' line types, for the text offers
-    accesslog.init_app(app)
     voice.init_app(app)
     health.init_app(app)
     admin.init_app(app)
@@ -102,12 +100,11 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
 
 def stop_threads(app: Flask) -> None:
     """End the threads this app started beside its requests: the config watcher, the
-    journal's worker, the access log's writer and the database probe. For a test or a
+    journal's worker, the callers' line types and the database probe. For a test or a
     program that builds apps and goes on; a server's process ends them at exit."""
     extensions = app.extensions
     extensions["ivr.line"].stop()
     extensions["ivr.worker"].stop()
-    extensions["ivr.access_log"].stop()
     extensions["ivr.db_probe"].stop()
     extensions["ivr.line_types"].stop()
 
@@ -138,11 +135,8 @@ def _log_off_the_call_path() -> None:
     if root.level > logging.INFO:
         root.setLevel(logging.INFO)
     class FormatLater(QueueHandler):
-        """The listener's handlers format the record, on their thread, not the request's.
-        ``writers`` are those handlers, for a thread already off the call path to use them
-        directly (ivr.accesslog)."""
-
-        writers: list[logging.Handler] = []
+        """The listener's handlers format the record, on their thread, not the request's
+        (an access line becomes JSON there: ivr.accesslog)."""
 
         def prepare(self, record: logging.LogRecord) -> logging.LogRecord:
             return record
@@ -151,9 +145,7 @@ def _log_off_the_call_path() -> None:
     listener = QueueListener(records, *root.handlers, respect_handler_level=True)
     for handler in list(root.handlers):
         root.removeHandler(handler)
-    queued = FormatLater(records)
-    queued.writers = list(listener.handlers)
-    root.addHandler(queued)
+    root.addHandler(FormatLater(records))
     listener.start()
     atexit.register(listener.stop)
 

@@ -21,8 +21,7 @@ from urllib.parse import parse_qs, urlsplit
 from flask import Blueprint, Flask, Response, current_app, request, url_for
 from werkzeug.exceptions import HTTPException
 
-from ivr import clock, security
-from ivr.accesslog import AccessLog, Entry
+from ivr import accesslog, clock, security
 from ivr.config import Config, Node
 from ivr.lines import current_config, line_of
 from ivr.notify import can_text, mask_phone, queue_voicemail_emails, sms_configured
@@ -710,15 +709,13 @@ def _last_resort() -> Response:
 
 @bp.after_request
 def _access_log(response: Response) -> Response:
-    """One structured line per webhook: who, where, what they got, how fast (queued)."""
-    app, req = _objects()
-    access: AccessLog = app.extensions["ivr.access_log"]
-    if access.enabled:
+    """One structured line per webhook: who, where, what they got, how fast."""
+    if accesslog.enabled():
+        req: LineRequest = request._get_current_object()  # type: ignore[attr-defined]
         fields = req.parsed_form()  # not parsed: a GET, or a body refused unread
         started = req.started
         keys, dial = fields.get("Digits"), fields.get("DialCallStatus")
-        access.record(Entry(
-            at=time.time(),
+        accesslog.record(
             call=fields.get("CallSid", "")[:64] or None,
             method=req.method,
             path=req.path[:200],
@@ -731,7 +728,7 @@ def _access_log(response: Response) -> Response:
             dial=None if dial is None else dial[:16],
             error=req.failure,
             replay=bool(req.replayed),
-        ))
+        )
     return response
 
 
