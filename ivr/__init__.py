@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import gc
 import logging
 import os
 from collections.abc import Mapping
@@ -93,8 +92,6 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     voice.init_app(app)
     health.init_app(app)
     admin.init_app(app)
-    if not app.testing:
-        _freeze_start_up_objects()
     return app
 
 
@@ -107,16 +104,6 @@ def stop_threads(app: Flask) -> None:
     extensions["ivr.worker"].stop()
     extensions["ivr.db_probe"].stop()
     extensions["ivr.line_types"].stop()
-
-
-def _freeze_start_up_objects() -> None:
-    """What start-up made (modules, the config, SQLAlchemy's tables: some 100,000 objects)
-    lives as long as the process: set aside from the cycle collector, so that a full
-    collection under load walks the objects of the requests only, not all of these: a pause
-    of about 90 ms on a 2-CPU machine, which every request in flight would wait out. The
-    garbage is collected first; a config reloaded later is collected as usual."""
-    gc.collect()
-    gc.freeze()
 
 
 def _log_off_the_call_path() -> None:

@@ -7,12 +7,11 @@ what the line will serve. Every object remembers its ``Where`` so problems name 
 from __future__ import annotations
 
 import contextlib
-import gc
 import hashlib
 import os
 import re
 import string
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from types import MappingProxyType
@@ -602,34 +601,14 @@ def load(directory: Path | str, language: str = "fr-CA") -> Config:
     from ivr.schedule import build_schedule
     from ivr.validate import validate
 
-    with _collector_paused():
-        config, problems = parse(directory, language)
-        schedule, schedule_problems = build_schedule(config)
-        problems += schedule_problems
-        config = replace(config, schedule=schedule)
-        problems += validate(config)
+    config, problems = parse(directory, language)
+    schedule, schedule_problems = build_schedule(config)
+    problems += schedule_problems
+    config = replace(config, schedule=schedule)
+    problems += validate(config)
     if problems:
         raise ConfigInvalid(problems)
     return config
-
-
-@contextlib.contextmanager
-def _collector_paused() -> Iterator[None]:
-    """A load makes some 100,000 objects that live as long as the config. The cycle collector
-    would walk them again and again as they pile up (a quarter of a large load), then once more
-    to move them to its oldest generation: they go there directly instead (``freeze`` moves
-    every tracked object aside, ``unfreeze`` puts them all in the oldest generation), unless
-    something else in the process keeps objects frozen. It runs as before afterwards."""
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if gc.get_freeze_count() == 0:
-            gc.freeze()
-            gc.unfreeze()
-        if enabled:
-            gc.enable()
 
 
 def check(directory: Path | str, language: str = "fr-CA") -> list[Problem]:

@@ -194,13 +194,13 @@ def test_the_console_behind_a_path_prefix(make_app):
         as_text=True)
 
 
-def test_webhooks_run_none_of_the_consoles_hooks(app):
-    """Flask-Login's and Flask-WTF's hooks run for the console only, not for every webhook."""
-    hooks = [f for funcs in (app.before_request_funcs, app.after_request_funcs)
-             for name in (None, "voice") for f in funcs.get(name, [])]
-    assert [getattr(f, "__qualname__", f) for f in hooks] == [
-        "_signed_by_twilio", "_access_log"]
-    admin = [getattr(f, "__qualname__", "") for f in app.before_request_funcs["admin"] +
-             app.after_request_funcs["admin"]]
-    assert any("csrf_protect" in name for name in admin)
-    assert any("_update_remember_cookie" in name for name in admin)
+def test_webhooks_get_no_cookie_and_need_no_csrf_token(app):
+    """The console's sessions and forms are its own: a webhook answers without a session
+    cookie, and Twilio's signed posts carry no CSRF token."""
+    from twiml_rules import signed_post, twilio_form
+
+    response = signed_post(app.test_client(), "/voice", twilio_form())
+    assert response.status_code == 200
+    assert "Set-Cookie" not in response.headers
+    form = app.test_client().post("/admin/connexion", data={"username": "x", "password": "y"})
+    assert form.status_code == 400  # the console's form without its token: refused

@@ -7,15 +7,13 @@ The timing itself is bench/config_scale.py's: a test here would only measure the
 
 from __future__ import annotations
 
-import gc
 import shutil
 from pathlib import Path
-from types import SimpleNamespace
 
 import pytest
 
 from ivr import REPO_ROOT
-from ivr.config import load, parse
+from ivr.config import parse
 from ivr.schedule import _Builder
 from ivr.yamlsource import Problem, Where, read_yaml
 
@@ -80,55 +78,3 @@ def test_bytes_already_read_give_what_reading_the_file_gives(tmp_path: Path) -> 
     assert read_yaml(path, "x.yaml", from_file) is None
     assert [str(p) for p in from_bytes] == [str(p) for p in from_file]
     assert "cannot read" in str(from_file[0])
-
-
-def switch_collector(on: bool) -> None:
-    if on:
-        gc.enable()
-    else:
-        gc.disable()
-
-
-def frozen(obj: object) -> bool:
-    """Whether the cycle collector has set ``obj`` aside (gc.freeze): it is then in none
-    of the generations it walks."""
-    return not any(o is obj for o in gc.get_objects())
-
-
-@pytest.mark.parametrize("enabled", [True, False])
-def test_a_load_leaves_the_cycle_collector_as_it_found_it(enabled: bool) -> None:
-    was = gc.isenabled()
-    before = [object()]  # tracked by the collector, as the process's own objects are
-    try:
-        switch_collector(enabled)
-        load(REPO_ROOT)
-        assert gc.isenabled() is enabled
-        assert not frozen(before)  # what the load froze for a moment, it gave back
-    finally:
-        switch_collector(was)
-
-
-def test_a_load_keeps_what_another_part_of_the_process_froze() -> None:
-    kept = [object()]
-    gc.freeze()
-    try:
-        assert frozen(kept)
-        load(REPO_ROOT)
-        assert frozen(kept)
-    finally:
-        gc.unfreeze()
-
-
-@pytest.mark.parametrize("testing", [False, True])
-def test_a_production_app_sets_its_start_up_objects_aside(make_app, monkeypatch,
-                                                         testing: bool) -> None:
-    """After start-up, once its garbage is collected; not a test's app (the tests' process
-    would keep every object made so far out of the collector's sight)."""
-    import ivr
-
-    done: list[str] = []
-    monkeypatch.setattr(ivr, "_log_off_the_call_path", lambda: None)  # the tests' logging
-    monkeypatch.setattr(ivr, "gc", SimpleNamespace(collect=lambda: done.append("collect"),
-                                                   freeze=lambda: done.append("freeze")))
-    make_app(TESTING=testing)
-    assert done == ([] if testing else ["collect", "freeze"])

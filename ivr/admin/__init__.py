@@ -8,8 +8,6 @@ CSRF token (Flask-WTF); pages send a strict Content-Security-Policy (no inline s
 
 from __future__ import annotations
 
-from typing import Any
-
 from flask import Blueprint, Flask, Response, redirect, request, url_for
 from flask_login import current_user
 from flask_wtf.csrf import CSRFProtect
@@ -66,17 +64,6 @@ def admin_pages() -> list[tuple[str, str]]:
     return [(e, label) for e, label in PAGES if e in current_app.view_functions]
 
 
-def _console_only(app: Flask, before: list[Any], after: list[Any]) -> None:
-    """Flask-WTF and Flask-Login hook every request of the app; only the console has sessions
-    and forms. Their hooks (those added since ``before``/``after`` were listed) move to the
-    console's blueprint, so Twilio's webhooks, thousands a minute, do not run them."""
-    for funcs, existing in ((app.before_request_funcs, before),
-                            (app.after_request_funcs, after)):
-        added = [f for f in funcs.get(None, []) if f not in existing]
-        funcs[None] = [f for f in funcs.get(None, []) if f in existing]
-        funcs.setdefault(bp.name, []).extend(added)
-
-
 def init_app(app: Flask) -> None:
     from ivr.admin import (  # noqa: F401  (each module adds its routes to bp)
         auth,
@@ -88,11 +75,8 @@ def init_app(app: Flask) -> None:
         voicemails,
     )
 
-    before, after = list(app.before_request_funcs.get(None, ())), \
-        list(app.after_request_funcs.get(None, ()))
     auth.init_app(app)  # Flask-Login
     # Checked by the console's own before_request; Twilio's webhooks are signed instead.
     app.config["WTF_CSRF_CHECK_DEFAULT"] = False
     csrf.init_app(app)
     app.register_blueprint(bp)
-    _console_only(app, before, after)
