@@ -21,7 +21,7 @@ migrated, and this run's calls are deleted after). On SQLite most of the cost is
 call_events (call_sid, at) index: each batch rewrites about two of its pages per call it
 touches, written to the WAL at commit; it grows with the table, so the figures are for the
 ~85,000 events a run leaves. The machine's speed drifts: compare runs made one after another.
-Exit status 0 on PASS, 1 on FAIL: the worker path on SQLite within 25 µs of CPU per request.
+Exit status 0 on PASS, 1 on FAIL: the worker path on SQLite within 50 µs of CPU per request.
 
     .venv/bin/python bench/journal.py [--requests 100] [--calls 200] [--rounds 7]
         [--batches 20] [--database-url postgresql://user@host/db]
@@ -46,7 +46,7 @@ from ivr import migrations
 from ivr.store import Call, CallEvent, Store, utcnow
 from ivr.worker import Worker
 
-BUDGET_US = 25.0  # CPU per request on SQLite (issue 7)
+BUDGET_US = 50.0  # CPU per request on SQLite: plain SQLAlchemy Core (issue 15; ~36 µs here)
 CALLER = "+1514…34"  # already masked, as the webhooks hand it over
 # One request's notes, as Turn.note makes them: shared by every request, never modified.
 NOTES: tuple[dict[str, str | None], ...] = (
