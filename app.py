@@ -1,1 +1,1 @@
-app = __import__("ivr").create_app()  # `flask --app app run`, `gunicorn app:app`
+from ivr.wsgi import app  # noqa: F401  (gunicorn app:app, flask --app app run)

@@ -31,36 +31,68 @@ def config_dir(value: str | None) -> Path:
 
 config_option = click.option(
     "--config-dir", "config_dir_", metavar="DIR", default=None,
-    help="Folder holding menus/, schedules/ and prompts/ (default: IVR_CONFIG_DIR or the repo).",
+    help="Dossier qui contient menus/, schedules/ et prompts/ (défaut : IVR_CONFIG_DIR, sinon "
+         "celui du dépôt).",
 )
 
 
 def _cli_app():
-    """The app for commands that need one; a refusal to start is one line, not a traceback."""
+    """The app for commands that need one; a refusal to start is one line, not a traceback.
+    A command answers no webhook: without TWILIO_AUTH_TOKEN it gets a throw-away one (the
+    commands that call Twilio's API say so when Twilio refuses)."""
     from flask.cli import NoAppException
 
     from ivr.clock import ClockError
     from ivr.security import InsecureStart
 
+    settings = {} if os.environ.get("TWILIO_AUTH_TOKEN") else {
+        "TWILIO_AUTH_TOKEN": secrets.token_hex(16)}
     try:
-        return create_app()
+        return create_app(settings)
     except (InsecureStart, ConfigInvalid, ClockError, ValueError) as exc:
         raise NoAppException(str(exc)) from exc
 
 
-@click.group(cls=FlaskGroup, create_app=_cli_app, add_version_option=False,
-             load_dotenv=False, set_debug_flag=False)
+class LineCommands(FlaskGroup):
+    """The line's own commands only: ``ivr --help`` builds no app and lists none of Flask's
+    generic commands (``flask --app app run`` stays available for those)."""
+
+    list_commands = click.Group.list_commands
+    get_command = click.Group.get_command
+
+    def invoke(self, ctx: click.Context) -> object:
+        """A database that is missing, unreachable or without its tables: one line in French,
+        not a traceback."""
+        from sqlalchemy.exc import OperationalError, ProgrammingError
+
+        try:
+            return super().invoke(ctx)
+        except (OperationalError, ProgrammingError) as exc:
+            reason = (str(exc.orig).strip().splitlines() or ["?"])[0][:200]
+            raise click.ClickException(
+                f"base de données : {reason}. Une base neuve se prépare avec « ivr db upgrade » "
+                "(DATABASE_URL dit laquelle).") from exc
+
+
+@click.group(cls=LineCommands, create_app=_cli_app, add_version_option=False,
+             add_default_commands=False, load_dotenv=False, set_debug_flag=False)
 def main() -> None:
-    """Ligne de soutien technologique en télésanté: check, try and run the line."""
+    """Ligne de soutien technologique en télésanté : vérifier, essayer et exploiter la ligne.
+
+    Sans TWILIO_AUTH_TOKEN, les commandes qui ne parlent pas à Twilio fonctionnent quand
+    même ; IVR_DEV=1 n'est utile que pour servir la ligne en développement."""
+
+
+main.params = []  # no --app, --env-file or --debug: the line is the app
 
 
 @main.command("check", with_appcontext=False)
 @config_option
 @click.option("--server", metavar="URL", default=None,
-              help="Also ask the running line (its base URL) which version it serves and "
+              help="Demander aussi à la ligne en service (son adresse) quelle version elle sert et "
                    "whether it refused the last edit.")
 def check_command(config_dir_: str | None, server: str | None) -> None:
-    """Validate every YAML file; print each problem as file:line: key: message."""
+    """Valider tous les fichiers YAML ; chaque problème en fichier:ligne: clé: message."""
     directory = config_dir(config_dir_)
     if server:
         report_server(server)
@@ -80,13 +112,13 @@ def check_command(config_dir_: str | None, server: str | None) -> None:
     for problem in problems:
         click.echo(str(problem), err=True)
     if problems:
-        click.echo("A running line refuses this version and keeps serving its last good one "
-                   "(GET /healthz shows which, and why).", err=True)
-        click.echo(f"{len(problems)} problem(s) in {directory}", err=True)
+        click.echo("Une ligne en service refuse cette version et garde la dernière bonne "
+                   "(GET /healthz dit laquelle, et pourquoi).", err=True)
+        click.echo(f"{len(problems)} problème(s) dans {directory}", err=True)
         sys.exit(1)
     config = load(directory)
-    click.echo(f"OK: {len(config.nodes)} nodes, {len(config.prompts)} prompts, "
-               f"{len(config.providers)} providers, {len(config.calendars)} calendars "
+    click.echo(f"OK : {len(config.nodes)} nœuds, {len(config.prompts)} messages, "
+               f"{len(config.providers)} équipes, {len(config.calendars)} calendriers "
                f"(version {config.version})")
 
 
@@ -113,61 +145,96 @@ def report_server(base: str) -> None:
         with urllib.request.urlopen(url, timeout=5) as response:  # noqa: S310 (admin's URL)
             health = json.load(response)
     except (OSError, ValueError) as exc:
-        click.echo(f"{url}: not reachable ({exc})", err=True)
+        click.echo(f"{url} : injoignable ({exc})", err=True)
         return
     config = health.get("config", {})
-    click.echo(f"{url}: serving version {config.get('version')} since "
-               f"{config.get('loaded_at')} ({config.get('reloads', 0)} reload(s)); database "
-               f"{'reachable' if health.get('database', {}).get('reachable') else 'UNREACHABLE'}")
+    reachable = health.get("database", {}).get("reachable")
+    click.echo(f"{url} : sert la version {config.get('version')} depuis "
+               f"{config.get('loaded_at')} ({config.get('reloads', 0)} rechargement(s)) ; base "
+               f"de données {'joignable' if reachable else 'INJOIGNABLE'}")
     error = config.get("last_reload_error")
     if error:
-        click.echo(f"{url}: last edit REFUSED at {error.get('at')}:", err=True)
+        click.echo(f"{url} : dernière modification REFUSÉE le {error.get('at')} :", err=True)
         for problem in error.get("problems", [])[:20]:
             click.echo(f"  {problem}", err=True)
 
 
 @main.command("call", with_appcontext=False)
 @click.option("--at", "at", metavar="ISO", default=None,
-              help="Instant of the call with its offset (default: IVR_NOW or now).")
+              help="Instant de l'appel, avec son fuseau, ex. 2027-03-15T10:00:00-04:00 "
+                   "(défaut : IVR_NOW, sinon maintenant).")
 @click.option("--from", "caller", default="+15145550123", show_default=True,
-              help="The caller's number.")
+              help="Le numéro de l'appelant.")
 @click.option("--to", "called", default="+15145550000", show_default=True)
-@click.option("--keys", default="", help='Keys: "2,1,1,1"; "," waits for the next prompt, '
-                                         '"." stays silent.')
+@click.option("--keys", default="", help='Touches : "2,1,1,1" ; "," attend le message '
+                                         'suivant, "." reste silencieux, "*11" un raccourci.')
 @click.option("--dial", "dial_outcomes", default="",
-              help=f"Result of each <Dial> in turn, comma-separated ({', '.join(DIAL_OUTCOMES)});"
-                   " default: answered.")
-@click.option("--json", "as_json", is_flag=True, help="Print the call as JSON.")
+              help=f"Résultat de chaque transfert, dans l'ordre, séparés par des virgules "
+                   f"({', '.join(DIAL_OUTCOMES)}) ; défaut : completed (on répond).")
+@click.option("--json", "as_json", is_flag=True, help="L'appel en JSON.")
+@click.option("--server", metavar="URL", default=None,
+              help="Jouer l'appel sur une ligne en service à cette adresse (ex. "
+                   "http://127.0.0.1:5000), signé avec TWILIO_AUTH_TOKEN, ou le jeton public de "
+                   "développement d'une ligne lancée avec IVR_DEV=1 ; l'heure est la sienne.")
 @config_option
 def call_command(at: str | None, caller: str, called: str, keys: str, dial_outcomes: str,
-                 as_json: bool, config_dir_: str | None) -> None:
-    """Play a call through the real app in-process and print what the caller hears."""
+                 as_json: bool, server: str | None, config_dir_: str | None) -> None:
+    """Jouer un appel dans la vraie ligne et afficher ce que l'appelant entend."""
     outcomes = [o.strip() for o in dial_outcomes.split(",") if o.strip()]
     for outcome in outcomes:
         if outcome not in DIAL_OUTCOMES:
-            raise click.BadParameter(f"{outcome!r} (expected one of {', '.join(DIAL_OUTCOMES)})",
+            raise click.BadParameter(f"« {outcome} » : attendu {', '.join(DIAL_OUTCOMES)}",
                                      param_hint="--dial")
+    if not set(keys) <= KEY_CHARACTERS:
+        wrong = "".join(sorted(set(keys) - KEY_CHARACTERS))
+        raise click.BadParameter(f"« {wrong} » : une touche est 0-9, * ou # (« , » attend le "
+                                 "message suivant, « . » reste silencieux)", param_hint="--keys")
+    if at is not None:
+        from ivr.clock import ClockError, parse_instant
+
+        try:
+            parse_instant(at)
+        except ClockError as exc:
+            raise click.BadParameter(f"« {at} » n'est pas un instant ISO-8601 avec son fuseau, "
+                                     "ex. 2027-03-15T10:00:00-04:00", param_hint="--at") from exc
     app = simulation_app(config_dir_, at)
-    result = CallSimulator(app, caller=caller, called=called, dial_outcomes=outcomes).play(keys)
+    simulator = CallSimulator(app, caller=caller, called=called, dial_outcomes=outcomes)
+    if server:
+        from ivr.security import DEV_TOKEN
+        from ivr.simulator import RemoteLine
+
+        RemoteLine(server, os.environ.get("TWILIO_AUTH_TOKEN") or DEV_TOKEN).attach(simulator)
+    result = simulator.play(keys)
     if as_json:
         click.echo(json.dumps(result.to_dict(), ensure_ascii=False, indent=2))
         return
-    now = app.extensions["ivr.now"]
-    when = now.strftime("%Y-%m-%d %H:%M %Z") if now else "now"
-    click.echo(f"Call from {caller} at {when}")
+    now = None if server else app.extensions["ivr.now"]
+    when = now.strftime("%Y-%m-%d %H:%M %Z") if now else "maintenant"
+    click.echo(f"Appel de {caller}, {when}")
     for exchange in result.exchanges:
         click.echo(click.style(f"  POST {exchange.url}", dim=True))
+        if exchange.status not in (200, 204):
+            click.echo(f"    HTTP {exchange.status} : la ligne a refusé la requête"
+                       + (" (signature : ce n'est pas son jeton)" if exchange.status == 403
+                          else ""))
         for text in exchange.said:
             click.echo(f"    « {text} »")
         if exchange.dialled:
             d = exchange.dialled
             extra = f" then keys {d.send_digits}" if d.send_digits else ""
-            click.echo(f"    ☎ dial {d.number}{extra} → {d.outcome}")
+            click.echo(f"    ☎ compose {d.number}{extra} → {d.outcome}")
         if exchange.recorded:
-            click.echo("    ● voicemail recorded")
+            click.echo("    ● message enregistré")
         if exchange.pressed is not None:
             click.echo(f"    ⌨ {exchange.pressed or '(silence)'}")
-    click.echo(f"End: {result.kind}")
+    click.echo(f"Fin : {ENDINGS.get(result.kind, result.kind)}")
+    if result.kind == "error":
+        sys.exit(1)
+
+
+KEY_CHARACTERS = frozenset("0123456789*#,. ")
+ENDINGS = {"dial": "transfert", "record": "boîte vocale", "hangup": "raccroché",
+           "end": "fin des instructions", "limit": "trop de requêtes", "error": "erreur"}
 
 
 def loaded(config_dir_: str | None):
@@ -267,7 +334,7 @@ def prompts_command(spoken: bool, config_dir_: str | None) -> None:
 @main.command("tree", with_appcontext=False)
 @config_option
 def tree_command(config_dir_: str | None) -> None:
-    """Print the phone tree as an indented outline."""
+    """L'arborescence téléphonique, en plan indenté."""
     config = loaded(config_dir_)
 
     shown: set[str] = set()
@@ -287,7 +354,7 @@ def tree_command(config_dir_: str | None) -> None:
     def walk(node_id: str, label: str, depth: int) -> None:
         indent = "  " * depth
         if node_id in shown and any(True for _ in edges(config, config.nodes[node_id])):
-            click.echo(f"{indent}{label} {node_id} (see above)")
+            click.echo(f"{indent}{label} {node_id} (voir plus haut)")
             return
         shown.add(node_id)
         click.echo(f"{indent}{label} {describe(node_id)}")
@@ -298,17 +365,17 @@ def tree_command(config_dir_: str | None) -> None:
     for key, target in sorted(config.line.shortcuts.items()):
         click.echo(f"*{key} → {target}")
     for key, what in sorted(config.line.reserved.items()):
-        click.echo(f"{key} reserved: {what}")
+        click.echo(f"{key} réservée : {what}")
 
 
 @main.group("db")
 def db_group() -> None:
-    """The database schema (Alembic migrations)."""
+    """Le schéma de la base de données (migrations Alembic)."""
 
 
 @db_group.command("upgrade")
 def db_upgrade() -> None:
-    """Create or migrate the schema to the latest version (safe to run again)."""
+    """Créer ou mettre à jour le schéma (sans danger si on la relance)."""
     from flask import current_app
 
     store = current_app.extensions["ivr.store"]
@@ -318,7 +385,7 @@ def db_upgrade() -> None:
 
 @db_group.command("current")
 def db_current() -> None:
-    """Print the schema's revision, and whether it is the latest."""
+    """La version du schéma, et si c'est la plus récente."""
     from flask import current_app
 
     store = current_app.extensions["ivr.store"]
@@ -338,7 +405,7 @@ def _safe_url(url: str) -> str:
 
 def _since_option(help_text: str, required: bool = False):
     return click.option("--since", "since", metavar="DATE", required=required,
-                        help=help_text + " YYYY-MM-DD (Montréal time) or ISO-8601.")
+                        help=help_text + " AAAA-MM-JJ (heure de Montréal) ou ISO-8601.")
 
 
 def _parse_since(value: str | None):
@@ -369,12 +436,12 @@ def _echo_json(data) -> None:
 
 
 @main.command("voicemails")
-@click.option("--box", default=None, help="Only this box.")
+@click.option("--box", default=None, help="Seulement cette boîte.")
 @click.option("--status", type=click.Choice(["new", "handled"]), default=None,
-              help="Only new or handled messages.")
-@click.option("--json", "as_json", is_flag=True, help="Print the messages as JSON.")
+              help="Seulement les messages nouveaux (new) ou traités (handled).")
+@click.option("--json", "as_json", is_flag=True, help="Les messages en JSON.")
 def voicemails_command(box: str | None, status: str | None, as_json: bool) -> None:
-    """List the voicemails, newest first."""
+    """Les messages vocaux, du plus récent au plus ancien."""
     from flask import current_app
 
     store = current_app.extensions["ivr.store"]
@@ -388,7 +455,7 @@ def voicemails_command(box: str | None, status: str | None, as_json: bool) -> No
         } for v in rows])
         return
     if not rows:
-        click.echo("No voicemail.")
+        click.echo("Aucun message vocal.")
         return
     config = current_app.extensions["ivr.line"].config
     for v in rows:
@@ -405,9 +472,9 @@ def voicemails_command(box: str | None, status: str | None, as_json: bool) -> No
 
 @main.command("calls")
 @_since_option("Only calls started since")
-@click.option("--json", "as_json", is_flag=True, help="Print the calls as JSON.")
+@click.option("--json", "as_json", is_flag=True, help="Les appels en JSON.")
 def calls_command(since: str | None, as_json: bool) -> None:
-    """List the calls in the journal, newest first (callers are masked)."""
+    """Les appels du journal, du plus récent au plus ancien (numéros masqués)."""
     from flask import current_app
 
     store = current_app.extensions["ivr.store"]
@@ -421,7 +488,7 @@ def calls_command(since: str | None, as_json: bool) -> None:
         } for c in rows])
         return
     if not rows:
-        click.echo("No call.")
+        click.echo("Aucun appel.")
         return
     for c in rows:
         duration = f"{c.duration} s" if c.duration is not None else "-"
@@ -434,25 +501,26 @@ def calls_command(since: str | None, as_json: bool) -> None:
 
 @main.command("outbox")
 @click.option("--status", type=click.Choice(["pending", "sent", "failed"]), default=None,
-              help="Only messages in this state.")
-@click.option("--send", is_flag=True, help="Run one send pass now (what is due), then list.")
+              help="Seulement les messages dans cet état.")
+@click.option("--send", is_flag=True, help="Envoyer maintenant ce qui est dû, puis lister.")
 @click.option("--retry", is_flag=True,
-              help="With --send: make every pending message due now (after fixing SMTP/Twilio).")
-@click.option("--json", "as_json", is_flag=True, help="Print the messages as JSON.")
+              help="Avec --send : tout ce qui attend est dû maintenant (après avoir réparé "
+                   "SMTP ou Twilio).")
+@click.option("--json", "as_json", is_flag=True, help="Les messages en JSON.")
 def outbox_command(status: str | None, send: bool, retry: bool, as_json: bool) -> None:
-    """The e-mails and texts waiting to be sent, sent or given up (texts' numbers masked)."""
+    """Les courriels et textos à envoyer, envoyés ou abandonnés (numéros masqués)."""
     from flask import current_app
 
     from ivr.notify import make_due, mask_recipient, outbox_pass, scrub
 
     store = current_app.extensions["ivr.store"]
     if retry and not send:
-        raise click.UsageError("--retry goes with --send")
+        raise click.UsageError("--retry s'emploie avec --send")
     if send:
         if retry:
             make_due(store)
         sent = outbox_pass(current_app, limit=500)
-        click.echo(f"Sent {sent} message(s).", err=as_json)
+        click.echo(f"{sent} message(s) envoyé(s).", err=as_json)
     rows = store.outbox(status=status)
     if as_json:
         _echo_json([{
@@ -464,7 +532,7 @@ def outbox_command(status: str | None, send: bool, retry: bool, as_json: bool) -
         } for m in rows])
         return
     if not rows:
-        click.echo("Outbox empty.")
+        click.echo("Rien à envoyer.")
         return
     for m in rows:
         when = (f"sent {_short(m.sent_at)}" if m.status == "sent" else
@@ -477,9 +545,10 @@ def outbox_command(status: str | None, send: bool, retry: bool, as_json: bool) -
 
 
 @main.command("purge")
-@click.option("--dry-run", is_flag=True, help="List what would be deleted; delete nothing.")
+@click.option("--dry-run", is_flag=True, help="Lister ce qui serait effacé, sans rien effacer.")
 def purge_command(dry_run: bool) -> None:
-    """Delete voicemails past their box's retention (at Twilio too) and the old journal."""
+    """Effacer les messages vocaux plus vieux que la conservation de leur boîte (chez Twilio
+    aussi) et l'ancien journal."""
     from flask import current_app
 
     from ivr.recordings import describe, purge
@@ -512,7 +581,7 @@ def purge_command(dry_run: bool) -> None:
 @main.command("reconcile")
 @_since_option("Recordings made at Twilio since", required=True)
 def reconcile_command(since: str) -> None:
-    """Add the voicemails Twilio recorded whose callbacks never reached the line."""
+    """Ajouter les messages que Twilio a enregistrés sans que la ligne en soit avisée."""
     from flask import current_app
 
     from ivr.recordings import TwilioUnavailable, describe, reconcile
@@ -539,7 +608,7 @@ def reconcile_command(since: str) -> None:
 
 @main.group("admin")
 def admin_group() -> None:
-    """Console accounts (the console itself is at /admin)."""
+    """Les comptes de la console (la console est à /admin)."""
 
 
 def _new_password(password_stdin: bool) -> str:
@@ -558,10 +627,10 @@ def _new_password(password_stdin: bool) -> str:
 
 @admin_group.command("create-user")
 @click.argument("username")
-@click.option("--name", "display_name", default=None, help="The name shown in the console.")
-@click.option("--password-stdin", is_flag=True, help="Read the password from standard input.")
+@click.option("--name", "display_name", default=None, help="Le nom affiché dans la console.")
+@click.option("--password-stdin", is_flag=True, help="Lire le mot de passe sur l'entrée standard.")
 def admin_create_user(username: str, display_name: str | None, password_stdin: bool) -> None:
-    """Create a console account; the password is asked twice and stored hashed."""
+    """Créer un compte de la console ; le mot de passe est demandé deux fois, gardé haché."""
     import re
 
     from ivr.store import AdminUsers, current_store
@@ -577,9 +646,9 @@ def admin_create_user(username: str, display_name: str | None, password_stdin: b
 
 @admin_group.command("set-password")
 @click.argument("username")
-@click.option("--password-stdin", is_flag=True, help="Read the password from standard input.")
+@click.option("--password-stdin", is_flag=True, help="Lire le mot de passe sur l'entrée standard.")
 def admin_set_password(username: str, password_stdin: bool) -> None:
-    """Change a password; the account's open sessions end and any lock is lifted."""
+    """Changer un mot de passe ; les sessions du compte se terminent, le verrou est levé."""
     from ivr.store import AdminUsers, current_store
 
     if not AdminUsers(current_store()).set_password(username, _new_password(password_stdin)):
@@ -590,7 +659,7 @@ def admin_set_password(username: str, password_stdin: bool) -> None:
 @admin_group.command("unlock")
 @click.argument("username")
 def admin_unlock(username: str) -> None:
-    """Lift a lock-out after too many failed logins."""
+    """Lever le verrouillage après trop d'essais manqués."""
     from ivr.store import AdminUsers, current_store
 
     if not AdminUsers(current_store()).unlock(username):
@@ -600,7 +669,7 @@ def admin_unlock(username: str) -> None:
 
 @admin_group.command("users")
 def admin_users() -> None:
-    """List the console accounts."""
+    """Les comptes de la console."""
     from ivr.store import AdminUsers, current_store, utcnow
 
     for user in AdminUsers(current_store()).all():

@@ -68,10 +68,10 @@ def _stamp(value: dt.datetime | None) -> str | None:
 @click.command("holidays")
 @click.argument("year", type=int, required=False)
 @click.option("--calendar", "calendar_id", default="rsss", show_default=True,
-              help="Calendar id (file stem in schedules/calendars/).")
-@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+              help="Le calendrier (nom du fichier dans schedules/calendars/).")
+@click.option("--json", "as_json", is_flag=True, help="En JSON.")
 def holidays_command(year: int | None, calendar_id: str, as_json: bool) -> None:
-    """List the holidays of YEAR (default: this year) with their French names."""
+    """Les jours fériés de ANNÉE (défaut : cette année), avec leur nom."""
     schedule: Schedule = _config().schedule
     if calendar_id not in schedule.calendar_ids():
         raise click.BadParameter(
@@ -105,10 +105,10 @@ def holidays_command(year: int | None, calendar_id: str, as_json: bool) -> None:
 
 @click.command("status")
 @click.option("--at", "at", metavar="ISO",
-              help="Instant with an offset (default: IVR_NOW, else now).")
-@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+              help="Instant avec son fuseau (défaut : IVR_NOW, sinon maintenant).")
+@click.option("--json", "as_json", is_flag=True, help="En JSON.")
 def status_command(at: str | None, as_json: bool) -> None:
-    """Show each provider open or closed, until when, and its next opening."""
+    """Chaque équipe ouverte ou fermée, jusqu'à quand, et sa prochaine ouverture."""
     config = _config()
     schedule: Schedule = config.schedule
     now = _now(at)

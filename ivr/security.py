@@ -33,9 +33,9 @@ def init_app(app: Flask) -> None:
     if not token:
         if not app.config.get("IVR_DEV"):
             raise InsecureStart(
-                "TWILIO_AUTH_TOKEN is not set: the line cannot check that requests come from "
-                "Twilio. Set it, or set IVR_DEV=1 for development (requests are then signed "
-                "with a public development token)."
+                "TWILIO_AUTH_TOKEN n'est pas défini : la ligne ne peut pas vérifier que les "
+                "requêtes viennent de Twilio. Définissez-le, ou IVR_DEV=1 en développement "
+                "(les requêtes sont alors signées avec un jeton public de développement)."
             )
         log.warning("IVR_DEV: webhooks are checked against the public development token")
         app.config["TWILIO_AUTH_TOKEN"] = DEV_TOKEN

@@ -250,6 +250,7 @@ class CallSimulator:
         public = urlsplit(app.config.get("IVR_PUBLIC_URL") or "http://localhost")
         self.origin = f"{public.scheme}://{public.netloc}"
         self.prefix = public.path.rstrip("/")  # the app served under a path of the public host
+        self.remote: RemoteLine | None = None
 
     def post(self, url: str, params: dict[str, str]) -> tuple[int, str]:
         parts = urlsplit(url)
@@ -268,7 +269,9 @@ class CallSimulator:
             "ApiVersion": "2010-04-01",
             **params,
         }
-        signature = sign(self.origin + path, form, self.app.config["TWILIO_AUTH_TOKEN"])
+        signature = sign(self.origin + path, form, self.signing_token())
+        if self.remote is not None:
+            return self.remote.post(self.origin + path, form, signature)
         environ: dict[str, Any] = {}
         if self.instant is not None:
             environ[REQUEST_INSTANT] = self.instant
@@ -277,6 +280,9 @@ class CallSimulator:
         response = self.client.post(path, data=form, headers={"X-Twilio-Signature": signature},
                                     environ_overrides=environ or None)
         return response.status_code, response.get_data(as_text=True)
+
+    def signing_token(self) -> str:
+        return self.app.config["TWILIO_AUTH_TOKEN"]
 
     def local(self, url: str | None) -> str | None:
         """``url`` as a path on the app: no origin, no public URL's path (``post`` adds both)."""
@@ -430,6 +436,37 @@ def _redirect_after(verbs: list[ET.Element]) -> str | None:
         if verb.tag not in ("Say", "Play", "Pause"):
             return None
     return None
+
+
+class RemoteLine:
+    """A running line reached over HTTP (``ivr call --server``): the same signed posts, sent
+    to its URL. The token is the line's (TWILIO_AUTH_TOKEN, or the public development token
+    of a line started with IVR_DEV=1)."""
+
+    def __init__(self, base_url: str, token: str) -> None:
+        self.base_url = base_url.rstrip("/")
+        self.token = token
+
+    def attach(self, simulator: CallSimulator) -> CallSimulator:
+        parts = urlsplit(self.base_url)
+        simulator.origin = f"{parts.scheme}://{parts.netloc}"
+        simulator.prefix = parts.path.rstrip("/")
+        simulator.remote = self
+        simulator.signing_token = lambda: self.token  # type: ignore[method-assign]
+        return simulator
+
+    def post(self, url: str, form: dict[str, str], signature: str) -> tuple[int, str]:
+        import urllib.error
+        import urllib.request
+        from urllib.parse import urlencode
+
+        request = urllib.request.Request(url, data=urlencode(form).encode(), method="POST",
+                                         headers={"X-Twilio-Signature": signature})
+        try:
+            with urllib.request.urlopen(request, timeout=15) as response:  # noqa: S310
+                return response.status, response.read().decode()
+        except urllib.error.HTTPError as exc:
+            return exc.code, exc.read().decode(errors="replace")
 
 
 # ---------------------------------------------------------------------- one call, move by move

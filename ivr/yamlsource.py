@@ -38,10 +38,12 @@ class Problem:
 
 
 class ConfigInvalid(Exception):
-    """The configuration cannot be served; carries every problem found, not just the first."""
+    """The configuration cannot be served; carries every problem found, not just the first.
+    Syntax errors come first: what follows from a file that could not be read is their
+    knock-on."""
 
     def __init__(self, problems: list[Problem]) -> None:
-        self.problems = sorted(problems, key=lambda p: (p.where, p.key))
+        self.problems = sorted(problems, key=lambda p: (p.key != "(syntax)", p.where, p.key))
         super().__init__("\n".join(str(p) for p in self.problems))
 
 
@@ -110,6 +112,15 @@ def _loader_for(file: str, problems: list[Problem]) -> type[yaml.SafeLoader]:
         result.where = Where(file, node.start_mark.line + 1)
         return result
 
+    def construct_timestamp(loader: yaml.SafeLoader, node: yaml.ScalarNode) -> Any:
+        try:
+            return yaml.constructor.SafeConstructor.construct_yaml_timestamp(loader, node)
+        except ValueError as exc:  # 2027-02-30: a problem at its line, the text kept
+            problems.append(Problem(Where(file, node.start_mark.line + 1), str(node.value),
+                                    f"date impossible ({exc})"))
+            return node.value
+
+    Loader.add_constructor("tag:yaml.org,2002:timestamp", construct_timestamp)
     Loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, construct_mapping)
     Loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_SEQUENCE_TAG, construct_sequence)
     return Loader

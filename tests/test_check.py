@@ -89,7 +89,7 @@ PERSONNEL_OPTION_3 = '      "3": {to: personnel_acquisitions, say: personnel.acq
 def test_shipped_configuration_is_valid():
     result = ivr("check")
     assert result.exit_code == 0, result.output
-    assert result.stdout.startswith("OK:"), result.output
+    assert result.stdout.startswith("OK : "), result.output
     # What it only warns about goes to stderr, in French, one line each.
     for line in result.stderr.splitlines():
         assert line.startswith("avertissement : "), result.stderr
@@ -249,7 +249,7 @@ def test_example_addresses_only_in_development(config_copy):
                     "boxes.telesante.emails", "telesante@example.org", "IVR_DEV")
     result = ivr("check", "--config-dir", str(config_copy), IVR_DEV="1")
     assert result.exit_code == 0, result.output
-    assert result.stdout.startswith("OK:"), result.output
+    assert result.stdout.startswith("OK : "), result.output
 
 
 @pytest.mark.parametrize("value", ["demain matin", "2026-12-25T10:00:00", "2026-13-01T10:00-05:00"])
@@ -306,3 +306,59 @@ def test_call_with_a_bad_instant_is_a_usage_error():
     result = CliRunner().invoke(main, ["call", "--at", "demain", "--keys", "1"],
                                 env=dict.fromkeys(SETTINGS))
     assert result.exit_code == 2, result.output
+    assert "--at" in result.output and "« demain » n'est pas un instant" in result.output
+    assert "IVR_NOW" not in result.output
+
+
+def test_call_refuses_keys_a_keypad_does_not_have():
+    result = ivr("call", "--keys", "2,a,1")
+    assert result.exit_code == 2
+    assert "--keys" in result.output and "« a »" in result.output
+
+
+def test_the_dial_option_s_default_is_one_it_accepts():
+    help_text = " ".join(ivr("call", "--help").output.split())
+    assert "défaut : completed" in help_text
+    assert ivr("call", "--keys", "2,1,1,1", "--dial", "completed").exit_code == 0
+
+
+def test_help_needs_no_token_and_lists_the_line_s_commands_only():
+    result = ivr("--help")
+    assert result.exit_code == 0, result.output
+    assert "TWILIO_AUTH_TOKEN" not in result.output.split("Options:")[1]
+    assert "Traceback" not in result.output
+    commands = result.output.split("Commands:")[1]
+    for name in ("check", "call", "effort", "tree", "voicemails", "calls", "admin"):
+        assert f"  {name} " in commands, name
+    for flask_own in ("run", "shell", "routes"):
+        assert f"  {flask_own} " not in commands, flask_own
+
+
+def test_database_commands_need_neither_a_token_nor_dev_mode(tmp_path):
+    url = f"sqlite:///{tmp_path / 'ivr.sqlite3'}"
+    assert ivr("db", "upgrade", DATABASE_URL=url).exit_code == 0
+    result = ivr("calls", DATABASE_URL=url)
+    assert result.exit_code == 0, result.output
+    assert "Aucun appel." in result.output
+
+
+def test_call_plays_against_a_running_line_signed_with_its_token(make_app):
+    """``ivr call --server``: the same call, over HTTP, to a line started with IVR_DEV=1 (the
+    public development token signs it)."""
+    from browser import serve
+
+    from ivr.security import DEV_TOKEN
+
+    app = make_app(TWILIO_AUTH_TOKEN=DEV_TOKEN)
+    served = serve(app)
+    live = next(served)
+    try:
+        result = ivr("call", "--server", live.url, "--keys", "2,1,1,1", "--json")
+        assert result.exit_code == 0, result.output
+        call = json.loads(result.stdout)
+        assert call["kind"] == "dial" and call["dial"] == "+15142514000"  # IVR_NOW: Tuesday
+        wrong = ivr("call", "--server", live.url, "--keys", "2",
+                    TWILIO_AUTH_TOKEN="not-the-line-s-token")
+        assert "403" in wrong.output or wrong.exit_code != 0
+    finally:
+        served.close()

@@ -84,7 +84,7 @@ def test_voicemails_filters_and_text(make_app):
     assert ("Accueil > Intervenant, médecin ou agente administrative > Personnel — acquisitions"
             in text)
     assert text.rstrip().endswith("2 message(s)")
-    assert ivr(app, "voicemails", "--box", "nulle").output == "No voicemail.\n"
+    assert ivr(app, "voicemails", "--box", "nulle").output == "Aucun message vocal.\n"
     assert ivr(app, "voicemails", "--status", "lu").exit_code == 2
 
 
@@ -125,7 +125,7 @@ def test_outbox_lists_and_sends(make_app, twilio, smtp):
 
     sent = ivr(played.app, "outbox", "--send")
     assert sent.exit_code == 0, sent.output
-    assert "Sent 2 message(s)." in sent.output
+    assert "2 message(s) envoyé(s)." in sent.output
     assert CALLER not in sent.output
     assert len(twilio.messages) == 1 and len(smtp.received) == 1
     rows = ivr_json(played.app, "outbox", "--status", "sent")
@@ -140,9 +140,9 @@ def test_outbox_send_retry_makes_pending_messages_due(make_app, twilio):
     [row] = ivr_json(played.app, "outbox")
     assert (row["status"], row["attempts"]) == ("pending", 1)
     assert "+1514…23" in row["last_error"] and CALLER not in row["last_error"]
-    assert "Sent 0 message(s)." in ivr(played.app, "outbox", "--send").output  # backed off
+    assert "0 message(s) envoyé(s)." in ivr(played.app, "outbox", "--send").output  # backed off
     result = ivr(played.app, "outbox", "--send", "--retry")
-    assert "Sent 1 message(s)." in result.output
+    assert "1 message(s) envoyé(s)." in result.output
     assert ivr(played.app, "outbox", "--retry").exit_code == 2
 
 

@@ -231,6 +231,6 @@ def test_ivr_check_reports_what_the_running_line_serves(live, monkeypatch):
         thread.join()
         server.server_close()
     assert result.exit_code == 1
-    assert f"serving version {line.config.version}" in result.output
-    assert "last edit REFUSED" in result.output
+    assert f"sert la version {line.config.version}" in result.output
+    assert "dernière modification REFUSÉE" in result.output
     assert result.output.count("menus/ligne.yaml:") >= 2  # on disk, and as the line refused it

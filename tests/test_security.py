@@ -589,3 +589,18 @@ def test_star_00_reads_the_shortcuts_then_takes_one(client):
     for code in CONFIG.line.shortcuts:
         assert f"étoile {code[0]} {code[1]}" in said(root), code
 
+
+
+def test_a_server_without_a_token_says_why_in_one_line_not_a_traceback():
+    """``gunicorn app:app`` imports app.py: its refusal is one French line, exit 4 (gunicorn's
+    "application failed to load", so it does not respawn workers in a loop)."""
+    import os
+    import subprocess
+    import sys
+
+    env = {k: v for k, v in os.environ.items() if k not in SETTINGS}
+    done = subprocess.run([sys.executable, "-c", "import app"], cwd=REPO_ROOT, env=env,
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 4, done.stderr
+    assert "Traceback" not in done.stderr
+    assert done.stderr.startswith("La ligne refuse de démarrer : TWILIO_AUTH_TOKEN")

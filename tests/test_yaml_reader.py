@@ -89,3 +89,19 @@ def test_unreadable_files_say_why(tmp_path: Path) -> None:
 def test_tags_that_build_objects_are_refused(tmp_path: Path) -> None:
     value, problems = read(tmp_path, "a: !!python/object/apply:os.system ['true']\n")
     assert value is None and problems and "(syntax)" in problems[0]
+
+
+def test_an_impossible_date_is_a_problem_at_its_line(tmp_path: Path) -> None:
+    value, problems = read(tmp_path, "holidays:\n  - name: x\n    date: 2027-02-30\n")
+    assert value["holidays"][0]["date"] == "2027-02-30"
+    [problem] = problems
+    assert problem.startswith("menus/f.yaml:3: 2027-02-30: date impossible"), problem
+
+
+def test_a_syntax_error_comes_before_what_follows_from_it(config_copy: Path) -> None:
+    from ivr.config import check
+
+    (config_copy / "menus" / "patient.yaml").write_text("nodes:\n  patient: [\n", "utf-8")
+    problems = check(config_copy)
+    assert problems[0].key == "(syntax)" and problems[0].where.file == "menus/patient.yaml"
+    assert len(problems) > 1  # the nodes other files lead to are now unknown
