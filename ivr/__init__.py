@@ -80,8 +80,8 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     voice_name = app.config["IVR_VOICE"]
     if voice_name not in FR_CA_VOICES and not voice_name.startswith(FR_CA_VOICE_PREFIXES):
         raise ValueError(f"IVR_VOICE: {voice_name!r} is not a fr-CA voice Twilio knows")
-    if not app.debug and not app.testing:
-        _log_off_the_call_path()
+    if not app.debug and not app.testing and not app.config.get("IVR_CLI"):
+        _log_off_the_call_path()  # a server's: a command writes its few lines itself
 
     security.init_app(app)
     clock.init_app(app)

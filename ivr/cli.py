@@ -45,8 +45,9 @@ def _cli_app():
     from ivr.clock import ClockError
     from ivr.security import InsecureStart
 
-    settings = {} if os.environ.get("TWILIO_AUTH_TOKEN") else {
-        "TWILIO_AUTH_TOKEN": secrets.token_hex(16)}
+    settings: dict[str, object] = {"IVR_CLI": True}
+    if not os.environ.get("TWILIO_AUTH_TOKEN"):
+        settings["TWILIO_AUTH_TOKEN"] = secrets.token_hex(16)
     try:
         return create_app(settings)
     except (InsecureStart, ConfigInvalid, ClockError, ValueError) as exc:
@@ -380,7 +381,8 @@ def db_upgrade() -> None:
 
     store = current_app.extensions["ivr.store"]
     migrations.upgrade(store.engine)
-    click.echo(f"Database at revision {migrations.current(store.engine)}: {_safe_url(store.url)}")
+    click.echo(f"Base de données à la version {migrations.current(store.engine)} : "
+               f"{_safe_url(store.url)}")
 
 
 @db_group.command("current")
@@ -389,7 +391,7 @@ def db_current() -> None:
     from flask import current_app
 
     store = current_app.extensions["ivr.store"]
-    state = "up to date" if migrations.is_current(store.engine) else "needs `ivr db upgrade`"
+    state = "à jour" if migrations.is_current(store.engine) else "à mettre à jour : ivr db upgrade"
     click.echo(f"{migrations.current(store.engine)} ({state})")
 
 
@@ -496,7 +498,7 @@ def calls_command(since: str | None, as_json: bool) -> None:
                    f"{c.outcome or 'in progress':<10} {duration:>6}  "
                    f"{c.branch or '-'} → {c.last_node or '-'}"
                    + (f" ({c.destination})" if c.destination else ""))
-    click.echo(f"{len(rows)} call(s)")
+    click.echo(f"{len(rows)} appel(s)")
 
 
 @main.command("outbox")
@@ -535,12 +537,13 @@ def outbox_command(status: str | None, send: bool, retry: bool, as_json: bool) -
         click.echo("Rien à envoyer.")
         return
     for m in rows:
-        when = (f"sent {_short(m.sent_at)}" if m.status == "sent" else
-                f"next try {_short(m.next_attempt_at)}" if m.status == "pending" else "gave up")
+        when = (f"envoyé le {_short(m.sent_at)}" if m.status == "sent" else
+                f"prochain essai le {_short(m.next_attempt_at)}" if m.status == "pending"
+                else "abandonné")
         click.echo(f"#{m.id:<5} {m.kind:<5} {mask_recipient(m):<30} {m.status:<7} "
-                   f"tries {m.attempts}  {when}")
+                   f"essais {m.attempts}  {when}")
         if m.last_error and m.status != "sent":
-            click.echo(f"       last error: {scrub(m.last_error)[:200]}")
+            click.echo(f"       dernière erreur : {scrub(m.last_error)[:200]}")
     click.echo(f"{len(rows)} message(s)")
 
 
@@ -559,21 +562,21 @@ def purge_command(dry_run: bool) -> None:
         report = purge(store, config, current_app.config, dry_run=dry_run)
     except ValueError as exc:
         raise click.UsageError(str(exc)) from exc
-    journal = f"calls started before {_short(report.journal_before)}"
+    journal = f"appels commencés avant le {_short(report.journal_before)}"
     if dry_run:
         for voicemail in report.expired:
-            click.echo(f"would delete voicemail {describe(voicemail)}")
-        click.echo(f"would remove {report.calls} call(s) from the journal ({journal})")
-        click.echo(f"Dry run: {len(report.expired)} voicemail(s) and {report.calls} call(s) "
-                   "would go; nothing deleted.")
+            click.echo(f"effacerait le message {describe(voicemail)}")
+        click.echo(f"retirerait {report.calls} appel(s) du journal ({journal})")
+        click.echo(f"Essai : {len(report.expired)} message(s) et {report.calls} appel(s) "
+                   "partiraient ; rien n'est effacé.")
         return
     for voicemail in report.deleted:
-        click.echo(f"deleted voicemail {describe(voicemail)}")
+        click.echo(f"message effacé {describe(voicemail)}")
     for voicemail, reason in report.kept:
-        click.echo(f"KEPT voicemail {describe(voicemail)}: {reason}", err=True)
-    click.echo(f"removed {report.calls} call(s) from the journal ({journal})")
-    click.echo(f"Purged {len(report.deleted)} voicemail(s), kept {len(report.kept)} "
-               f"for the next purge, {report.calls} call(s).")
+        click.echo(f"message GARDÉ {describe(voicemail)} : {reason}", err=True)
+    click.echo(f"{report.calls} appel(s) retiré(s) du journal ({journal})")
+    click.echo(f"Purge : {len(report.deleted)} message(s) effacé(s), {len(report.kept)} "
+               f"gardé(s) pour la prochaine, {report.calls} appel(s).")
     if not report.ok:
         sys.exit(1)
 
@@ -597,13 +600,14 @@ def reconcile_command(since: str) -> None:
     except RuntimeError as exc:
         raise click.UsageError(str(exc)) from exc
     for voicemail in result.added:
-        click.echo(f"added voicemail {describe(voicemail)}")
+        click.echo(f"message ajouté {describe(voicemail)}")
     for sid, why in result.skipped:
-        click.echo(f"skipped recording {sid}: {why}")
+        click.echo(f"enregistrement {sid} laissé : {why}")
     for problem in result.problems:
-        click.echo(f"warning: {problem}", err=True)
-    click.echo(f"{len(result.added)} voicemail(s) added, {result.known} already known, "
-               f"{result.emails} e-mail(s) queued (recordings since {_short(result.since)}).")
+        click.echo(f"avertissement : {problem}", err=True)
+    click.echo(f"{len(result.added)} message(s) ajouté(s), {result.known} déjà connu(s), "
+               f"{result.emails} courriel(s) en attente (enregistrements depuis le "
+               f"{_short(result.since)}).")
 
 
 @main.group("admin")

@@ -241,5 +241,5 @@ def _where(store: Store, config: Config, call_sid: str) -> tuple[str, str | None
 def describe(voicemail: Voicemail) -> str:
     """One line for a report: no full phone number (the output may end up in a log)."""
     when = voicemail.received_at.astimezone(TZ).strftime("%Y-%m-%d %H:%M")
-    return (f"#{voicemail.id} {voicemail.recording_sid} box {voicemail.box}, {when}, "
-            f"caller {mask_phone(voicemail.caller)}")
+    return (f"#{voicemail.id} {voicemail.recording_sid} boîte {voicemail.box}, {when}, "
+            f"appelant {mask_phone(voicemail.caller)}")

@@ -169,8 +169,8 @@ def test_reconcile_adds_what_twilio_recorded_and_the_line_never_heard(make_app, 
 
     result = ivr(played.app, "reconcile", "--since", since)
     assert result.exit_code == 0, result.output
-    assert f"added voicemail #1 {sid} box patients" in result.output
-    assert "1 voicemail(s) added, 0 already known, 1 e-mail(s) queued" in result.output
+    assert f"message ajouté #1 {sid} boîte patients" in result.output
+    assert "1 message(s) ajouté(s), 0 déjà connu(s), 1 courriel(s) en attente" in result.output
     assert CALLER not in result.output
     [listing] = twilio.seen("GET", "/Recordings.json")
     assert listing.query["DateCreated>"].endswith("Z")
@@ -195,7 +195,7 @@ def test_reconcile_adds_what_twilio_recorded_and_the_line_never_heard(make_app, 
 
     again = ivr(played.app, "reconcile", "--since", since)
     assert again.exit_code == 0, again.output
-    assert "0 voicemail(s) added, 1 already known, 0 e-mail(s) queued" in again.output
+    assert "0 message(s) ajouté(s), 1 déjà connu(s), 0 courriel(s) en attente" in again.output
     assert len(played.store.voicemails()) == 1 and len(played.store.outbox()) == 1
 
     # The callbacks turn up at last: still one message, one e-mail.
@@ -215,9 +215,9 @@ def test_reconcile_without_a_journal_uses_the_fallback_box(make_app, twilio):
     twilio.add_recording("RE" + "c" * 32, unknown, utcnow(), status="processing")
     result = ivr(app, "reconcile", "--since", "2020-01-01")
     assert result.exit_code == 0, result.output
-    assert f"skipped recording RE{'c' * 32}: status processing" in result.output
+    assert f"enregistrement RE{'c' * 32} laissé : status processing" in result.output
     assert f"call {vanished}: caller unknown" in result.stderr
-    assert "2 voicemail(s) added" in result.output
+    assert "2 message(s) ajouté(s)" in result.output
     rows = {v["recording_sid"]: v for v in ivr_json(app, "voicemails")}
     assert set(rows) == {"RE" + "a" * 32, "RE" + "b" * 32}
     assert rows["RE" + "a" * 32]["caller"] == CALLER
@@ -233,7 +233,7 @@ def test_reconcile_follows_pages(make_app, twilio):
         twilio.add_call(call_sid, CALLER)
         twilio.add_recording(f"RE{n:032d}", call_sid, utcnow() - timedelta(minutes=n + 1))
     result = ivr(app, "reconcile", "--since", str(date.today() - timedelta(days=1)))
-    assert "5 voicemail(s) added" in result.output, result.output
+    assert "5 message(s) ajouté(s)" in result.output, result.output
     assert len(twilio.seen("GET", "/Recordings.json")) == 3
 
 

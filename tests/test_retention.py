@@ -75,10 +75,10 @@ def test_dry_run_lists_what_would_go_and_deletes_nothing(line, twilio):
     app, store, old, recent, old_call, recent_call = line
     result = ivr(app, "purge", "--dry-run")
     assert result.exit_code == 0, result.output
-    assert f"would delete voicemail #1 {old} box telesante" in result.output
+    assert f"effacerait le message #1 {old} boîte telesante" in result.output
     assert recent not in result.output
-    assert "would remove 1 call(s) from the journal" in result.output
-    assert "Dry run: 1 voicemail(s) and 1 call(s) would go; nothing deleted." in result.output
+    assert "retirerait 1 appel(s) du journal" in result.output
+    assert "Essai : 1 message(s) et 1 appel(s) partiraient ; rien n'est effacé." in result.output
     assert CALLER not in result.output  # a purge report may end up in a log
     assert sids(store) == {old, recent}
     assert call_sids(store) == {old_call, recent_call}
@@ -92,8 +92,9 @@ def test_purge_deletes_at_twilio_then_here(line, twilio):
     [deleted] = twilio.seen("DELETE")
     assert deleted.path == f"/2010-04-01/Accounts/{twilio.account_sid}/Recordings/{old}.json"
     assert deleted.auth == (twilio.account_sid, twilio.auth_token)
-    assert f"deleted voicemail #1 {old}" in result.output
-    assert "Purged 1 voicemail(s), kept 0 for the next purge, 1 call(s)." in result.output
+    assert f"message effacé #1 {old}" in result.output
+    assert "Purge : 1 message(s) effacé(s), 0 gardé(s) pour la prochaine, 1 appel(s)." in \
+        result.output
     assert sids(store) == {recent}
     assert old not in twilio.recordings and recent in twilio.recordings
     assert call_sids(store) == {recent_call}
@@ -104,7 +105,7 @@ def test_purge_deletes_at_twilio_then_here(line, twilio):
 
     again = ivr(app, "purge")
     assert again.exit_code == 0
-    assert "Purged 0 voicemail(s)" in again.output
+    assert "Purge : 0 message(s)" in again.output
     assert len(twilio.seen("DELETE")) == 1
 
 
@@ -117,9 +118,9 @@ def test_a_recording_twilio_keeps_keeps_its_row_for_the_next_purge(line, twilio,
         twilio.fail_always = 500
     result = ivr(app, "purge")
     assert result.exit_code == 1
-    assert f"KEPT voicemail #1 {old}" in result.stderr
+    assert f"message GARDÉ #1 {old}" in result.stderr
     assert ("HTTP 500" if failure == "http-500" else "Connection") in result.stderr
-    assert "kept 1 for the next purge" in result.output
+    assert "1 gardé(s) pour la prochaine" in result.output
     assert sids(store) == {old, recent}
     assert call_sids(store) == {recent_call}  # the journal is purged all the same
 
