@@ -198,7 +198,7 @@ class _Reader:
         if isinstance(value, YamlMap):
             return value
         if value is not None:
-            self.problem(where, key, f"expected a mapping, found {type(value).__name__}")
+            self.problem(where, key, f"attendu : des clés et leurs valeurs, trouvé {_kind(value)}")
         empty = YamlMap()
         empty.where, empty.key_lines = where, {}
         return empty
@@ -210,12 +210,12 @@ class _Reader:
             return value
         if value is None:
             if required:
-                self.problem(m.where, f"{path}.{key}", "missing")
+                self.problem(m.where, f"{path}.{key}", "manquant")
             return default
         if isinstance(value, (int, float)) and not isinstance(value, bool):
             return str(value)
         if not isinstance(value, str):
-            self.problem(m.at(key), f"{path}.{key}", "expected text")
+            self.problem(m.at(key), f"{path}.{key}", "attendu : un texte")
             return default
         return value
 
@@ -223,7 +223,7 @@ class _Reader:
         value = m.get(key, default)
         if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
             self.problem(m.at(key), f"{path}.{key}",
-                         f"expected a whole number from {low} to {high}")
+                         f"attendu : un nombre entier de {low} à {high}")
             return default
         return value
 
@@ -234,14 +234,20 @@ class _Reader:
             return (value,)
         if isinstance(value, list) and all(isinstance(v, str) for v in value):
             return tuple(value)
-        self.problem(where, path, "expected a prompt id or a list of prompt ids")
+        self.problem(where, path, "attendu : un identifiant de message, ou une liste "
+                                  "d'identifiants")
         return ()
 
     def unknown_keys(self, m: YamlMap, allowed: tuple[str, ...], path: str) -> None:
         for key in m:
             if key not in allowed:
                 self.problem(m.at(key), f"{path}.{key}",
-                             f"unknown setting (expected one of: {', '.join(allowed)})")
+                             f"réglage inconnu (attendu : {', '.join(allowed)})")
+
+
+def _kind(value: Any) -> str:
+    return {"str": "un texte", "list": "une liste", "int": "un nombre", "float": "un nombre",
+            "bool": "true ou false"}.get(type(value).__name__, type(value).__name__)
 
 
 def _files(directory: Path, folder: str) -> list[Path]:
@@ -301,18 +307,19 @@ def _parse_line(r: _Reader, m: YamlMap) -> Line:
 def _parse_node(r: _Reader, node_id: str, m: YamlMap, where: Where) -> Node:
     path = f"nodes.{node_id}"
     if not NODE_ID.fullmatch(node_id):
-        r.problem(m.where, path, "a node id is lower-case letters, digits and _ only "
-                                 "(it travels in Twilio's URLs)")
+        r.problem(m.where, path, "un identifiant de nœud n'a que des minuscules, des chiffres et "
+                                 "des _ "
+                                 "(il voyage dans les adresses de Twilio)")
     r.unknown_keys(m, ("type", "title", "prompt", "options", "steps", "box", "fallback", "sms",
                        "audience", "details", "silence"), path)
     audience = r.text(m, "audience", path, required=False)
     if audience not in (None, "patients", "staff"):
-        r.problem(m.at("audience"), f"{path}.audience", "expected 'patients' or 'staff'")
+        r.problem(m.at("audience"), f"{path}.audience", "attendu : « patients » ou « staff »")
         audience = None
     node_type = r.text(m, "type", path) or "menu"
     if node_type not in NODE_TYPES:
         r.problem(m.at("type"), f"{path}.type",
-                  f"unknown type {node_type!r} (expected one of: {', '.join(NODE_TYPES)})")
+                  f"type inconnu « {node_type} » (attendu : {', '.join(NODE_TYPES)})")
     options: dict[str, Option] = {}
     raw_options = m.get("options")
     if not isinstance(raw_options, YamlMap):
@@ -336,7 +343,7 @@ def _parse_node(r: _Reader, node_id: str, m: YamlMap, where: Where) -> Node:
     steps: list[Step] = []
     raw_steps = m.get("steps")
     if raw_steps is not None and not isinstance(raw_steps, list):
-        r.problem(m.at("steps"), f"{path}.steps", "expected a list")
+        r.problem(m.at("steps"), f"{path}.steps", "attendu : une liste")
         raw_steps = []
     for i, value in enumerate(raw_steps or []):
         spath = f"{path}.steps[{i}]"
@@ -344,13 +351,14 @@ def _parse_node(r: _Reader, node_id: str, m: YamlMap, where: Where) -> Node:
         r.unknown_keys(step, ("dial", "goto", "say", "closed"), spath)
         kinds = [k for k in ("dial", "goto") if k in step]
         if len(kinds) != 1:
-            r.problem(step.where, spath, "a step has exactly one of 'dial' or 'goto'")
+            r.problem(step.where, spath, "une étape a exactement un « dial » ou un « goto »")
             continue
         target = r.text(step, kinds[0], spath) or ""
         says = r.texts(step.get("say"), step.at("say"), f"{spath}.say")
         closed = r.text(step, "closed", spath, required=False)
         if closed is not None and kinds[0] != "dial":
-            r.problem(step.at("closed"), f"{spath}.closed", "only a dial step has 'closed'")
+            r.problem(step.at("closed"), f"{spath}.closed", "seule une étape « dial » a un « "
+                                                            "closed »")
         steps.append(Step(kinds[0], target, says, step.at(kinds[0]), closed))
     sms = None
     if "sms" in m:
@@ -382,7 +390,7 @@ def _parse_box(r: _Reader, box_id: str, m: YamlMap, where: Where) -> Box:
     r.unknown_keys(m, ("name", "owner", "greeting", "emails", "retention_days"), path)
     emails = m.get("emails") or []
     if not isinstance(emails, list) or not all(isinstance(e, str) and "@" in e for e in emails):
-        r.problem(m.at("emails"), f"{path}.emails", "expected a list of e-mail addresses")
+        r.problem(m.at("emails"), f"{path}.emails", "attendu : une liste d'adresses courriel")
         emails = []
     return Box(
         id=box_id,
@@ -405,19 +413,19 @@ def _parse_provider(r: _Reader, provider_id: str, m: YamlMap) -> Provider:
     phone = r.text(m, "phone", path, required=False)
     if phone is not None and not is_e164(phone):
         r.problem(m.at("phone"), f"{path}.phone",
-                  f"{phone!r} is not a valid E.164 number (e.g. +15142514000)")
+                  f"« {phone} » n'est pas un numéro E.164 valide (ex. \"+15142514000\")")
     extension = r.text(m, "extension", path, required=False)
     if extension is not None and not extension.isdigit():
-        r.problem(m.at("extension"), f"{path}.extension", "an extension is digits only")
+        r.problem(m.at("extension"), f"{path}.extension", "un poste n'a que des chiffres")
         extension = None
     pause = m.get("extension_pause", 2)
     if isinstance(pause, bool) or not isinstance(pause, (int, float)) or not 0 <= pause <= 10:
         r.problem(m.at("extension_pause"), f"{path}.extension_pause",
-                  "expected seconds from 0 to 10")
+                  "attendu : des secondes, de 0 à 10")
         pause = 2
     serves = m.get("serves_patients", True)
     if not isinstance(serves, bool):
-        r.problem(m.at("serves_patients"), f"{path}.serves_patients", "expected true or false")
+        r.problem(m.at("serves_patients"), f"{path}.serves_patients", "attendu : true ou false")
         serves = True
     return Provider(
         id=provider_id,
@@ -464,13 +472,14 @@ def _parse_prompts(r: _Reader, directory: Path, language: str,
     for prompt_id, text in raw.items():
         where = Where(file, key_lines[prompt_id])
         if not isinstance(text, str) or not text.strip():
-            r.problem(where, f"prompts.{prompt_id}", "a prompt needs a non-empty text")
+            r.problem(where, f"prompts.{prompt_id}", "un message a besoin d'un texte")
             text = ""
         text = " ".join(text.split())
         fields = _prompt_fields(text)
         if fields is None:
             r.problem(where, f"prompts.{prompt_id}",
-                      "unbalanced braces: write {touche} for a field, {{ for a brace")
+                      "accolades mal fermées : écrivez {touche} pour un champ, "
+                      "{{ pour une accolade")
             fields = NO_FIELDS
         fields = same_fields.setdefault(fields, fields)
         audio = None
@@ -527,14 +536,15 @@ def parse(directory: Path | str, language: str = "fr-CA") -> tuple[Config, list[
 
     menu_files = _files(directory, "menus")
     if not menu_files:
-        r.problem(Where("menus/", 1), "(folder)", "no menu file (*.yaml) found")
+        r.problem(Where("menus/", 1), "(folder)", "aucun fichier de menus (*.yaml)")
     for path in menu_files:
         data, label = read(path)
         top = r.mapping(data, Where(label, 1), "(file)")
         r.unknown_keys(top, ("line", "nodes", "boxes"), "(file)")
         if "line" in top:
             if line is not None:
-                r.problem(top.at("line"), "line", f"defined twice (first in {line.where.file})")
+                r.problem(top.at("line"), "line", f"défini deux fois (d'abord dans "
+                                                  f"{line.where.file})")
             line = _parse_line(r, r.mapping(top["line"], top.at("line"), "line"))
         for section, parse_one, target in (("nodes", _parse_node, nodes),
                                            ("boxes", _parse_box, boxes)):
@@ -542,13 +552,14 @@ def parse(directory: Path | str, language: str = "fr-CA") -> tuple[Config, list[
             for item_id, value in raw.items():
                 if item_id in target:
                     r.problem(raw.at(item_id), f"{section}.{item_id}",
-                              f"defined twice (first at {target[item_id].where})")
+                              f"défini deux fois (d'abord à {target[item_id].where})")
                     continue
                 where = raw.at(item_id)  # the id's line, not its first setting's
                 target[item_id] = parse_one(r, item_id, r.mapping(value, where,
                                                                   f"{section}.{item_id}"), where)
     if line is None:
-        r.problem(Where("menus/", 1), "line", "no 'line:' section (root menu, fallback, shortcuts)")
+        r.problem(Where("menus/", 1), "line", "aucune section « line: » (menu d'accueil, repli, "
+                                              "raccourcis)")
         line = Line("accueil", "", 3, 6, 4, MappingProxyType({}), MappingProxyType({}),
                     Where("menus/", 1))
 
@@ -562,7 +573,7 @@ def parse(directory: Path | str, language: str = "fr-CA") -> tuple[Config, list[
             providers[provider_id] = _parse_provider(
                 r, provider_id, r.mapping(value, raw.at(provider_id), f"providers.{provider_id}"))
     else:
-        r.problem(Where("schedules/providers.yaml", 1), "(file)", "missing")
+        r.problem(Where("schedules/providers.yaml", 1), "(fichier)", "manquant")
 
     calendars: dict[str, YamlMap] = {}
     for path in _files(directory, "schedules/calendars"):
@@ -574,7 +585,7 @@ def parse(directory: Path | str, language: str = "fr-CA") -> tuple[Config, list[
         data, label = read(prompts_path)
         prompts = _parse_prompts(r, directory, language, data, label)
     else:
-        r.problem(Where(f"prompts/{language}.yaml", 1), "(file)", "missing")
+        r.problem(Where(f"prompts/{language}.yaml", 1), "(fichier)", "manquant")
     lexicon = Lexicon()
     lexicon_path = directory / "prompts" / f"lexique.{language}.yaml"
     if lexicon_path.is_file():

@@ -601,7 +601,7 @@ class _Builder:
         for key in m:
             if key not in allowed:
                 self.problem(m.at(key), f"{path}.{key}",
-                             f"unknown setting (expected one of: {', '.join(allowed)})")
+                             f"réglage inconnu (attendu : {', '.join(allowed)})")
 
     def text(self, m: YamlMap, key: str, path: str, required: bool) -> str:
         value = m.get(key)
@@ -609,7 +609,8 @@ class _Builder:
             return value.strip()
         if value is not None or required:
             self.problem(m.at(key), f"{path}.{key}",
-                         "missing (a French text)" if value is None else "expected a text")
+                         "manquant (un texte en français)" if value is None else "attendu : un "
+                                                                                 "texte")
         return ""
 
     # ------------------------------------------------------------------ times
@@ -617,19 +618,19 @@ class _Builder:
     def clock(self, value: Any, where: Where, key: str, *, end: bool = False) -> int | None:
         """Minutes since midnight of "HH:MM" ("24:00" only as an end)."""
         if isinstance(value, int) and not isinstance(value, bool):
-            self.problem(where, key, "write the time between quotes, e.g. \"12:00\" "
-                         "(YAML reads 12:00 as a number)")
+            self.problem(where, key, "écrivez l'heure entre guillemets, ex. \"12:00\" "
+                         "(YAML lit 12:00 comme un nombre)")
             return None
         match = _TIME.match(value) if isinstance(value, str) else None
         if match is None:
-            self.problem(where, key, f"expected a time \"HH:MM\", found {value!r}")
+            self.problem(where, key, f"attendu : une heure \"HH:MM\", trouvé {value!r}")
             return None
         hours, minutes = int(match.group(1)), int(match.group(2))
         if (hours, minutes) == (24, 0) and end:
             return DAY_MINUTES
         if hours > 23 or minutes > 59:
-            self.problem(where, key, f"{value!r} is not a time of day (00:00 to 23:59"
-                         + (", or 24:00 as an end)" if end else ")"))
+            self.problem(where, key, f"{value!r} n'est pas une heure du jour (00:00 à 23:59"
+                         + (", ou 24:00 pour une fin)" if end else ")"))
             return None
         return hours * 60 + minutes
 
@@ -641,14 +642,15 @@ class _Builder:
                 value = (dt.date.fromisoformat(value.strip()) if len(value.strip()) == 10
                          else dt.datetime.fromisoformat(value.strip()))
             except ValueError:
-                self.problem(where, key, f"expected a date (2026-12-24) or a date and time "
-                             f"(2026-12-24T12:00), found {value!r}")
+                self.problem(where, key, f"attendu : une date (2026-12-24) ou une date et une "
+                                         "heure "
+                             f"(2026-12-24T12:00), trouvé {value!r}")
                 return None
         if isinstance(value, dt.datetime):
             if value.second or value.microsecond:
                 # Every boundary on a whole minute: the line decides once per minute.
-                self.problem(where, key, f"give the time to the minute (e.g. "
-                             f"{value:%Y-%m-%dT%H:%M}), found {value.isoformat()!r}")
+                self.problem(where, key, f"donnez l'heure à la minute (ex. "
+                             f"{value:%Y-%m-%dT%H:%M}), trouvé {value.isoformat()!r}")
                 return None
             if value.tzinfo is None:
                 return value.replace(tzinfo=TZ)
@@ -656,8 +658,8 @@ class _Builder:
         if isinstance(value, dt.date):
             day = value + dt.timedelta(days=1) if end else value
             return dt.datetime(day.year, day.month, day.day, tzinfo=TZ)
-        self.problem(where, key, "expected a date (2026-12-24) or a date and time "
-                     f"(2026-12-24T12:00), found {value!r}")
+        self.problem(where, key, "attendu : une date (2026-12-24) ou une date et une heure "
+                     f"(2026-12-24T12:00), trouvé {value!r}")
         return None
 
     # ------------------------------------------------------------------ hours
@@ -668,12 +670,12 @@ class _Builder:
         for part in spec.lower().replace(" ", "").split(","):
             ends = part.split("-")
             if len(ends) > 2 or not all(ends):
-                self.problem(where, key, f"{spec!r}: write days as mon, mon-fri or sat,sun")
+                self.problem(where, key, f"{spec!r} : écrivez les jours mon, mon-fri ou sat,sun")
                 return None
             unknown = [e for e in ends if e not in WEEKDAYS]
             if unknown:
-                self.problem(where, key, f"unknown day {unknown[0]!r} "
-                             f"(expected one of: {', '.join(WEEKDAYS)})")
+                self.problem(where, key, f"jour inconnu {unknown[0]!r} "
+                             f"(attendu : {', '.join(WEEKDAYS)})")
                 return None
             first, last = WEEKDAYS.index(ends[0]), WEEKDAYS.index(ends[-1])
             result.extend((first + i) % 7 for i in range((last - first) % 7 + 1))
@@ -688,7 +690,8 @@ class _Builder:
             return True, empty
         if not isinstance(raw, YamlMap):
             self.problem(m.at("hours"), f"{path}.hours",
-                         "expected 'always' or days with ranges, e.g. mon-fri: [\"07:00-17:00\"]")
+                         "attendu : « always » ou des jours et leurs plages, ex. mon-fri: "
+                         "[\"07:00-17:00\"]")
             return False, empty
         week: list[list[tuple[int, int, str]]] = [[] for _ in range(7)]
         for spec, value in raw.items():
@@ -698,21 +701,22 @@ class _Builder:
             if values is None:
                 values = []
             if not isinstance(values, list):
-                self.problem(where, key, "expected a list of ranges like \"07:00-17:00\"")
+                self.problem(where, key, "attendu : une liste de plages comme \"07:00-17:00\"")
                 continue
             ranges: list[tuple[int, int]] = []
             for item in values:
                 match = _RANGE.match(item) if isinstance(item, str) else None
                 if match is None:
-                    self.problem(where, key, f"expected a range \"HH:MM-HH:MM\", found {item!r}")
+                    self.problem(where, key, f"attendu : une plage \"HH:MM-HH:MM\", trouvé "
+                                             f"{item!r}")
                     continue
                 start = self.clock(match.group(1), where, key)
                 end = self.clock(match.group(2), where, key, end=True)
                 if start is None or end is None:
                     continue
                 if end <= start:
-                    self.problem(where, key, f"{item!r} ends before it starts (a range stays "
-                                 "within one day: split it at 24:00)")
+                    self.problem(where, key, f"{item!r} finit avant de commencer (une plage reste "
+                                 "dans la journée : coupez-la à 24:00)")
                     continue
                 ranges.append((start, end))
             for day in days or []:
@@ -720,9 +724,9 @@ class _Builder:
                     clash = next(((s, e, k) for s, e, k in week[day] if start < e and s < end),
                                  None)
                     if clash is not None:
-                        self.problem(where, key, f"{_hhmm(start)}-{_hhmm(end)} overlaps "
-                                     f"{_hhmm(clash[0])}-{_hhmm(clash[1])} on {WEEKDAYS[day]}"
-                                     + (f" (from {clash[2]!r})" if clash[2] != spec else ""))
+                        self.problem(where, key, f"{_hhmm(start)}-{_hhmm(end)} chevauche "
+                                     f"{_hhmm(clash[0])}-{_hhmm(clash[1])} le {WEEKDAYS[day]}"
+                                     + (f" (de {clash[2]!r})" if clash[2] != spec else ""))
                         continue
                     week[day].append((start, end, str(spec)))
         return False, tuple(tuple((a, b) for a, b, _ in _merge_minutes(d)) for d in week)
@@ -735,14 +739,14 @@ class _Builder:
             return ()
         if not isinstance(raw, list):
             self.problem(m.at(key), f"{path}.{key}",
-                         "expected a list of {from, to, name, why}")
+                         "attendu : une liste de {from, to, name, why}")
             return ()
         result: list[Period] = []
         for i, item in enumerate(raw):
             ipath = f"{path}.{key}[{i}]"
             if not isinstance(item, YamlMap):
                 self.problem(getattr(raw, "where", m.at(key)), ipath,
-                             "expected {from, to, name, why}")
+                             "attendu : {from, to, name, why}")
                 continue
             self.unknown_keys(item, PERIOD_KEYS, ipath)
             name = self.text(item, "name", ipath, required=True)
@@ -750,7 +754,7 @@ class _Builder:
             start = end = None
             for bound in ("from", "to"):
                 if bound not in item:
-                    self.problem(item.where, f"{ipath}.{bound}", "missing")
+                    self.problem(item.where, f"{ipath}.{bound}", "manquant")
             if "from" in item:
                 start = self.instant(item["from"], item.at("from"), f"{ipath}.from", end=False)
             if "to" in item:
@@ -759,7 +763,7 @@ class _Builder:
                 continue
             if end <= start:
                 self.problem(item.at("to"), f"{ipath}.to",
-                             f"ends ({end:%Y-%m-%d %H:%M}) before it starts "
+                             f"finit ({end:%Y-%m-%d %H:%M}) avant de commencer "
                              f"({start:%Y-%m-%d %H:%M})")
                 continue
             result.append(Period(start, end, name, why, owner, item.where))
@@ -767,7 +771,7 @@ class _Builder:
 
     def entry(self, item: Any, where: Where, ipath: str, calendar_id: str) -> _Entry | None:
         if not isinstance(item, YamlMap):
-            self.problem(where, ipath, "expected {name, why, rule or date, from}")
+            self.problem(where, ipath, "attendu : {name, why, rule ou date, from}")
             return None
         self.unknown_keys(item, HOLIDAY_KEYS, ipath)
         name = self.text(item, "name", ipath, required=True)
@@ -781,10 +785,11 @@ class _Builder:
         local = item.get("local", False)
         if not isinstance(local, bool):
             self.problem(item.at("local"), f"{ipath}.local",
-                         f"expected true (a local day) or false, found {local!r}")
+                         f"attendu : true (un jour local) ou false, trouvé {local!r}")
             return None
         if ("rule" in item) == ("date" in item):
-            self.problem(item.where, ipath, "a holiday has exactly one of 'rule' or 'date'")
+            self.problem(item.where, ipath, "un jour férié a exactement une « rule » ou une « "
+                                            "date »")
             return None
         if "rule" in item:
             if local:
@@ -795,7 +800,8 @@ class _Builder:
         value = item["date"]
         where, key = item.at("date"), f"{ipath}.date"
         if isinstance(value, dt.datetime):
-            self.problem(where, key, "a holiday is a date; use 'from' for a partial day")
+            self.problem(where, key, "un jour férié est une date ; « from » pour une partie de "
+                                     "journée")
             return None
         if isinstance(value, dt.date):
             return _Entry(name, why, start, calendar_id, date=value, local=local)
@@ -805,7 +811,7 @@ class _Builder:
             try:
                 dt.date(2000, month, day)  # a leap year: 02-29 is allowed
             except ValueError:
-                self.problem(where, key, f"{value!r} is not a month-day")
+                self.problem(where, key, f"{value!r} n'est pas un mois-jour")
                 return None
             if local:
                 self._local_needs_a_date(item, ipath)
@@ -817,16 +823,16 @@ class _Builder:
                               date=dt.date.fromisoformat(value.strip()), local=local)
             except ValueError:
                 pass
-        self.problem(where, key, "expected a date (2026-12-31, once) or a month-day "
-                     f"(\"12-25\", every year), found {value!r}")
+        self.problem(where, key, "attendu : une date (2026-12-31, une fois) ou un mois-jour "
+                     f"(\"12-25\", chaque année), trouvé {value!r}")
         return None
 
     def _local_needs_a_date(self, item: YamlMap, ipath: str) -> None:
         """A local day counts for one period only: a yearly rule would close the line every
         year without anyone deciding it again."""
         self.problem(item.at("local"), f"{ipath}.local",
-                     "a local day is decided for one period (1 July to 30 June): give its "
-                     "full date, e.g. date: 2027-12-24, not a rule or a month-day")
+                     "un jour local est fixé pour une période (1er juillet au 30 juin) : donnez sa "
+                     "date complète, ex. date: 2027-12-24, pas une règle ni un mois-jour")
 
     def local_days_per_period(self, m: YamlMap, path: str) -> int:
         value = m.get("local_days_per_period")
@@ -834,7 +840,7 @@ class _Builder:
             return 0
         if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= 366:
             self.problem(m.at("local_days_per_period"), f"{path}.local_days_per_period",
-                         f"expected a number of days, e.g. 2, found {value!r}")
+                         f"attendu : un nombre de jours, ex. 2, trouvé {value!r}")
             return 0
         return value
 
@@ -844,25 +850,25 @@ class _Builder:
         Its first date is enough to know it gives one before 2040: listing them all took 1 ms a
         rule, a tenth of a 50-calendar load."""
         if not isinstance(value, str) or not value.strip():
-            self.problem(where, key, "expected an RRULE text, e.g. \"FREQ=YEARLY;BYEASTER=-2\"")
+            self.problem(where, key, "attendu : une règle RRULE, ex. \"FREQ=YEARLY;BYEASTER=-2\"")
             return None
         text = value.strip()
         upper = text.upper()
         if "DTSTART" in upper or "COUNT=" in upper:
-            self.problem(where, key, "no DTSTART or COUNT: the rule is applied to each year "
-                         "(use UNTIL to end it)")
+            self.problem(where, key, "ni DTSTART ni COUNT : la règle s'applique à chaque année "
+                         "(UNTIL pour la terminer)")
             return None
         try:
             first = dt.datetime(2000, 1, 1)
             found = rrulestr(text, dtstart=first).after(first)
         except Exception as exc:  # dateutil raises ValueError, TypeError, KeyError...
-            hint = (" (write UNTIL as a local date, e.g. UNTIL=20301231)"
+            hint = (" (écrivez UNTIL comme une date locale, ex. UNTIL=20301231)"
                     if "UNTIL" in upper else "")
             self.problem(where, key,
-                         f"invalid RRULE {text!r}: {str(exc) or type(exc).__name__}{hint}")
+                         f"règle RRULE invalide {text!r} : {str(exc) or type(exc).__name__}{hint}")
             return None
         if found is None or found >= dt.datetime(2040, 1, 1):
-            self.problem(where, key, f"the rule {text!r} gives no date from 2000 to 2039")
+            self.problem(where, key, f"la règle {text!r} ne donne aucune date de 2000 à 2039")
             return None
         return text
 
@@ -873,12 +879,13 @@ class _Builder:
         self.unknown_keys(m, CALENDAR_KEYS, path)
         extends = m.get("extends")
         if extends is not None and not isinstance(extends, str):
-            self.problem(m.at("extends"), f"{path}.extends", "expected a calendar id")
+            self.problem(m.at("extends"), f"{path}.extends", "attendu : un identifiant de "
+                                                             "calendrier")
             extends = None
         entries: list[_Entry] = []
         raw = m.get("holidays")
         if raw is not None and not isinstance(raw, list):
-            self.problem(m.at("holidays"), f"{path}.holidays", "expected a list")
+            self.problem(m.at("holidays"), f"{path}.holidays", "attendu : une liste")
             raw = None
         for i, item in enumerate(raw or []):
             entry = self.entry(item, getattr(raw, "where", m.at("holidays")),
@@ -901,9 +908,9 @@ class _Builder:
         always, week = self.hours(m, path)
         calendar = m.get("calendar")
         if calendar is not None and (not isinstance(calendar, str) or calendar not in calendars):
-            known = ", ".join(sorted(calendars)) or "none"
+            known = ", ".join(sorted(calendars)) or "aucun"
             self.problem(m.at("calendar"), f"{path}.calendar",
-                         f"unknown calendar {calendar!r} (known: {known})")
+                         f"calendrier inconnu {calendar!r} (connus : {known})")
             calendar = None
         return _Provider(provider_id, always, week, calendar,
                          self.periods(m, "closures", path, provider_id),
@@ -939,7 +946,7 @@ def build_schedule(config: Any) -> tuple[Schedule, list[Problem]]:
         if cal.extends not in calendars:
             known = ", ".join(sorted(calendars))
             b.problem(m.at("extends"), f"calendars.{calendar_id}.extends",
-                      f"unknown calendar {cal.extends!r} (known: {known})")
+                      f"calendrier inconnu {cal.extends!r} (connus : {known})")
             calendars[calendar_id] = _replace_extends(cal, None)
     for calendar_id in sorted(calendars):
         seen = [calendar_id]
@@ -949,7 +956,7 @@ def build_schedule(config: Any) -> tuple[Schedule, list[Problem]]:
                 if current == calendar_id:
                     cycle = " -> ".join([*seen, current])
                     b.problem(raw_calendars[calendar_id].at("extends"),
-                              f"calendars.{calendar_id}.extends", f"extends itself: {cycle}")
+                              f"calendars.{calendar_id}.extends", f"s'étend lui-même : {cycle}")
                     calendars[calendar_id] = _replace_extends(calendars[calendar_id], None)
                 break
             seen.append(current)

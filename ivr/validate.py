@@ -60,22 +60,25 @@ def validate(config: Config) -> list[Problem]:
     prompt_refs: list[tuple[str, Where, str, bool]] = []  # id, where, key, needs {touche}
 
     if line.root not in nodes:
-        add(line.where, "line.root", f"unknown node {line.root!r}")
+        add(line.where, "line.root", f"nœud inconnu « {line.root} »")
     elif nodes[line.root].type != "menu":
-        add(line.where, "line.root", "the welcome node must be a menu")
+        add(line.where, "line.root", "le nœud d'accueil doit être un menu")
     if line.fallback not in nodes:
-        add(line.where, "line.fallback", f"unknown node {line.fallback!r}")
+        add(line.where, "line.fallback", f"nœud inconnu « {line.fallback} »")
     elif nodes[line.fallback].gathers:
         add(line.where, "line.fallback",
-            "the fallback must end the call well (a route, voicemail or goodbye), not a menu")
+            "le repli doit bien finir l'appel (une route, une boîte vocale ou un au revoir), pas "
+            "un menu")
     for key, target in line.shortcuts.items():
         where = line.shortcut_where.get(key, line.where)
         if len(key) != 2 or not key.isdigit():
-            add(where, f"line.shortcuts.{key}", "a shortcut is * followed by exactly two digits")
+            add(where, f"line.shortcuts.{key}", "un raccourci est * suivi d'exactement deux "
+                                                "chiffres")
         if target not in nodes:
-            add(where, f"line.shortcuts.{key}", f"unknown node {target!r}")
+            add(where, f"line.shortcuts.{key}", f"nœud inconnu « {target} »")
         elif target == line.root:
-            add(where, f"line.shortcuts.{key}", "a shortcut to the welcome menu does nothing")
+            add(where, f"line.shortcuts.{key}", "un raccourci vers le menu d'accueil ne sert à "
+                                                "rien")
         if key == SHORTCUT_LIST:
             add(where, f"line.shortcuts.{key}",
                 f"*{SHORTCUT_LIST} lit la liste des raccourcis : choisissez un autre code")
@@ -88,18 +91,19 @@ def validate(config: Config) -> list[Problem]:
                 "attendu : « default » ou des touches comme « 2,1,1,1 » ou « *11 »")
     for branch, target in line.on_error.items():
         if branch not in nodes:
-            add(line.where, f"line.on_error.{branch}", f"unknown node {branch!r}")
+            add(line.where, f"line.on_error.{branch}", f"nœud inconnu « {branch} »")
         if target not in nodes:
-            add(line.where, f"line.on_error.{branch}", f"unknown node {target!r}")
+            add(line.where, f"line.on_error.{branch}", f"nœud inconnu « {target} »")
         elif nodes[target].gathers:
             add(line.where, f"line.on_error.{branch}",
-                "after a failure the caller must reach a person or a voicemail, not a menu")
+                "après une panne, l'appelant doit joindre une personne ou une boîte vocale, pas "
+                "un menu")
     for key in line.reserved:
         if key not in MENU_KEYS:
-            add(line.where, f"line.reserved.{key}", "only a digit can be reserved")
+            add(line.where, f"line.reserved.{key}", "seul un chiffre peut être réservé")
         elif line.root in nodes and key in nodes[line.root].options:
             add(nodes[line.root].options[key].where, f"nodes.{line.root}.options.{key}",
-                f"digit {key} is reserved ({line.reserved[key]}); use another digit")
+                f"le chiffre {key} est réservé ({line.reserved[key]}) : prenez-en un autre")
 
     for node in nodes.values():
         path = f"nodes.{node.id}"
@@ -111,71 +115,75 @@ def validate(config: Config) -> list[Problem]:
             add(node.where, path, "« details » et « silence » vont seulement dans un nœud info")
         if node.silence is not None:
             if node.silence not in nodes:
-                add(node.where, f"{path}.silence", f"unknown node {node.silence!r}")
+                add(node.where, f"{path}.silence", f"nœud inconnu « {node.silence} »")
             elif node.silence == node.id:
-                add(node.where, f"{path}.silence", "silence must lead out of this node")
+                add(node.where, f"{path}.silence", "le silence doit mener hors de ce nœud")
         if node.gathers:
             for key, option in node.options.items():
                 okey = f"{path}.options.{key}"
                 if key in GLOBAL_KEYS:
                     add(option.where, okey,
-                        f"{key!r} is a global key (# repeats, * goes back); use a digit")
+                        f"« {key} » est une touche de toute la ligne (# répète, * revient) : "
+                        "prenez un chiffre")
                 elif key not in MENU_KEYS:
-                    add(option.where, okey, "an option key is a single digit 0-9")
+                    add(option.where, okey, "la touche d'une option est un seul chiffre, de 0 à 9")
                 if option.to not in nodes:
-                    add(option.where, f"{okey}.to", f"unknown node {option.to!r}")
+                    add(option.where, f"{okey}.to", f"nœud inconnu « {option.to} »")
                 elif option.to == node.id:
-                    add(option.where, f"{okey}.to", "an option that leads back to its own menu")
+                    add(option.where, f"{okey}.to", "une option qui ramène à son propre menu")
                 if option.say is not None:
                     prompt_refs.append((option.say, option.where, f"{okey}.say", True))
                 elif node.type == "menu":
-                    add(option.where, f"{okey}.say", "a menu option needs a prompt (say:)")
+                    add(option.where, f"{okey}.say", "une option de menu a besoin d'un message "
+                                                     "(say:)")
             if node.type == "menu" and not node.options:
-                add(node.where, path, "a menu with no option: no way out")
+                add(node.where, path, "un menu sans option : aucune sortie")
             if node.steps:
-                add(node.where, f"{path}.steps", f"a {node.type} node has no steps")
+                add(node.where, f"{path}.steps", f"un nœud {node.type} n'a pas d'étapes (steps)")
             if node.sms is not None:
                 if node.sms.key in node.options:
                     add(node.sms.where, f"{path}.sms.key",
-                        f"digit {node.sms.key} is already option {node.sms.key} of this node")
+                        f"le chiffre {node.sms.key} est déjà une option de ce nœud")
                 if node.sms.key not in MENU_KEYS:
-                    add(node.sms.where, f"{path}.sms.key", "the SMS key is a single digit 0-9")
+                    add(node.sms.where, f"{path}.sms.key", "la touche du texto est un seul "
+                                                           "chiffre, de 0 à 9")
                 prompt_refs.append((node.sms.text, node.sms.where, f"{path}.sms.text", False))
                 for offer in ("systeme.offre_texto", "systeme.offre_texto_cellulaire"):
                     prompt_refs.append((offer, node.sms.where, f"{path}.sms", True))
                 for sent in ("systeme.texto_envoye", "systeme.texto_envoye_cellulaire"):
                     prompt_refs.append((sent, node.sms.where, f"{path}.sms", False))
         elif node.options:
-            add(node.where, f"{path}.options", f"a {node.type} node takes no key")
+            add(node.where, f"{path}.options", f"un nœud {node.type} ne prend pas de touche")
         if node.type == "route":
             if not node.steps:
-                add(node.where, f"{path}.steps", "a route needs at least one step")
+                add(node.where, f"{path}.steps", "une route a besoin d'au moins une étape")
             elif node.steps[-1].kind != "goto":
                 add(node.steps[-1].where, f"{path}.steps",
-                    "the last step must be a goto: a dial may be skipped or not answered")
+                    "la dernière étape doit être un goto : un dial peut être sauté ou rester sans "
+                    "réponse")
             for i, step in enumerate(node.steps):
                 skey = f"{path}.steps[{i}]"
                 for pid in step.say:
                     prompt_refs.append((pid, step.where, f"{skey}.say", False))
                 if step.kind == "dial" and step.target not in config.providers:
-                    add(step.where, f"{skey}.dial", f"unknown provider {step.target!r}")
+                    add(step.where, f"{skey}.dial", f"équipe inconnue « {step.target} »")
                 if step.closed is not None and step.closed not in nodes:
-                    add(step.where, f"{skey}.closed", f"unknown node {step.closed!r}")
+                    add(step.where, f"{skey}.closed", f"nœud inconnu « {step.closed} »")
                 if step.kind == "goto":
                     if step.target not in nodes:
-                        add(step.where, f"{skey}.goto", f"unknown node {step.target!r}")
+                        add(step.where, f"{skey}.goto", f"nœud inconnu « {step.target} »")
                     elif step.target == node.id:
-                        add(step.where, f"{skey}.goto", "a route that goes to itself")
+                        add(step.where, f"{skey}.goto", "une route qui mène à elle-même")
         if node.type == "voicemail":
             if node.box not in config.boxes:
-                add(node.where, f"{path}.box", f"unknown voicemail box {node.box!r}")
+                add(node.where, f"{path}.box", f"boîte vocale inconnue « {node.box} »")
         elif node.box is not None:
-            add(node.where, f"{path}.box", "only a voicemail node has a box")
+            add(node.where, f"{path}.box", "seul un nœud voicemail a une boîte (box)")
         if node.fallback is not None:
             if node.fallback not in nodes:
-                add(node.where, f"{path}.fallback", f"unknown node {node.fallback!r}")
+                add(node.where, f"{path}.fallback", f"nœud inconnu « {node.fallback} »")
             elif nodes[node.fallback].gathers:
-                add(node.where, f"{path}.fallback", "a fallback must not be a menu")
+                add(node.where, f"{path}.fallback", "un repli ne peut pas être un menu")
 
     for box in config.boxes.values():
         prompt_refs.append((box.greeting, box.where, f"boxes.{box.id}.greeting", False))
@@ -186,17 +194,19 @@ def validate(config: Config) -> list[Problem]:
     for pid, where, key, needs_key in prompt_refs:
         prompt = prompt_of(pid)
         if prompt is None:
-            add(where, key, f"prompt {pid!r} has no text in prompts/{config.language}.yaml")
+            add(where, key, f"le message « {pid} » n'a pas de texte dans "
+                            f"prompts/{config.language}.yaml")
         elif needs_key and KEY_FIELD not in prompt.fields:
             add(prompt.where, f"prompts.{pid}",
-                "an option's prompt must say its key: put {touche} where the digit is spoken")
+                "le message d'une option doit dire sa touche : mettez {touche} là où le chiffre "
+                "est dit")
     for prompt in config.prompts.values():
         if prompt.fields <= fields:
             continue
         for name in sorted(prompt.fields - fields):
             add(prompt.where, f"prompts.{prompt.id}",
-                f"unknown field {{{name}}} (known: {{touche}}, {{<provider>.heures}}, "
-                "{<provider>.reouverture})")
+                f"champ inconnu {{{name}}} (connus : {{touche}}, {{<équipe>.heures}}, "
+                "{<équipe>.reouverture})")
 
     problems += _reachability(config)
     problems += _patients_branch(config)
@@ -219,8 +229,9 @@ def _patients_branch(config: Config) -> list[Problem]:
             provider = config.providers.get(step.target)
             if step.kind == "dial" and provider is not None and not provider.serves_patients:
                 problems.append(Problem(step.where, f"nodes.{node.id}.steps[{i}].dial",
-                                        f"{provider.id} does not serve patients (serves_patients: "
-                                        "false), but a patient's path leads here"))
+                                        f"{provider.id} ne dessert pas les patients "
+                                        "(serves_patients: false), mais le chemin d'un patient "
+                                        "mène ici"))
         queue.extend(targets(node))
     return problems
 
@@ -244,7 +255,7 @@ def _reachability(config: Config) -> list[Problem]:
     for node in nodes.values():
         if node.id not in seen:
             problems.append(Problem(node.where, f"nodes.{node.id}",
-                                    "unreachable: no menu, shortcut or fallback leads here"))
+                                    "inatteignable : aucun menu, raccourci ni repli ne mène ici"))
 
     # A node "ends" when it can finish the call without the failure fallback: it is a route,
     # voicemail, goodbye or information, or one of its ways out leads to a node that ends.
@@ -262,5 +273,6 @@ def _reachability(config: Config) -> list[Problem]:
     for node in nodes.values():
         if node.id not in ends and node.options:
             problems.append(Problem(node.where, f"nodes.{node.id}",
-                                    "no way out: every option leads only to other menus in a loop"))
+                                    "aucune sortie : chaque option ne mène qu'à d'autres menus, "
+                                    "en boucle"))
     return problems

@@ -37,13 +37,16 @@ class Problem:
         return f"{self.where}: {self.key}: {self.message}"
 
 
+SYNTAX = "(syntaxe)"
+
+
 class ConfigInvalid(Exception):
     """The configuration cannot be served; carries every problem found, not just the first.
     Syntax errors come first: what follows from a file that could not be read is their
     knock-on."""
 
     def __init__(self, problems: list[Problem]) -> None:
-        self.problems = sorted(problems, key=lambda p: (p.key != "(syntax)", p.where, p.key))
+        self.problems = sorted(problems, key=lambda p: (p.key != SYNTAX, p.where, p.key))
         super().__init__("\n".join(str(p) for p in self.problems))
 
 
@@ -93,14 +96,14 @@ def _loader_for(file: str, problems: list[Problem]) -> type[yaml.SafeLoader]:
             if isinstance(raw, bool) or raw is None or isinstance(raw, (list, dict)):
                 problems.append(
                     Problem(Where(file, line), str(key_node.value),
-                            "write this key between quotes (YAML reads it as "
+                            "écrivez cette clé entre guillemets (YAML la lit comme "
                             f"{type(raw).__name__})")
                 )
             key = str(raw)
             if key in result:
                 problems.append(
                     Problem(Where(file, line), key,
-                            f"defined twice (first at line {result.key_lines[key]})")
+                            f"défini deux fois (d'abord à la ligne {result.key_lines[key]})")
                 )
                 continue
             result[key] = loader.construct_object(value_node, deep=True)
@@ -138,14 +141,14 @@ def read_yaml(path: Path, label: str, problems: list[Problem],
         try:
             text = path.read_text(encoding="utf-8")
         except (OSError, UnicodeDecodeError) as exc:
-            problems.append(Problem(Where(label, 1), "(file)", f"cannot read: {exc}"))
+            problems.append(Problem(Where(label, 1), "(fichier)", f"illisible : {exc}"))
             return None
     try:
         return yaml.load(text, Loader=_loader_for(label, problems))  # noqa: S506 (SafeLoader)
     except yaml.MarkedYAMLError as exc:
         problems.append(_syntax_problem(text, label, exc))
     except (yaml.YAMLError, ValueError) as exc:  # ValueError: an impossible date like 2027-02-30
-        problems.append(Problem(Where(label, 1), "(syntax)", str(exc)))
+        problems.append(Problem(Where(label, 1), SYNTAX, f"YAML illisible : {exc}"))
     return None
 
 
@@ -167,4 +170,4 @@ def _syntax_problem(text: str, label: str, exc: yaml.MarkedYAMLError) -> Problem
             pass
     mark = exc.problem_mark or exc.context_mark
     line = mark.line + 1 if mark else 1
-    return Problem(Where(label, line), "(syntax)", f"{exc.problem or exc}")
+    return Problem(Where(label, line), SYNTAX, f"erreur de syntaxe YAML : {exc.problem or exc}")

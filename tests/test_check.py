@@ -112,15 +112,15 @@ def test_unknown_node_in_an_option(config_copy):
 def test_same_digit_twice_in_a_menu(config_copy):
     duplicate = '      "2": {to: patient_technique, say: patient.technique}  # en double\n'
     lines = broken(config_copy, Edit(PATIENT, PATIENT_OPTION_2, PATIENT_OPTION_2 + duplicate))
-    assert_reported(lines, PATIENT, line_of(config_copy, PATIENT, "en double"), "twice")
+    assert_reported(lines, PATIENT, line_of(config_copy, PATIENT, "en double"), "deux fois")
 
 
 @pytest.mark.parametrize("shortcut,marker,words", [
-    ('    "111": urgence_ti  # trois chiffres', "trois chiffres", ("111", "two digits")),
-    ('    "1": urgence_ti  # un chiffre', "un chiffre", ("two digits",)),
+    ('    "111": urgence_ti  # trois chiffres', "trois chiffres", ("111", "deux chiffres")),
+    ('    "1": urgence_ti  # un chiffre', "un chiffre", ("deux chiffres",)),
     ('    "12": nulle_part', "nulle_part", ("nulle_part",)),
-    ('    "11": cssns  # en double', "en double", ("twice",)),
-    ('    "22": accueil  # le menu d\'accueil', "le menu d'accueil", ("welcome",)),
+    ('    "11": cssns  # en double', "en double", ("deux fois",)),
+    ('    "22": accueil  # le menu d\'accueil', "le menu d'accueil", ("accueil",)),
     ('    "12": {to: nulle_part, say: raccourci.cssns}', "nulle_part", ("nulle_part",)),
     ('    "12": {to: cssns, say: raccourci.sans_texte}', "sans_texte", ("raccourci.sans_texte",)),
 ], ids=["three digits", "one digit", "unknown node", "twice", "to the root",
@@ -165,7 +165,7 @@ def test_unreachable_node(config_copy):
     path.write_text(path.read_text(encoding="utf-8") + ORPHAN, encoding="utf-8")
     lines = broken(config_copy)
     assert_reported(lines, PATIENT, line_of(config_copy, PATIENT, "  orphelin:"),
-                    "orphelin", "unreachable")
+                    "orphelin", "inatteignable")
 
 
 DEAD_END = """
@@ -208,7 +208,7 @@ def test_two_menus_that_only_lead_to_each_other(config_copy):
     lines = broken(config_copy)
     for node in ("boucle_a", "boucle_b"):
         assert_reported(lines, PERSONNEL, line_of(config_copy, PERSONNEL, f"  {node}:"),
-                        node, "no way out")
+                        node, "aucune sortie")
 
 
 def test_phone_numbers_not_e164(config_copy):
@@ -237,7 +237,7 @@ def test_global_key_as_an_option(config_copy, key):
 def test_reserved_digit_at_the_welcome_menu(config_copy):
     option = '      "9": {to: personnel, say: accueil.personnel}  # réservé\n'
     lines = broken(config_copy, Edit(LIGNE, ACCUEIL_OPTION_2, ACCUEIL_OPTION_2 + option))
-    assert_reported(lines, LIGNE, line_of(config_copy, LIGNE, "# réservé"), "9", "reserved")
+    assert_reported(lines, LIGNE, line_of(config_copy, LIGNE, "# réservé"), "9", "réservé")
 
 
 def test_example_addresses_only_in_development(config_copy):

@@ -16,5 +16,5 @@ def test_patient_option_to_the_urgent_it_line_is_refused(config_copy):
     extra = '      "3": {to: urgence_ti, say: patient.question}\n'
     menu.write_text(text.replace(anchor, anchor + extra))
     messages = [str(p) for p in check(config_copy)]
-    assert any("csi does not serve patients" in m and m.startswith("menus/destinations.yaml:")
+    assert any("csi ne dessert pas les patients" in m and m.startswith("menus/destinations.yaml:")
                for m in messages), messages

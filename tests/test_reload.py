@@ -91,7 +91,7 @@ def test_yaml_that_does_not_parse_is_refused(live):
     assert line.check() is False
     assert line.config.version == good
     problems = health(app)["config"]["last_reload_error"]["problems"]
-    assert any(p.startswith("schedules/providers.yaml:2: (syntax)") for p in problems)
+    assert any(p.startswith("schedules/providers.yaml:2: (syntaxe)") for p in problems)
     assert CallSimulator(app).play("2,1,1,1").kind == "dial"
 
 

@@ -66,13 +66,13 @@ def test_shipped_schedule_has_no_problem() -> None:
 def test_bad_rrule(copy: Path) -> None:
     line = edit(copy, "schedules/calendars/quebec.yaml", '"FREQ=YEARLY;BYEASTER=-2"',
                 '"FREQ=YEARLY;BYEASTR=-2"')
-    assert_reported(copy, "schedules/calendars/quebec.yaml", line, "rule", "invalid RRULE")
+    assert_reported(copy, "schedules/calendars/quebec.yaml", line, "rule", "règle RRULE invalide")
 
 
 def test_rrule_that_never_happens(copy: Path) -> None:
     line = edit(copy, "schedules/calendars/quebec.yaml", '"FREQ=YEARLY;BYMONTH=9;BYDAY=+1MO"',
                 '"FREQ=YEARLY;BYMONTH=2;BYMONTHDAY=30"')
-    assert_reported(copy, "schedules/calendars/quebec.yaml", line, "rule", "no date")
+    assert_reported(copy, "schedules/calendars/quebec.yaml", line, "rule", "aucune date")
 
 
 def test_rrule_with_count(copy: Path) -> None:
@@ -83,19 +83,19 @@ def test_rrule_with_count(copy: Path) -> None:
 
 def test_range_that_ends_before_it_starts(copy: Path) -> None:
     line = edit(copy, PROVIDERS, 'mon-fri: ["07:00-18:00"]', 'mon-fri: ["18:00-07:00"]')
-    assert_reported(copy, PROVIDERS, line, "providers.cssns.hours.mon-fri", "ends before")
+    assert_reported(copy, PROVIDERS, line, "providers.cssns.hours.mon-fri", "finit avant")
 
 
 def test_overlapping_ranges_in_one_list(copy: Path) -> None:
     line = edit(copy, PROVIDERS, AUDIOVISUEL,
                 '\n      mon-fri: ["08:00-12:00", "11:00-16:00"]')
-    assert_reported(copy, PROVIDERS, line, "providers.audiovisuel.hours", "overlaps")
+    assert_reported(copy, PROVIDERS, line, "providers.audiovisuel.hours", "chevauche")
 
 
 def test_overlapping_ranges_across_day_keys(copy: Path) -> None:
     line = edit(copy, PROVIDERS, '      mon-fri: ["09:00-17:00"]\n\n  dsp:',
                 '      mon-fri: ["09:00-17:00"]\n      wed: ["16:00-19:00"]\n\n  dsp:') + 1
-    assert_reported(copy, PROVIDERS, line, "providers.reacts.hours.wed", "overlaps", "wed")
+    assert_reported(copy, PROVIDERS, line, "providers.reacts.hours.wed", "chevauche", "wed")
 
 
 def test_touching_ranges_are_fine(copy: Path) -> None:
@@ -105,13 +105,13 @@ def test_touching_ranges_are_fine(copy: Path) -> None:
 
 def test_unknown_weekday(copy: Path) -> None:
     line = edit(copy, PROVIDERS, AUDIOVISUEL, '\n      lun-ven: ["08:00-16:00"]')
-    assert_reported(copy, PROVIDERS, line, "unknown day 'lun'")
+    assert_reported(copy, PROVIDERS, line, "jour inconnu 'lun'")
 
 
 @pytest.mark.parametrize("bad", ["25:00", "07:60", "24:00"])
 def test_bad_time(copy: Path, bad: str) -> None:
     line = edit(copy, PROVIDERS, AUDIOVISUEL, f'\n      mon-fri: ["{bad}-16:00"]')
-    assert_reported(copy, PROVIDERS, line, "not a time of day")
+    assert_reported(copy, PROVIDERS, line, "pas une heure du jour")
 
 
 LOCAL_DAY = """  - name: Veille de Noël
@@ -124,23 +124,23 @@ LOCAL_DAY = """  - name: Veille de Noël
 
 def test_unquoted_partial_day_time(copy: Path) -> None:
     line = append(copy, RSSS, LOCAL_DAY.replace('"12:00"', "12:00")) + 2
-    assert_reported(copy, RSSS, line, "between quotes")
+    assert_reported(copy, RSSS, line, "entre guillemets")
 
 
 def test_unknown_calendar_of_a_provider(copy: Path) -> None:
     line = edit(copy, PROVIDERS, "calendar: gouvernement", "calendar: gouvernment")
-    assert_reported(copy, PROVIDERS, line, "providers.cssns.calendar", "unknown calendar")
+    assert_reported(copy, PROVIDERS, line, "providers.cssns.calendar", "calendrier inconnu")
 
 
 def test_unknown_calendar_extended(copy: Path) -> None:
     line = edit(copy, RSSS, "extends: quebec", "extends: qc")
-    assert_reported(copy, RSSS, line, "extends", "unknown calendar 'qc'")
+    assert_reported(copy, RSSS, line, "extends", "calendrier inconnu 'qc'")
 
 
 def test_extends_cycle(copy: Path) -> None:
     edit(copy, "schedules/calendars/quebec.yaml", "holidays:\n", "extends: rsss\nholidays:\n")
     problems = schedule_problems(copy)
-    cycles = [p for p in problems if "extends itself" in p.message]
+    cycles = [p for p in problems if "s'étend lui-même" in p.message]
     assert len(cycles) == 1, problems
     assert cycles[0].where.file in (RSSS, "schedules/calendars/quebec.yaml")
 
@@ -148,7 +148,7 @@ def test_extends_cycle(copy: Path) -> None:
 def test_closure_that_ends_before_it_starts(copy: Path) -> None:
     line = append(copy, RSSS, "closures:\n  - name: Panne\n    why: essai\n"
                   "    from: 2027-03-10T14:00\n    to: 2027-03-10T12:00\n") + 4
-    assert_reported(copy, RSSS, line, "closures[0].to", "before it starts")
+    assert_reported(copy, RSSS, line, "closures[0].to", "avant de commencer")
 
 
 def test_provider_opening_with_bad_date(copy: Path) -> None:
@@ -160,18 +160,18 @@ def test_provider_opening_with_bad_date(copy: Path) -> None:
 
 def test_holiday_without_name_or_date(copy: Path) -> None:
     line = append(copy, RSSS, "  - why: oubli du nom et de la date\n")
-    assert_reported(copy, RSSS, line, "holidays[3].name", "missing")
-    assert_reported(copy, RSSS, line, "holidays[3]", "exactly one of 'rule' or 'date'")
+    assert_reported(copy, RSSS, line, "holidays[3].name", "manquant")
+    assert_reported(copy, RSSS, line, "holidays[3]", "exactement une « rule » ou une « date »")
 
 
 def test_bad_month_day(copy: Path) -> None:
     line = edit(copy, RSSS, 'date: "12-26"', 'date: "12-32"')
-    assert_reported(copy, RSSS, line, "date", "month-day")
+    assert_reported(copy, RSSS, line, "date", "mois-jour")
 
 
 def test_unknown_key_in_a_holiday(copy: Path) -> None:
     line = append(copy, RSSS, LOCAL_DAY.replace("from:", "start:")) + 2
-    assert_reported(copy, RSSS, line, "holidays[3].start", "unknown setting")
+    assert_reported(copy, RSSS, line, "holidays[3].start", "réglage inconnu")
 
 
 def test_a_local_day_is_accepted(copy: Path) -> None:
@@ -180,11 +180,11 @@ def test_a_local_day_is_accepted(copy: Path) -> None:
 
 
 @pytest.mark.parametrize(("old", "new", "words"), [
-    ("local: true", "local: oui", ("holidays[3].local", "expected true")),
-    ("local: true", "local: 1", ("holidays[3].local", "expected true")),
-    ("date: 2026-12-24", 'date: "12-24"', ("holidays[3].local", "full date")),
+    ("local: true", "local: oui", ("holidays[3].local", "attendu : true")),
+    ("local: true", "local: 1", ("holidays[3].local", "attendu : true")),
+    ("date: 2026-12-24", 'date: "12-24"', ("holidays[3].local", "date complète")),
     ("date: 2026-12-24", 'rule: "FREQ=YEARLY;BYMONTH=12;BYMONTHDAY=24"',
-     ("holidays[3].local", "full date")),
+     ("holidays[3].local", "date complète")),
 ], ids=["not-a-boolean", "a-number", "month-day", "rule"])
 def test_bad_local_day(copy: Path, old: str, new: str, words: tuple[str, ...]) -> None:
     """A local day is decided for one period: a yearly one would close the line every year
@@ -197,12 +197,12 @@ def test_bad_local_day(copy: Path, old: str, new: str, words: tuple[str, ...]) -
 def test_bad_local_days_per_period(copy: Path, bad: str) -> None:
     line = edit(copy, RSSS, "local_days_per_period: 2", f"local_days_per_period: {bad}")
     assert_reported(copy, RSSS, line, "calendars.rsss.local_days_per_period",
-                    "expected a number of days")
+                    "attendu : un nombre de jours")
 
 
 def test_unknown_key_in_a_calendar(copy: Path) -> None:
     line = edit(copy, RSSS, "local_days_per_period: 2", "jours_locaux: 2")
-    assert_reported(copy, RSSS, line, "calendars.rsss.jours_locaux", "unknown setting")
+    assert_reported(copy, RSSS, line, "calendars.rsss.jours_locaux", "réglage inconnu")
 
 
 def test_hours_not_a_mapping(copy: Path) -> None:
@@ -223,4 +223,4 @@ def test_a_closure_to_the_second_is_refused(copy: Path) -> None:
     line = edit(copy, PROVIDERS, '    serves_patients: false     #',
                 '    closures:\n      - {from: "2027-03-10T12:00:30", to: 2027-03-10T17:00, '
                 'name: Formation, why: essai}\n    serves_patients: false     #')
-    assert_reported(copy, PROVIDERS, line + 1, "to the minute")
+    assert_reported(copy, PROVIDERS, line + 1, "à la minute")

@@ -50,7 +50,7 @@ def test_mappings_lists_and_keys_know_their_lines(tmp_path: Path) -> None:
 def test_a_duplicate_key_is_reported_with_both_lines(tmp_path: Path) -> None:
     value, problems = read(tmp_path, "nodes:\n  accueil:\n    type: menu\n  accueil:\n"
                                      "    type: info\n")
-    assert problems == ["menus/f.yaml:4: accueil: defined twice (first at line 2)"]
+    assert problems == ["menus/f.yaml:4: accueil: défini deux fois (d'abord à la ligne 2)"]
     assert value["nodes"]["accueil"] == {"type": "menu"}
     assert value["nodes"].at("accueil").line == 2
 
@@ -58,8 +58,8 @@ def test_a_duplicate_key_is_reported_with_both_lines(tmp_path: Path) -> None:
 @pytest.mark.parametrize("key,kind", [("yes", "bool"), ("null", "NoneType"), ("~", "NoneType")])
 def test_a_key_yaml_would_not_read_as_text_must_be_quoted(tmp_path: Path, key, kind) -> None:
     _, problems = read(tmp_path, f"shortcuts:\n  {key}: accueil\n")
-    assert problems == [f"menus/f.yaml:2: {key}: write this key between quotes (YAML reads it "
-                        f"as {kind})"]
+    assert problems == [f"menus/f.yaml:2: {key}: écrivez cette clé entre guillemets (YAML la lit "
+                        f"comme {kind})"]
 
 
 @pytest.mark.parametrize("text,line", [
@@ -72,7 +72,7 @@ def test_a_syntax_error_names_its_line(tmp_path: Path, text: str, line: int) -> 
     value, problems = read(tmp_path, text)
     assert value is None
     [problem] = problems
-    assert problem.startswith(f"menus/f.yaml:{line}: (syntax): "), problem
+    assert problem.startswith(f"menus/f.yaml:{line}: (syntaxe): "), problem
 
 
 def test_unreadable_files_say_why(tmp_path: Path) -> None:
@@ -80,15 +80,15 @@ def test_unreadable_files_say_why(tmp_path: Path) -> None:
     path.write_bytes(b"a: \xe9t\xe9\n")  # Latin-1, not UTF-8
     problems: list[Any] = []
     assert read_yaml(path, "x.yaml", problems) is None
-    assert "cannot read" in str(problems[0])
+    assert "illisible" in str(problems[0])
     problems = []
     assert read_yaml(tmp_path / "missing.yaml", "missing.yaml", problems) is None
-    assert "cannot read" in str(problems[0])
+    assert "illisible" in str(problems[0])
 
 
 def test_tags_that_build_objects_are_refused(tmp_path: Path) -> None:
     value, problems = read(tmp_path, "a: !!python/object/apply:os.system ['true']\n")
-    assert value is None and problems and "(syntax)" in problems[0]
+    assert value is None and problems and "(syntaxe)" in problems[0]
 
 
 def test_an_impossible_date_is_a_problem_at_its_line(tmp_path: Path) -> None:
@@ -103,5 +103,5 @@ def test_a_syntax_error_comes_before_what_follows_from_it(config_copy: Path) -> 
 
     (config_copy / "menus" / "patient.yaml").write_text("nodes:\n  patient: [\n", "utf-8")
     problems = check(config_copy)
-    assert problems[0].key == "(syntax)" and problems[0].where.file == "menus/patient.yaml"
+    assert problems[0].key == "(syntaxe)" and problems[0].where.file == "menus/patient.yaml"
     assert len(problems) > 1  # the nodes other files lead to are now unknown
