@@ -23,9 +23,10 @@ def parse_instant(text: str) -> datetime:
     try:
         instant = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
     except ValueError as exc:
-        raise ClockError(f"IVR_NOW: {text!r} is not an ISO-8601 instant") from exc
+        raise ClockError(f"IVR_NOW : « {text} » n'est pas un instant ISO-8601") from exc
     if instant.tzinfo is None or instant.utcoffset() is None:
-        raise ClockError(f"IVR_NOW: {text!r} has no offset (e.g. 2026-12-25T10:00:00-05:00)")
+        raise ClockError(f"IVR_NOW : « {text} » n'a pas de fuseau "
+                         "(ex. 2026-12-25T10:00:00-05:00)")
     return instant.astimezone(TZ)
 
 

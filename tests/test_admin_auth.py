@@ -204,3 +204,15 @@ def test_webhooks_get_no_cookie_and_need_no_csrf_token(app):
     assert "Set-Cookie" not in response.headers
     form = app.test_client().post("/admin/connexion", data={"username": "x", "password": "y"})
     assert form.status_code == 400  # the console's form without its token: refused
+
+
+def test_the_console_s_error_pages_are_in_french(console):
+    missing = console.get("/admin/nulle-part")
+    assert missing.status_code == 404
+    page = missing.get_data(as_text=True)
+    assert "Page introuvable" in page and "Not Found" not in page
+    refused = console.post("/admin/messagerie/1/traite", data={})  # no CSRF token
+    assert refused.status_code == 400
+    assert "Requête refusée" in refused.get_data(as_text=True)
+    webhook = console.post("/voice")  # not signed: Twilio's status, no console page
+    assert webhook.status_code == 403 and "Accès refusé" not in webhook.get_data(as_text=True)

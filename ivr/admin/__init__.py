@@ -8,9 +8,10 @@ CSRF token (Flask-WTF); pages send a strict Content-Security-Policy (no inline s
 
 from __future__ import annotations
 
-from flask import Blueprint, Flask, Response, redirect, request, url_for
+from flask import Blueprint, Flask, Response, redirect, render_template, request, url_for
 from flask_login import current_user
 from flask_wtf.csrf import CSRFProtect
+from werkzeug.exceptions import HTTPException
 
 bp = Blueprint("admin", __name__, url_prefix="/admin", template_folder="templates",
                static_folder="static")
@@ -57,6 +58,29 @@ def _headers(response: Response) -> Response:
     return response
 
 
+# The console's error pages, in French (werkzeug's are in English).
+ERRORS = {
+    400: ("Requête refusée", "La requête est incomplète ou son jeton de sécurité a expiré : "
+                             "rechargez la page, puis recommencez."),
+    403: ("Accès refusé", "Cette page ne vous est pas permise."),
+    404: ("Page introuvable", "Cette adresse ne correspond à aucune page de la console."),
+    405: ("Action impossible", "Cette page ne s'utilise pas de cette façon."),
+    413: ("Envoi trop volumineux", "Ce que vous avez envoyé dépasse la taille permise."),
+    500: ("Erreur de la console", "Une erreur est survenue ; la ligne téléphonique, elle, "
+                                  "continue de répondre. Réessayez dans un instant."),
+}
+
+
+def error_page(exc: HTTPException) -> Response | HTTPException:
+    """The console's errors as French pages; the webhooks' and /healthz's as they are (Twilio
+    and monitors read the status, not the page)."""
+    if not request.path.startswith(bp.url_prefix or "/admin") or exc.code not in ERRORS:
+        return exc
+    title, explanation = ERRORS[exc.code or 500]
+    page = render_template("admin/erreur.html", title=title, explanation=explanation)
+    return Response(page, status=exc.code, mimetype="text/html")
+
+
 @bp.app_template_global()
 def admin_pages() -> list[tuple[str, str]]:
     from flask import current_app
@@ -80,3 +104,4 @@ def init_app(app: Flask) -> None:
     app.config["WTF_CSRF_CHECK_DEFAULT"] = False
     csrf.init_app(app)
     app.register_blueprint(bp)
+    app.register_error_handler(HTTPException, error_page)
