@@ -6,9 +6,10 @@ import logging
 import os
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from flask import Flask
+if TYPE_CHECKING:  # the package's pure parts (ivr.config, ivr.flow…) load without Flask
+    from flask import Flask
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
@@ -49,6 +50,8 @@ def _env_flag(value: str) -> bool:
 
 def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     """The Flask app, configured from the environment and then from ``config``."""
+    from flask import Flask
+
     from ivr import (
         admin,
         clock,

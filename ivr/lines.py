@@ -17,14 +17,13 @@ import logging
 import os
 import threading
 import time
-from collections.abc import Hashable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 
 from flask import Flask, current_app
 
+from ivr.answers import Answers
 from ivr.config import Config, ConfigInvalid, load
 
 log = logging.getLogger(__name__)
@@ -40,30 +39,6 @@ class ReloadError:
 
 
 Snapshot = tuple[tuple[str, int, int], ...]
-
-
-class Answers:
-    """Webhook answers already decided with this line's files (voice.py says which requests
-    may share one). Emptied whenever a file changes; past ``size`` entries it starts over,
-    which a minute of real traffic never reaches."""
-
-    def __init__(self, size: int = 4096) -> None:
-        self.size = size
-        self._answers: dict[Hashable, Any] = {}
-
-    def get(self, key: Hashable) -> Any | None:
-        return self._answers.get(key)
-
-    def put(self, key: Hashable, answer: Any) -> None:
-        if len(self._answers) >= self.size:
-            self._answers.clear()
-        self._answers[key] = answer
-
-    def clear(self) -> None:
-        self._answers.clear()
-
-    def __len__(self) -> int:
-        return len(self._answers)
 
 
 def snapshot(directory: Path) -> Snapshot:

@@ -23,9 +23,9 @@ from urllib.parse import urlsplit
 from flask import Flask
 
 from ivr.clock import REQUEST_INSTANT
+from ivr.effects import SIMULATED
 from ivr.security import sign
 from ivr.speech import heard_seconds, seconds, words
-from ivr.voice import SIMULATED
 
 DIAL_OUTCOMES = ("completed", "busy", "no-answer", "failed", "canceled")
 DTMF = frozenset("0123456789*#")

@@ -7,64 +7,16 @@ every menu gets the same barge-in, timeout and no-input behaviour.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from functools import lru_cache
 
 from twilio.twiml.voice_response import Dial, Gather, Say, VoiceResponse
 
+from ivr.flow import Ask, Decision, Goodbye, Speech, Transfer, Voicemail
 from ivr.speech import SLOW_RATE, Lexicon, Piece
 
 RECORD_MAX_SECONDS = 180  # spec: voicemail up to 3 minutes
 RECORD_SILENCE_SECONDS = 8
 MAX_TWIML_BYTES = 64 * 1024  # Twilio's reported cap on a TwiML document
-
-
-@dataclass(frozen=True)
-class Speech:
-    """One thing said: synthetic text, or a recorded file (``audio_url``) in its place."""
-
-    text: str
-    audio_url: str | None = None
-
-
-@dataclass(frozen=True)
-class Ask:
-    """Speak (interruptible by any key), then collect up to ``num_digits`` keys."""
-
-    speech: tuple[Speech, ...]
-    action: str
-    num_digits: int
-    timeout: int
-
-
-@dataclass(frozen=True)
-class Transfer:
-    speech: tuple[Speech, ...]
-    number: str
-    send_digits: str | None
-    action: str
-    ring_timeout: int
-
-
-@dataclass(frozen=True)
-class Voicemail:
-    speech: tuple[Speech, ...]
-    action: str
-    status_callback: str
-    no_message: tuple[Speech, ...]
-
-
-@dataclass(frozen=True)
-class Goodbye:
-    speech: tuple[Speech, ...]
-
-
-@dataclass(frozen=True)
-class Acknowledge:
-    """An empty answer, for callbacks Twilio sends outside the conversation."""
-
-
-Decision = Ask | Transfer | Voicemail | Goodbye | Acknowledge
 
 
 class Voice:
@@ -167,11 +119,6 @@ def _render(decision: Decision, voice_name: str, language: str, lexicon: Lexicon
         voice.speak(response, decision.speech)
         response.hangup()
     return str(response)
-
-
-def dtmf_wait(seconds: float) -> str:
-    """``sendDigits`` pause: each 'w' waits half a second before the next tone."""
-    return "w" * round(seconds * 2)
 
 
 def spoken_ssml(text: str, lexicon: Lexicon) -> str:

@@ -20,10 +20,10 @@ from test_local_days import add_local_days
 
 from ivr import REPO_ROOT, cli_schedule
 from ivr.admin.schedules import fr_date, fr_offset, fr_phone, route_plan
+from ivr.flow import CallState, Transfer, Turn
 from ivr.lines import current_config
 from ivr.schedule import TZ, WEEKDAYS, Period, local_instant, overlapping
-from ivr.twiml import Transfer
-from ivr.voice import CallState, Turn
+from ivr.voice import URLS
 from ivr.yamlsource import Where
 
 VOID = {"br", "img", "input", "meta", "link", "hr", "col", "source", "wbr"}
@@ -395,12 +395,12 @@ def line_says(app, node_id: str, at: dt.datetime) -> tuple[list[str], str | None
     numbers: list[str] = []
     with app.test_request_context("/voice"):
         config = current_config()
-        turn = Turn(config, at)
+        turn = Turn(config, at, URLS)
         decision = turn.enter(node_id, CallState())
         while isinstance(decision, Transfer):
             numbers.append(decision.number)
             route, step = urlsplit(decision.action).path.split("/")[-2:]
-            turn = Turn(config, at)
+            turn = Turn(config, at, URLS)
             decision = turn.route(config.nodes[route], int(step) + 1, CallState(), (), 0)
         entered = [n["node"] for n in turn.notes if n["kind"] == "enter"]
         return numbers, entered[-1] if entered else None

@@ -10,8 +10,9 @@ from twiml_rules import problems
 
 from ivr import REPO_ROOT
 from ivr.config import load
+from ivr.flow import Ask, Speech
 from ivr.speech import Lexicon, heard_seconds, parse_lexicon, words
-from ivr.twiml import Ask, Speech, Voice, render, spoken_ssml
+from ivr.twiml import Voice, render, spoken_ssml
 from ivr.yamlsource import Problem, read_yaml
 
 CONFIG = load(REPO_ROOT)

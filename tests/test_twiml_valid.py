@@ -25,7 +25,8 @@ from twiml_rules import (
 import ivr.voice
 from ivr import REPO_ROOT
 from ivr.config import load
-from ivr.twiml import Ask, Goodbye, Speech, Transfer, Voice, Voicemail, render
+from ivr.flow import Ask, Goodbye, Speech, Transfer, Voicemail
+from ivr.twiml import Voice, render
 
 TOKEN = "twiml-valid-token"
 INSTANTS = {

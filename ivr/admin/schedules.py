@@ -1,7 +1,7 @@
 """Horaires et jours fériés: what the line decides by date and hour, and "what happens at…".
 
 Everything comes from the served config's Schedule, the object the webhooks ask, and the route
-walk below mirrors ``ivr.voice.Turn.route``: an administrator who checks Christmas morning here
+walk below mirrors ``ivr.flow.Turn.route``: an administrator who checks Christmas morning here
 sees what a caller will get, before a caller gets it.
 """
 
@@ -16,6 +16,7 @@ from flask import current_app, render_template, request, url_for
 from ivr import clock
 from ivr.admin import bp
 from ivr.config import Config, Node, Provider
+from ivr.flow import MAX_GOTO
 from ivr.lines import current_config
 from ivr.schedule import (
     DAY_NAMES,
@@ -28,7 +29,6 @@ from ivr.schedule import (
     missing_local_days,
     overlapping,
 )
-from ivr.voice import MAX_GOTO
 
 PLAN_LIMIT = 60  # steps described for one route; a looping config stops being described here
 YEARS = (2000, 2100)  # instants outside are refused (the schedule looks 60 days ahead)

@@ -24,8 +24,9 @@ from ivr import clock
 from ivr.admin import bp
 from ivr.config import Config, Node
 from ivr.effort import REFERENCE_INSTANT, PathEffort, efforts
+from ivr.flow import Turn
 from ivr.lines import current_config
-from ivr.voice import Turn
+from ivr.voice import URLS
 
 # Layout, in SVG user units (px at 100 %).
 BOX_W = 260
@@ -551,7 +552,7 @@ def node_texts(config: Config, turn: Turn, order: list[str]) -> list[NodeText]:
 
 
 def _turn(config: Config) -> Turn:
-    return Turn(config, clock.now())
+    return Turn(config, clock.now(), URLS)
 
 
 _EFFORTS: dict[tuple[int, str], list[PathEffort]] = {}
