@@ -3,12 +3,12 @@ of holiday decisions.
 
 What it measures.
 
-1. ``ivr.config.load(dir)``, what the app does at start-up and on every hot reload (each
+1. ``ivr.loading.load(dir)``, what the app does at start-up and on every hot reload (each
    process, off the call path): read every YAML file, parse, build the schedule (calendars,
    RRULEs checked), validate (references, prompts and their fields, reachability, the patients'
    branch). Timed ``--repeat`` times: best and median; then the share of each step (YAML
    reading, the rest of parsing, the schedule, validation) for one load. The first load of the
-   process (``ivr.config.check``, before the timed ones) is shown too: nothing cached yet (the
+   process (``ivr.loading.check``, before the timed ones) is shown too: nothing cached yet (the
    YAML reader's typed plain scalars, phone-number metadata).
 2. ``Schedule.is_open(provider, instant)``, what a route asks on every call: for every provider
    (the shipped ones and the generated ones), every ``--step`` minutes (default 5) of 2027, in
@@ -36,7 +36,7 @@ temporary folder and generated files are added, in the same formats:
   weekly hours (split days, Saturdays, some always open) and some closures and openings of
   their own.
 
-``ivr.config.check`` must report no problem before anything is timed.
+``ivr.loading.check`` must report no problem before anything is timed.
 
     .venv/bin/python bench/config_scale.py [--menus 1000] [--calendars 50] [--repeat 3]
         [--step 5] [--json] [--strict] [--keep]
@@ -64,7 +64,7 @@ from typing import Any
 import yaml
 
 from ivr import REPO_ROOT
-from ivr.config import check, load
+from ivr.loading import check, load
 from ivr.schedule import TZ, Schedule, _Entry, build_schedule
 
 TARGET_LOAD_S = 2.0  # issue 15: libyaml does the reading (best ~0.45 s here)
@@ -261,11 +261,10 @@ def generate(target: Path, menu_count: int, calendar_count: int) -> dict[str, in
 
 
 def timed_loads(directory: Path, repeat: int) -> tuple[list[dict[str, float]], Any]:
-    """``repeat`` calls of ``ivr.config.load``, each with the time of its steps (the module
+    """``repeat`` calls of ``ivr.loading.load``, each with the time of its steps (the module
     functions it calls, wrapped for the duration) and the share of CPU this process had."""
     import ivr.config
-    import ivr.schedule
-    import ivr.validate
+    import ivr.loading
 
     spent: dict[str, float] = {}
 
@@ -281,9 +280,9 @@ def timed_loads(directory: Path, repeat: int) -> tuple[list[dict[str, float]], A
 
         return module, name, wrapper
 
-    patches = [clocked(ivr.config, "read_yaml", "yaml"), clocked(ivr.config, "parse", "parse"),
-               clocked(ivr.schedule, "build_schedule", "schedule"),
-               clocked(ivr.validate, "validate", "validate")]
+    patches = [clocked(ivr.config, "read_yaml", "yaml"), clocked(ivr.loading, "parse", "parse"),
+               clocked(ivr.loading, "build_schedule", "schedule"),
+               clocked(ivr.loading, "validate", "validate")]
     originals = [(module, name, getattr(module, name)) for module, name, _ in patches]
     loads, config = [], None
     try:
@@ -441,7 +440,7 @@ def print_report(report: dict[str, Any]) -> None:
           f"calendars ({g['calendars'] - 3} generated), {g['yaml_bytes'] / 1024:.0f} KiB of "
           "YAML; ivr check: 0 problems")
     runs = ", ".join(f"{t:.3f}" for t in ld["all"])
-    print(f"load      ivr.config.load (parse + schedule + validate): best {ld['best']:.3f} s, "
+    print(f"load      ivr.loading.load (parse + schedule + validate): best {ld['best']:.3f} s, "
           f"median {ld['median']:.3f} s  ({runs}); the process's first load (ivr check, "
           f"nothing cached yet): {ld['first']:.3f} s")
     print(f"          the best load: YAML reading {st['yaml_reading_s']:.3f} s, the rest of "

@@ -46,7 +46,7 @@ from _server import Server, ServerFailed, gunicorn, migrate, server_env  # bench
 from sqlalchemy import func, select
 
 from ivr import REPO_ROOT
-from ivr.config import load
+from ivr.loading import load
 from ivr.security import sign
 from ivr.simulator import DIAL_OUTCOMES, Keypad
 from ivr.store import Call, CallEvent, OutboxMessage, Store, Voicemail

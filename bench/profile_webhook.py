@@ -189,7 +189,7 @@ def profile(args: argparse.Namespace, tmp: Path) -> int:
     logging.basicConfig(level=logging.INFO, stream=open(os.devnull, "w"),  # noqa: SIM115
                         format="%(asctime)s %(levelname)s %(name)s %(message)s")
     from ivr import create_app, voice
-    from ivr.config import load
+    from ivr.loading import load
 
     # The journal is written in this thread (IVR_WORKER off, a pass every FLUSH_EVERY
     # requests) rather than by the writer thread: its cost then shows where it is spent, not

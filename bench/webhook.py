@@ -141,7 +141,7 @@ from _server import (
 )
 
 from ivr import REPO_ROOT
-from ivr.config import load
+from ivr.loading import load
 from ivr.security import sign
 
 BENCH = Path(__file__).resolve().parent

@@ -18,9 +18,10 @@ import click
 from flask.cli import FlaskGroup
 
 from ivr import REPO_ROOT, create_app, migrations
-from ivr.config import ConfigInvalid, Problem, Where, check, load
+from ivr.config import ConfigInvalid, Problem, Where
 from ivr.effort import REFERENCE_INSTANT
 from ivr.lint import placeholder_problems
+from ivr.loading import check, load
 from ivr.simulator import DIAL_OUTCOMES, CallSimulator
 from ivr.validate import edges
 

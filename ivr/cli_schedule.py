@@ -30,7 +30,8 @@ def _config() -> Any:
                 return config
     except ImportError:  # pragma: no cover - flask is a dependency
         pass
-    from ivr.config import ConfigInvalid, load
+    from ivr.config import ConfigInvalid
+    from ivr.loading import load
 
     directory = os.environ.get("IVR_CONFIG_DIR") or REPO_ROOT
     try:

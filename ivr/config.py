@@ -12,7 +12,7 @@ import os
 import re
 import string
 from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any
@@ -607,28 +607,4 @@ def parse(directory: Path | str, language: str = "fr-CA") -> tuple[Config, list[
     return config, problems
 
 
-def load(directory: Path | str, language: str = "fr-CA") -> Config:
-    """Parse and validate; raise ``ConfigInvalid`` with every problem if the line can't serve."""
-    from ivr.schedule import build_schedule
-    from ivr.validate import validate
-
-    config, problems = parse(directory, language)
-    schedule, schedule_problems = build_schedule(config)
-    problems += schedule_problems
-    config = replace(config, schedule=schedule)
-    problems += validate(config)
-    if problems:
-        raise ConfigInvalid(problems)
-    return config
-
-
-def check(directory: Path | str, language: str = "fr-CA") -> list[Problem]:
-    """Every problem of a config directory, sorted by file and line (empty: the line can serve)."""
-    try:
-        load(directory, language)
-    except ConfigInvalid as exc:
-        return exc.problems
-    return []
-
-
-__all__ = ["Config", "ConfigInvalid", "Problem", "Where", "YamlList", "check", "load", "parse"]
+__all__ = ["Config", "ConfigInvalid", "Problem", "Where", "YamlList", "parse"]

@@ -24,7 +24,8 @@ from pathlib import Path
 from flask import Flask, current_app
 
 from ivr.answers import Answers
-from ivr.config import Config, ConfigInvalid, load
+from ivr.config import Config, ConfigInvalid
+from ivr.loading import load
 
 log = logging.getLogger(__name__)
 

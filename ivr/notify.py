@@ -22,16 +22,12 @@ import phonenumbers
 from flask import Flask
 
 from ivr.config import Box, Config
-from ivr.schedule import TZ
+from ivr.schedule import DAY_NAMES, MONTH_NAMES, TZ
 from ivr.store import OutboxMessage, Store, Voicemail, utcnow
 
 log = logging.getLogger(__name__)
 
 MAX_ATTEMPTS = 6
-
-FRENCH_DAYS = ("lundi", "mardi", "mercredi", "jeudi", "vendredi", "samedi", "dimanche")
-FRENCH_MONTHS = ("janvier", "février", "mars", "avril", "mai", "juin", "juillet", "août",
-                 "septembre", "octobre", "novembre", "décembre")
 
 
 @lru_cache(maxsize=4096)  # on every webhook's journal and access line; a call's number repeats
@@ -95,7 +91,7 @@ def caller_label(number: str | None) -> str:
 def spoken_date(moment: datetime) -> str:
     local = moment.astimezone(TZ)
     minutes = f" {local.minute:02d}" if local.minute else ""
-    return (f"{FRENCH_DAYS[local.weekday()]} {local.day} {FRENCH_MONTHS[local.month - 1]} "
+    return (f"{DAY_NAMES[local.weekday()]} {local.day} {MONTH_NAMES[local.month - 1]} "
             f"{local.year} à {local.hour} h{minutes}")
 
 

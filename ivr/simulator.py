@@ -24,11 +24,11 @@ from flask import Flask
 
 from ivr.clock import REQUEST_INSTANT
 from ivr.effects import SIMULATED
+from ivr.flow import DTMF
 from ivr.security import sign
 from ivr.speech import heard_seconds, seconds, words
 
 DIAL_OUTCOMES = ("completed", "busy", "no-answer", "failed", "canceled")
-DTMF = frozenset("0123456789*#")
 RECORDING_SID = "RE" + "1" * 32
 
 
@@ -184,7 +184,7 @@ class Choice:
 
 
 @dataclass(frozen=True)
-class Answer:
+class Move:
     """One move of the caller: the verb it answered (in ``exchanges[exchange]``), and how."""
 
     exchange: int
@@ -486,7 +486,7 @@ class CallSession:
         self.caller = caller
         self.awaiting: Awaiting | None = None
         self.exchanges: list[Exchange] = []
-        self.answers: list[Answer] = []
+        self.answers: list[Move] = []
         self.kind: str | None = None  # set when the call is over
         self.transfer: Awaiting | None = None  # the <Dial> someone answered
         self.voicemail: Awaiting | None = None  # the <Record> that took a message
@@ -581,7 +581,7 @@ class CallSession:
 
     def _chose(self, awaiting: Awaiting, choice: Choice) -> None:
         """Note the answer, against the exchange whose verb it answers."""
-        self.answers.append(Answer(len(self.exchanges) - 1, awaiting, choice))
+        self.answers.append(Move(len(self.exchanges) - 1, awaiting, choice))
         if choice.kind == "dial" and choice.value == "completed":
             self.transfer = awaiting
         elif choice.kind == "record":

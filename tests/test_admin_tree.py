@@ -10,7 +10,7 @@ from pathlib import Path
 
 from console import logged_in
 
-from ivr.config import load
+from ivr.loading import load
 
 NS = "{http://www.w3.org/2000/svg}"
 SHIPPED = load(Path(__file__).resolve().parent.parent)

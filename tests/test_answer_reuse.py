@@ -106,7 +106,7 @@ def test_a_file_change_empties_the_answers(make_app, config_copy):
 
 
 def test_the_answers_are_bounded():
-    from ivr.lines import Answers
+    from ivr.answers import Answers
 
     answers = Answers(size=3)
     for i in range(10):

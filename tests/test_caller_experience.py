@@ -11,8 +11,8 @@ from test_check import ivr
 from twiml_rules import assert_valid, said, signed_post, twilio_form
 
 from ivr import REPO_ROOT
-from ivr.config import load
 from ivr.effort import REFERENCE_INSTANT, efforts
+from ivr.loading import load
 
 CONFIG = load(REPO_ROOT)
 HINT = CONFIG.prompts["systeme.navigation"].text

@@ -9,8 +9,8 @@ from datetime import datetime
 from zoneinfo import ZoneInfo
 
 from ivr import REPO_ROOT
-from ivr.config import load
 from ivr.flow import Ask, CallState, Goodbye, Transfer, Turn, Voicemail
+from ivr.loading import load
 
 CONFIG = load(REPO_ROOT)
 TUESDAY = datetime(2026, 12, 1, 10, 0, tzinfo=ZoneInfo("America/Toronto"))

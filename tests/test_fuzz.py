@@ -41,7 +41,8 @@ from hypothesis import strategies as st
 from twiml_rules import make_line_app, problems
 
 from ivr import REPO_ROOT
-from ivr.config import Config, load
+from ivr.config import Config
+from ivr.loading import load
 from ivr.schedule import TZ
 from ivr.simulator import DIAL_OUTCOMES, CallSimulator
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ivr.config import check
+from ivr.loading import check
 
 
 def test_shipped_patient_branch_never_dials_staff_only_teams(config_copy):

@@ -610,6 +610,6 @@ def test_cli_status_needs_an_offset(cli_config) -> None:
 def test_cli_config_uses_ivr_config_dir(monkeypatch, tmp_path: Path) -> None:
     seen = []
     monkeypatch.setenv("IVR_CONFIG_DIR", str(tmp_path))
-    monkeypatch.setattr("ivr.config.load", lambda directory: seen.append(directory) or "cfg")
+    monkeypatch.setattr("ivr.loading.load", lambda directory: seen.append(directory) or "cfg")
     assert cli_schedule._config() == "cfg"
     assert seen == [str(tmp_path)]

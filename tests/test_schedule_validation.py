@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from ivr.config import check, parse
+from ivr.config import parse
+from ivr.loading import check
 from ivr.schedule import build_schedule
 from ivr.yamlsource import Problem
 

@@ -27,7 +27,7 @@ from twiml_rules import (
 )
 
 from ivr import REPO_ROOT, SETTINGS, create_app, migrations, stop_threads
-from ivr.config import load
+from ivr.loading import load
 from ivr.security import DEV_TOKEN, InsecureStart, sign
 
 TOKEN = "security-test-token"
@@ -500,7 +500,8 @@ def test_percent_encoded_url_is_checked_as_twilio_signed_it(client, public_clien
 def test_node_ids_with_accents_are_refused_or_served(config_copy):
     """An administrator may write node ids with accents: either ``ivr check`` refuses them,
     or the line serves them (Twilio calls back /voice/input/%C3%A9t%C3%A9, signed so)."""
-    from ivr.config import ConfigInvalid, check
+    from ivr.config import ConfigInvalid
+    from ivr.loading import check
     from ivr.simulator import CallSimulator
 
     menus = config_copy / "menus" / "patient.yaml"

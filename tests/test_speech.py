@@ -9,8 +9,8 @@ import yaml
 from twiml_rules import problems
 
 from ivr import REPO_ROOT
-from ivr.config import load
 from ivr.flow import Ask, Speech
+from ivr.loading import load
 from ivr.speech import Lexicon, heard_seconds, parse_lexicon, words
 from ivr.twiml import Voice, render, spoken_ssml
 from ivr.yamlsource import Problem, read_yaml

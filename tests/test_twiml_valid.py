@@ -24,8 +24,8 @@ from twiml_rules import (
 
 import ivr.voice
 from ivr import REPO_ROOT
-from ivr.config import load
 from ivr.flow import Ask, Goodbye, Speech, Transfer, Voicemail
+from ivr.loading import load
 from ivr.twiml import Voice, render
 
 TOKEN = "twiml-valid-token"

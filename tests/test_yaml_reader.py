@@ -99,7 +99,7 @@ def test_an_impossible_date_is_a_problem_at_its_line(tmp_path: Path) -> None:
 
 
 def test_a_syntax_error_comes_before_what_follows_from_it(config_copy: Path) -> None:
-    from ivr.config import check
+    from ivr.loading import check
 
     (config_copy / "menus" / "patient.yaml").write_text("nodes:\n  patient: [\n", "utf-8")
     problems = check(config_copy)

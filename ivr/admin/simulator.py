@@ -30,10 +30,10 @@ from ivr.simulator import (
     DIAL_OUTCOMES,
     DTMF,
     WAITING_KINDS,
-    Answer,
     Awaiting,
     CallSession,
     CallSimulator,
+    Move,
     SessionError,
 )
 
@@ -343,7 +343,7 @@ def describe(session: CallSession, config: Config, instant: datetime, caller: st
 
 
 def _answer_entry(config: Config, session: CallSession,
-                  answer: Answer) -> tuple[str, dict[str, Any]]:
+                  answer: Move) -> tuple[str, dict[str, Any]]:
     """One of the caller's moves: a short label, and its line in the transcript."""
     awaiting, choice = answer.awaiting, answer.choice
     if choice.kind == "keys":

@@ -35,8 +35,8 @@ from ivr import clock
 from ivr.admin import bp
 from ivr.config import Config
 from ivr.lines import current_config
-from ivr.notify import FRENCH_DAYS, FRENCH_MONTHS, caller_label, twilio_configured
-from ivr.schedule import TZ
+from ivr.notify import caller_label, twilio_configured
+from ivr.schedule import DAY_NAMES, MONTH_NAMES, TZ
 from ivr.store import Store, Voicemail
 
 log = logging.getLogger(__name__)
@@ -68,13 +68,13 @@ def local_when(moment: datetime | None) -> str:
         return ""
     local = moment.astimezone(TZ)
     minutes = f" {local.minute:02d}" if local.minute else ""
-    return (f"{FRENCH_DAYS[local.weekday()]} {local.day} {FRENCH_MONTHS[local.month - 1]} "
+    return (f"{DAY_NAMES[local.weekday()]} {local.day} {MONTH_NAMES[local.month - 1]} "
             f"{local.year}, {local.hour} h{minutes}")
 
 
 def local_date(moment: datetime) -> str:
     local = moment.astimezone(TZ)
-    return f"{local.day} {FRENCH_MONTHS[local.month - 1]} {local.year}"
+    return f"{local.day} {MONTH_NAMES[local.month - 1]} {local.year}"
 
 
 def mm_ss(seconds: int | None) -> str:
