@@ -146,7 +146,8 @@ from ivr.security import sign
 
 BENCH = Path(__file__).resolve().parent
 DEFAULT_AT = "2026-12-01T10:00:00-05:00"  # a Tuesday, 10:00 in Montréal: every team is open
-TARGET_RATIO = 0.8
+TARGET_PEER = 1.8  # issue 15: the line against the peer, requests/s
+TARGET_RATIO = 0.5  # issue 15: of the bare app, requests/s (issue 7 asked 0.8: blocked, see README)
 TARGET_P99_MS = 15.0
 DEFAULT_RATE = "50%"  # of the paced run: half the line's saturated requests/s (docstring)
 NOISY = 0.25  # CPUs used by other processes during a run, beyond which it is flagged
@@ -682,6 +683,11 @@ def print_report(report: dict[str, Any]) -> None:
     print(f"          counting the journal's catch-up after each run: "
           f"{'n/a' if sustained is None else f'{sustained:.2f}'}; server CPU per request "
           f"bare/IVR: {report['cpu_ratio']:.2f}")
+    if report.get("peer_ratio") is not None:
+        peers = ", ".join(f"{x:.2f}" for x in report["peer_ratio_per_round"])
+        print(f"peer      IVR/peer = {report['peer_ratio']:.2f} (rounds: {peers}): "
+              "bench/peer_app.py, the same work as Twilio's guides show it; target ≥ "
+              f"{TARGET_PEER}: {'PASS' if report['peer_ratio'] >= TARGET_PEER else 'FAIL'}")
     if report["floor_ratio"] is not None:
         floors = ", ".join(f"{x:.2f}" for x in report["floor_ratio_per_round"])
         print(f"floor     floor/bare = {report['floor_ratio']:.2f} (rounds: {floors}; server CPU "
@@ -763,6 +769,10 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--json", action="store_true", help="print the report as JSON")
     parser.add_argument("--strict", action="store_true", help="exit 1 when a target is missed")
     parser.add_argument("--keep", action="store_true", help="keep the temp dir (logs, db, lua)")
+    parser.add_argument("--peer", action=argparse.BooleanOptionalAction, default=True,
+                        help="also run bench/peer_app.py each round: the same work done the way "
+                             "Twilio's guides show (RequestValidator, VoiceResponse, the holidays "
+                             "package, the journal committed before answering)")
     parser.add_argument("--floor", action=argparse.BooleanOptionalAction, default=True,
                         help="also run bench/floor_app.py each round: the least code doing the "
                              "request's work, for the ratio any line could reach here (on)")
@@ -797,6 +807,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         return {**server_env(database_url, None), "BENCH_BODY_FILE": str(answer_file)}
 
     floor_database_url = f"sqlite:///{tmp / 'floor.sqlite3'}"
+    peer_database_url = f"sqlite:///{tmp / 'peer.sqlite3'}"
+
+    def peer_env(base: str) -> dict[str, str]:
+        return {**server_env(peer_database_url, args.at), "TWILIO_AUTH_TOKEN": token,
+                "IVR_PUBLIC_URL": ivr.base}
 
     def floor_env(base: str) -> dict[str, str]:
         # Signed for the line's URL: the floor checks the signatures against that one.
@@ -841,6 +856,17 @@ def main(argv: Sequence[str] | None = None) -> int:
                         return 3
                     say(f"floor up at {floor.base}")
                     servers["floor"] = floor
+                if args.peer:
+                    migrate(peer_database_url)
+                    peer = stack.enter_context(gunicorn(
+                        "peer_app:app", settings, peer_env, tmp / "peer.log", chdir=BENCH,
+                        cpus=server_cpus(args)))
+                    status, kind, peer_body = fetch(peer, scenario, *calls[0])
+                    if status != 200 or b"<Dial" not in peer_body:
+                        say(f"the peer app's answer is wrong: HTTP {status} {peer_body[:100]!r}")
+                        return 3
+                    say(f"peer up at {peer.base}")
+                    servers["peer"] = peer
                 apps = tuple(servers)
                 script = tmp / "webhook.lua"
                 script.write_text(lua_script(scenario, calls))
@@ -862,7 +888,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 memory = {name: peak_memory(server) for name, server in servers.items()}
             say("stopping the servers (SIGTERM, graceful: the journal is flushed)…")
         events, call_rows = journal_counts(db)
-        errors_in_log = [line for name in ("ivr", "bare", "floor")
+        errors_in_log = [line for name in ("ivr", "bare", "floor", "peer")
                          for line in log_errors(tmp / f"{name}.log")]
     except ServerFailed as exc:
         say(f"a server could not be started: {exc}")
@@ -887,7 +913,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     sustained_per_round = [
         p["ivr"].requests / (p["ivr"].seconds + p["ivr"].journal_lag_s) / p["bare"].rps
         for p in pairs.values() if p["bare"].rps and p["ivr"].journal_lag_s is not None]
-    summary = {app: summarize(runs, app) for app in ("ivr", "bare", "floor")
+    peer_per_round = [p["ivr"].rps / p["peer"].rps for p in pairs.values()
+                      if "peer" in p and p["peer"].rps]
+    summary = {app: summarize(runs, app) for app in ("ivr", "bare", "floor", "peer")
                if any(r.app == app for r in runs)}
     ratio = median(ratio_per_round)
     ivr_cpu = summary["ivr"]["server_cpu_us_per_request"]
@@ -909,6 +937,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         "summary": summary,
         "ratio": round(ratio, 3),
         "ratio_per_round": [round(x, 3) for x in ratio_per_round],
+        "peer_ratio": round(median(peer_per_round), 3) if peer_per_round else None,
+        "peer_ratio_per_round": [round(x, 3) for x in peer_per_round],
         "floor_ratio": round(median(floor_per_round), 3) if floor_per_round else None,
         "floor_ratio_per_round": [round(x, 3) for x in floor_per_round],
         "floor_cpu_ratio": round(summary["bare"]["server_cpu_us_per_request"]
