@@ -48,6 +48,8 @@ from typing import Any
 from _server import migrate
 from webhook import DEFAULT_AT, SCENARIOS, Scenario, check_answer, signed_calls
 
+from ivr.services import services
+
 BASE = "http://127.0.0.1:8000"  # IVR_PUBLIC_URL: what the requests are signed over
 FLUSH_EVERY = 1000  # requests between two journal passes (the writer writes about once a second)
 
@@ -207,7 +209,7 @@ def profile(args: argparse.Namespace, tmp: Path) -> int:
     import bare_app  # reads BENCH_BODY_FILE
 
     bare = Client(bare_app.app, scenario, calls)
-    worker = app.extensions["ivr.worker"]
+    worker = services(app).worker
     log_queue = next((getattr(h, "queue", None) for h in logging.getLogger().handlers
                       if isinstance(h, QueueHandler)), None)
 
@@ -231,7 +233,7 @@ def profile(args: argparse.Namespace, tmp: Path) -> int:
           f"bare Flask {bare_us:.0f} µs: in-process ratio {bare_us / full:.2f}")
 
     access = logging.getLogger("ivr.access")
-    line_config = app.extensions["ivr.line"]
+    line_config = services(app).line
     ablations: list[tuple[str, Callable[[], Any]]] = [
         ("journal (notes queued, then written by the worker: SQLAlchemy, SQLite)",
          lambda: patched(worker, "record_notes", lambda *notes: None)),

@@ -102,11 +102,13 @@ def stop_threads(app: Flask) -> None:
     """End the threads this app started beside its requests: the config watcher, the
     journal's worker, the callers' line types and the database probe. For a test or a
     program that builds apps and goes on; a server's process ends them at exit."""
-    extensions = app.extensions
-    extensions["ivr.line"].stop()
-    extensions["ivr.worker"].stop()
-    extensions["ivr.db_probe"].stop()
-    extensions["ivr.line_types"].stop()
+    from ivr.services import services
+
+    parts = services(app)
+    parts.line.stop()
+    parts.worker.stop()
+    parts.db_probe.stop()
+    parts.line_types.stop()
 
 
 def _log_off_the_call_path() -> None:

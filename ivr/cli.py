@@ -22,6 +22,7 @@ from ivr.config import ConfigInvalid, Problem, Where
 from ivr.effort import REFERENCE_INSTANT
 from ivr.lint import placeholder_problems
 from ivr.loading import check, load
+from ivr.services import services
 from ivr.simulator import DIAL_OUTCOMES, CallSimulator
 from ivr.validate import edges
 
@@ -132,7 +133,7 @@ def check_warnings(directory: Path) -> list[Problem]:
     from ivr.schedule import TZ
 
     app = simulation_app(str(directory), REFERENCE_INSTANT)
-    config = app.extensions["ivr.line"].config
+    config = services(app).line.config
     today = datetime.now(TZ).date()
     return config_warnings(config, today) + budget_warnings(config, efforts(app))
 
@@ -210,7 +211,7 @@ def call_command(at: str | None, caller: str, called: str, keys: str, dial_outco
     if as_json:
         click.echo(json.dumps(result.to_dict(), ensure_ascii=False, indent=2))
         return
-    now = None if server else app.extensions["ivr.now"]
+    now = None if server else services(app).now
     when = now.strftime("%Y-%m-%d %H:%M %Z") if now else "maintenant"
     click.echo(f"Appel de {caller}, {when}")
     for exchange in result.exchanges:
@@ -272,7 +273,7 @@ def simulation_app(config_dir_: str | None, at: str | None = None):
         sys.exit(1)
     except ValueError as exc:
         raise click.UsageError(str(exc)) from exc
-    migrations.upgrade(app.extensions["ivr.store"].engine)
+    migrations.upgrade(services(app).store.engine)
     return app
 
 
@@ -292,7 +293,7 @@ def effort_command(at: str | None, as_json: bool, config_dir_: str | None) -> No
 
     app = simulation_app(config_dir_, at or REFERENCE_INSTANT)
     found = efforts(app)
-    config = app.extensions["ivr.line"].config
+    config = services(app).line.config
     if as_json:
         click.echo(json.dumps([{**asdict(e), "over": e.over} for e in found],
                               ensure_ascii=False, indent=2))
@@ -380,7 +381,7 @@ def db_upgrade() -> None:
     """Créer ou mettre à jour le schéma (sans danger si on la relance)."""
     from flask import current_app
 
-    store = current_app.extensions["ivr.store"]
+    store = services(current_app).store
     migrations.upgrade(store.engine)
     click.echo(f"Base de données à la version {migrations.current(store.engine)} : "
                f"{_safe_url(store.url)}")
@@ -391,7 +392,7 @@ def db_current() -> None:
     """La version du schéma, et si c'est la plus récente."""
     from flask import current_app
 
-    store = current_app.extensions["ivr.store"]
+    store = services(current_app).store
     state = "à jour" if migrations.is_current(store.engine) else "à mettre à jour : ivr db upgrade"
     click.echo(f"{migrations.current(store.engine)} ({state})")
 
@@ -447,7 +448,7 @@ def voicemails_command(box: str | None, status: str | None, as_json: bool) -> No
     """Les messages vocaux, du plus récent au plus ancien."""
     from flask import current_app
 
-    store = current_app.extensions["ivr.store"]
+    store = services(current_app).store
     rows = store.voicemails(box=box, status=status)
     if as_json:
         _echo_json([{
@@ -460,7 +461,7 @@ def voicemails_command(box: str | None, status: str | None, as_json: bool) -> No
     if not rows:
         click.echo("Aucun message vocal.")
         return
-    config = current_app.extensions["ivr.line"].config
+    config = services(current_app).line.config
     for v in rows:
         duration = f"{(v.duration or 0) // 60}:{(v.duration or 0) % 60:02d}"
         handled = f" by {v.handled_by} {_short(v.handled_at)}" if v.status == "handled" else ""
@@ -480,7 +481,7 @@ def calls_command(since: str | None, as_json: bool) -> None:
     """Les appels du journal, du plus récent au plus ancien (numéros masqués)."""
     from flask import current_app
 
-    store = current_app.extensions["ivr.store"]
+    store = services(current_app).store
     rows = store.calls(since=_parse_since(since))
     if as_json:
         _echo_json([{
@@ -516,7 +517,7 @@ def outbox_command(status: str | None, send: bool, retry: bool, as_json: bool) -
 
     from ivr.notify import make_due, mask_recipient, outbox_pass, scrub
 
-    store = current_app.extensions["ivr.store"]
+    store = services(current_app).store
     if retry and not send:
         raise click.UsageError("--retry s'emploie avec --send")
     if send:
@@ -557,8 +558,8 @@ def purge_command(dry_run: bool) -> None:
 
     from ivr.recordings import describe, purge
 
-    store = current_app.extensions["ivr.store"]
-    config = current_app.extensions["ivr.line"].config
+    store = services(current_app).store
+    config = services(current_app).line.config
     try:
         report = purge(store, config, current_app.config, dry_run=dry_run)
     except ValueError as exc:
@@ -591,8 +592,8 @@ def reconcile_command(since: str) -> None:
     from ivr.recordings import TwilioUnavailable, describe, reconcile
 
     moment = _parse_since(since)
-    store = current_app.extensions["ivr.store"]
-    config = current_app.extensions["ivr.line"].config
+    store = services(current_app).store
+    config = services(current_app).line.config
     try:
         result = reconcile(store, config, current_app.config, moment,
                            current_app.config.get("IVR_PUBLIC_URL"))

@@ -12,6 +12,7 @@ from typing import Any
 from flask import Flask, current_app, has_request_context, request
 
 from ivr.schedule import TZ
+from ivr.services import services
 
 
 class ClockError(ValueError):
@@ -32,7 +33,7 @@ def parse_instant(text: str) -> datetime:
 
 def init_app(app: Flask) -> None:
     frozen = app.config.get("IVR_NOW")
-    app.extensions["ivr.now"] = parse_instant(frozen) if frozen else None
+    services(app).now = parse_instant(frozen) if frozen else None
 
 
 # WSGI environ key for one request's instant: the console's simulator plays a call "at" a
@@ -43,7 +44,7 @@ REQUEST_INSTANT = "ivr.now"
 def now() -> datetime:
     if has_request_context():
         return now_for(current_app, request.environ)
-    frozen = current_app.extensions.get("ivr.now")
+    frozen = services(current_app).now
     return frozen if frozen is not None else datetime.now(TZ)
 
 
@@ -52,5 +53,5 @@ def now_for(app: Flask, environ: Mapping[str, Any]) -> datetime:
     instant = environ.get(REQUEST_INSTANT)
     if instant is not None:
         return instant
-    frozen = app.extensions.get("ivr.now")
+    frozen = services(app).now
     return frozen if frozen is not None else datetime.now(TZ)

@@ -13,6 +13,7 @@ from flask import Flask, current_app, request
 from ivr.config import Config
 from ivr.notify import mask_phone, queue_voicemail_emails
 from ivr.request import LineRequest
+from ivr.services import services
 from ivr.store import Store, utcnow
 from ivr.worker import Worker, current_worker
 
@@ -30,7 +31,7 @@ def journal(notes: tuple[Mapping[str, str | None], ...], app: Flask, req: LineRe
     call_sid = fields.get("CallSid")
     if not call_sid or req.environ.get(SIMULATED):
         return
-    worker: Worker = app.extensions["ivr.worker"]
+    worker: Worker = services(app).worker
     worker.record_notes(call_sid[:64], utcnow(), mask_phone(fields.get("From") or None), notes)
 
 

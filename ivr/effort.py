@@ -17,6 +17,7 @@ from urllib.parse import urlsplit
 from flask import Flask
 
 from ivr.config import Config
+from ivr.services import services
 from ivr.simulator import CallSession, CallSimulator, SessionError
 from ivr.yamlsource import Problem, Where
 
@@ -50,7 +51,7 @@ def efforts(app: Flask, at: datetime | None = None) -> list[PathEffort]:
     """Every way from the welcome menu to a person, a voicemail or a goodbye, with its seconds
     (played at ``at``, default the app's clock). Paths that only lead back (``*``, ``#``) and
     the failure fallback are left out: no caller takes them to reach someone."""
-    config: Config = app.extensions["ivr.line"].config
+    config: Config = services(app).line.config
     found: list[PathEffort] = []
     pending: list[tuple[str, ...]] = [()]
     seen_paths: set[tuple[str, ...]] = set()

@@ -18,6 +18,7 @@ from flask import Blueprint, Flask, current_app, jsonify
 from flask.typing import ResponseReturnValue
 
 from ivr.lines import current_line
+from ivr.services import services
 from ivr.store import Store
 from ivr.worker import current_worker
 
@@ -55,19 +56,19 @@ class DatabaseProbe:
 def healthz() -> ResponseReturnValue:
     line = current_line()
     worker = current_worker()
-    database = current_app.extensions["ivr.db_probe"].reachable()
+    database = services(current_app).db_probe.reachable()
     config = line.status()
     degraded = not database or config["last_reload_error"] is not None
     return jsonify(
         status="degraded" if degraded else "ok",
         config=config,
         database={"reachable": database,
-                  "backend": current_app.extensions["ivr.store"].engine.dialect.name},
+                  "backend": services(current_app).store.engine.dialect.name},
         worker={"pending": worker.pending, "failures": worker.stats.failures,
                 "events_lost": worker.stats.events_lost, "tasks_lost": worker.stats.tasks_lost},
     ), 200, {"Cache-Control": "no-store"}
 
 
 def init_app(app: Flask) -> None:
-    app.extensions["ivr.db_probe"] = DatabaseProbe(app.extensions["ivr.store"])
+    services(app).db_probe = DatabaseProbe(services(app).store)
     app.register_blueprint(bp)

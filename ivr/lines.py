@@ -26,6 +26,7 @@ from flask import Flask, current_app
 from ivr.answers import Answers
 from ivr.config import Config, ConfigInvalid
 from ivr.loading import load
+from ivr.services import services
 
 log = logging.getLogger(__name__)
 
@@ -171,12 +172,12 @@ class LineConfig:
 
 def init_app(app: Flask) -> None:
     interval = float(app.config.get("IVR_RELOAD_SECONDS", 2.0) or 0)
-    app.extensions["ivr.line"] = LineConfig(app.config["IVR_CONFIG_DIR"], interval)
+    services(app).line = LineConfig(app.config["IVR_CONFIG_DIR"], interval)
 
 
 def line_of(app: Flask) -> LineConfig:
     """The app's line, its watcher started in this process (the first request after a fork)."""
-    line: LineConfig = app.extensions["ivr.line"]
+    line: LineConfig = services(app).line
     line.ensure_watching()
     return line
 

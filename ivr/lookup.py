@@ -32,6 +32,7 @@ import phonenumbers
 from flask import Flask
 
 from ivr.notify import can_text, mask_phone, scrub, sms_configured, twilio_configured
+from ivr.services import services
 
 log = logging.getLogger(__name__)
 
@@ -414,10 +415,10 @@ def lookup_configured(settings: Mapping[str, Any]) -> bool:
 
 
 def init_app(app: Flask) -> None:
-    """The app's line types, in ``app.extensions["ivr.line_types"]``; its thread starts with
+    """The app's line types, in ``services(app).line_types``; its thread starts with
     the first lookup (``stop`` ends it)."""
     settings = app.config
-    app.extensions["ivr.line_types"] = LineTypes(
+    services(app).line_types = LineTypes(
         settings.get("TWILIO_ACCOUNT_SID"), settings.get("TWILIO_AUTH_TOKEN"),
         base_url=settings.get("TWILIO_LOOKUP_BASE_URL") or DEFAULT_BASE_URL,
         enabled=lookup_configured(settings))

@@ -23,6 +23,7 @@ from flask import Flask
 
 from ivr.config import Box, Config
 from ivr.schedule import DAY_NAMES, MONTH_NAMES, TZ
+from ivr.services import services
 from ivr.store import OutboxMessage, Store, Voicemail, utcnow
 
 log = logging.getLogger(__name__)
@@ -317,8 +318,8 @@ def mask_recipient(message: OutboxMessage) -> str:
 def outbox_pass(app: Flask, limit: int = 20) -> int:
     """The worker's regular pass (and `ivr outbox --send`): announce waiting voicemails, then
     send what is due."""
-    store: Store = app.extensions["ivr.store"]
-    notify_waiting(store, app.extensions["ivr.line"].config, app.config.get("IVR_PUBLIC_URL"))
+    store: Store = services(app).store
+    notify_waiting(store, services(app).line.config, app.config.get("IVR_PUBLIC_URL"))
     return send_due(store, app.config, limit=limit)
 
 
@@ -327,6 +328,6 @@ def init_app(app: Flask) -> None:
     from ivr import worker
 
     # Loi 25: SQL logged at INFO/DEBUG, and database errors, must not show callers' numbers.
-    app.extensions["ivr.store"].engine.hide_parameters = True
+    services(app).store.engine.hide_parameters = True
     protect_logs()
     worker.init_app(app, outbox=lambda: outbox_pass(app))

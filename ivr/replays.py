@@ -13,6 +13,7 @@ from collections import OrderedDict
 from flask import Flask
 
 from ivr.request import LineRequest
+from ivr.services import services
 
 
 class RecentRequests:
@@ -41,5 +42,5 @@ def replayed(app: Flask, req: LineRequest) -> bool:
         fingerprint = token or hashlib.sha256(
             (environ.get("HTTP_X_TWILIO_SIGNATURE", "") + req.full_path).encode()
         ).hexdigest()
-        req.replayed = app.extensions["ivr.recent"].seen(fingerprint)
+        req.replayed = services(app).recent.seen(fingerprint)
     return req.replayed

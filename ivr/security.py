@@ -23,6 +23,7 @@ from twilio.request_validator import (
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from ivr.request import FORM_TYPE
+from ivr.services import services
 
 log = logging.getLogger(__name__)
 
@@ -45,14 +46,14 @@ def init_app(app: Flask) -> None:
             )
         log.warning("IVR_DEV: webhooks are checked against the public development token")
         app.config["TWILIO_AUTH_TOKEN"] = DEV_TOKEN
-    app.extensions["ivr.validator"] = RequestValidator(app.config["TWILIO_AUTH_TOKEN"])
+    services(app).validator = RequestValidator(app.config["TWILIO_AUTH_TOKEN"])
     shared_key = app.config.get("TWILIO_WEBHOOK_SHARED_KEY")
-    app.extensions["ivr.shared_validator"] = RequestValidator(shared_key) if shared_key else None
+    services(app).shared_validator = RequestValidator(shared_key) if shared_key else None
     hops = int(app.config.get("IVR_TRUSTED_PROXIES") or 0)
     if hops:
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops,
                                 x_port=hops, x_prefix=hops)
-    app.extensions["ivr.public_url"] = PublicURL.parse(app.config.get("IVR_PUBLIC_URL"))
+    services(app).public_url = PublicURL.parse(app.config.get("IVR_PUBLIC_URL"))
     prefix = public_prefix(app.config.get("IVR_PUBLIC_URL"))
     if prefix:
         app.wsgi_app = PublicPrefix(app.wsgi_app, prefix)  # type: ignore[method-assign]
@@ -99,7 +100,7 @@ class PublicURL:
 
 def absolute_url(path: str) -> str:
     """A URL for Twilio to call later on its own (status callbacks), on the public base."""
-    public: PublicURL | None = current_app.extensions["ivr.public_url"]
+    public: PublicURL | None = services(current_app).public_url
     if public is not None:
         return public.origin + path
     return request.host_url.rstrip("/") + path
@@ -114,7 +115,7 @@ def signed_url(app: Flask | None = None, req: Request | None = None) -> str:
     if not raw:
         query = req.query_string.decode("latin-1")
         raw = quote(req.script_root + req.path) + (f"?{query}" if query else "")
-    public: PublicURL | None = app.extensions["ivr.public_url"]
+    public: PublicURL | None = services(app).public_url
     if public is None:
         base = f"{req.scheme}://{req.host}"
         raw = req.script_root + raw if not raw.startswith(req.script_root) else raw
@@ -136,9 +137,9 @@ def require_twilio_signature() -> None:
         abort(403)
     settings = environ.get("HTTP_X_TWILIO_WEBHOOKS_SIGNATURE_SETTINGS")
     algorithm = get_signature_algorithm(settings)
-    validator = app.extensions["ivr.validator"]
+    validator = services(app).validator
     if settings:
-        validator = app.extensions["ivr.shared_validator"] or validator
+        validator = services(app).shared_validator or validator
     url = signed_url(app, req)
     content_type = req.mimetype
     if not content_type or content_type == FORM_TYPE:

@@ -26,6 +26,7 @@ from ivr.clock import REQUEST_INSTANT
 from ivr.effects import SIMULATED
 from ivr.flow import DTMF
 from ivr.security import sign
+from ivr.services import services
 from ivr.speech import heard_seconds, seconds, words
 
 DIAL_OUTCOMES = ("completed", "busy", "no-answer", "failed", "canceled")
@@ -375,7 +376,7 @@ class CallSimulator:
 
     def _recording_seconds(self, url: str) -> float:
         """A recorded prompt lasts as long as its file (WAV), or as its text would take."""
-        config = self.app.extensions["ivr.line"].config
+        config = services(self.app).line.config
         name = urlsplit(url).path.rsplit("/audio/", 1)[-1]
         path = config.directory / "prompts" / "audio" / name
         if path.suffix == ".wav":

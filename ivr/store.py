@@ -36,6 +36,8 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
 from sqlalchemy.pool import StaticPool
 
+from ivr.services import services
+
 log = logging.getLogger(__name__)
 
 
@@ -605,8 +607,8 @@ class AdminUsers:
 def init_app(app: Flask) -> None:
     url = app.config.get("DATABASE_URL") or default_url(app)
     app.config["DATABASE_URL"] = url
-    app.extensions["ivr.store"] = Store(url)
+    services(app).store = Store(url)
 
 
 def current_store() -> Store:
-    return current_app.extensions["ivr.store"]
+    return services(current_app).store

@@ -32,6 +32,7 @@ from ivr.flow import (
 from ivr.lines import current_config, line_of
 from ivr.notify import can_text, sms_configured
 from ivr.request import LineRequest
+from ivr.services import services
 from ivr.twiml import Voice, render
 from ivr.worker import current_worker
 
@@ -78,7 +79,7 @@ def _textable(app: Flask, req: LineRequest) -> str:
     if not sms_configured(app.config):
         return "no"
     number = req.form.get("From") or None
-    line_types = app.extensions.get("ivr.line_types")
+    line_types = services(app).line_types
     if line_types is not None:
         return line_types.textability(number)
     return "unknown" if _can_text(number) else "no"
@@ -108,19 +109,19 @@ def _decided(key: tuple[object, ...], decide: Callable[[Turn], Decision]) -> Res
     config = line.config
     minute = _minute(app, req)
     textable = _textable(app, req)
-    host = req.host_url if app.extensions["ivr.public_url"] is None else None
+    host = req.host_url if services(app).public_url is None else None
     full_key = answer_key(config.version, req.script_root, host, textable, key)
     answer = line.answers.get(full_key)
     if answer is None or not answer.holds(minute):
         turn = Turn(config, minute, URLS, textable)
-        answer = Answer.of(turn, decide(turn), app.extensions["ivr.voice"])
+        answer = Answer.of(turn, decide(turn), services(app).voice)
         line.answers.put(full_key, answer)
     return _reply(answer, app, req)
 
 
 def _respond(turn: Turn, decision: Decision) -> Response:
     """The answer to a request that is decided every time (callbacks, failures)."""
-    return _reply(Answer.of(turn, decision, current_app.extensions["ivr.voice"]), *_objects())
+    return _reply(Answer.of(turn, decision, services(current_app).voice), *_objects())
 
 
 def _reply(answer: Answer, app: Flask, req: LineRequest) -> Response:
@@ -144,7 +145,7 @@ def _digits() -> str | None:
 
 @bp.post("")
 def incoming() -> Response:
-    line_types = current_app.extensions.get("ivr.line_types")
+    line_types = services(current_app).line_types
     if line_types is not None and sms_configured(current_app.config):
         line_types.look_up_later(request.form.get("From") or None)  # type: ignore[attr-defined]
     return _decided(("incoming",), lambda turn: turn.enter(turn.config.line.root, CallState()))
@@ -272,7 +273,7 @@ def apologise(exc: Exception) -> Response | HTTPException:
 
 def _last_resort() -> Response:
     """No config, no prompt lookups: an apology and the fallback voicemail, from constants."""
-    voice = current_app.extensions.get("ivr.voice") or Voice("Polly.Gabrielle-Neural", "fr-CA")
+    voice = services(current_app).voice or Voice("Polly.Gabrielle-Neural", "fr-CA")
     sorry = Speech("Désolé, un problème technique est survenu.")
     try:
         box = current_config().line.fallback
@@ -324,6 +325,6 @@ def _signed_by_twilio() -> None:
 
 
 def init_app(app: Flask) -> None:
-    app.extensions["ivr.voice"] = Voice(app.config["IVR_VOICE"], "fr-CA")
-    app.extensions["ivr.recent"] = replays.RecentRequests()
+    services(app).voice = Voice(app.config["IVR_VOICE"], "fr-CA")
+    services(app).recent = replays.RecentRequests()
     app.register_blueprint(bp)

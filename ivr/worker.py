@@ -20,6 +20,7 @@ from typing import Any
 
 from flask import Flask, current_app
 
+from ivr.services import services
 from ivr.store import Store
 
 log = logging.getLogger(__name__)
@@ -339,12 +340,12 @@ def _unreachable(exc: Exception) -> bool:
 
 def init_app(app: Flask, outbox: Callable[[], int] | None = None) -> None:
 
-    store: Store = app.extensions["ivr.store"]
+    store: Store = services(app).store
     worker = Worker(store, outbox=outbox, threaded=bool(app.config.get("IVR_WORKER", True)))
-    app.extensions["ivr.worker"] = worker
+    services(app).worker = worker
     if worker.threaded:
         atexit.register(worker.shutdown)
 
 
 def current_worker() -> Worker:
-    return current_app.extensions["ivr.worker"]
+    return services(current_app).worker

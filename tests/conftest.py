@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from ivr import REPO_ROOT, create_app, migrations, stop_threads
+from ivr.services import services
 from ivr.simulator import CallSimulator
 
 pytest_plugins = ["dbfixtures"]  # database_url / make_store / store on SQLite and PostgreSQL
@@ -46,7 +47,7 @@ def make_app(monkeypatch):
         app = create_app(config)
         built.append(app)
         if migrate:
-            migrations.upgrade(app.extensions["ivr.store"].engine)
+            migrations.upgrade(services(app).store.engine)
         return app
 
     yield build

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 
 from ivr.admin.auth import hash_password
+from ivr.services import services
 from ivr.store import AdminUsers
 
 PASSWORD = "un mot de passe assez long"
@@ -14,7 +15,7 @@ TOKEN = re.compile(r'name="csrf_token" value="([^"]+)"')
 def create_user(app, username: str = "admin", password: str = PASSWORD,
                 display_name: str | None = "Agente Test") -> None:
     with app.app_context():
-        AdminUsers(app.extensions["ivr.store"]).create(username, hash_password(password),
+        AdminUsers(services(app).store).create(username, hash_password(password),
                                                        display_name)
 
 

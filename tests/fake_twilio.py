@@ -36,6 +36,7 @@ from urllib.parse import parse_qs, unquote, urlencode, urlsplit
 from flask import Flask
 
 from ivr.security import sign
+from ivr.services import services
 from ivr.simulator import CallResult, CallSimulator
 from ivr.store import Store
 
@@ -480,7 +481,7 @@ class Played:
 
     @property
     def store(self) -> Store:
-        return self.app.extensions["ivr.store"]
+        return services(self.app).store
 
     @property
     def says(self) -> list[str]:
@@ -491,7 +492,7 @@ class Played:
         return self.result.heard
 
     def drain(self) -> None:
-        assert self.app.extensions["ivr.worker"].drain()
+        assert services(self.app).worker.drain()
 
 
 @dataclass

@@ -10,6 +10,7 @@ from console import PASSWORD, create_user, csrf_token, logged_in, login
 from ivr.admin import PUBLIC_ENDPOINTS
 from ivr.admin.auth import LOCK_MINUTES, MAX_FAILURES
 from ivr.cli import main
+from ivr.services import services
 
 
 def admin_rules(app):
@@ -166,7 +167,7 @@ def test_create_user_cli(app):
     with app.app_context():
         from ivr.store import AdminUsers
 
-        stored = AdminUsers(app.extensions["ivr.store"]).by_name("marie").password_hash
+        stored = AdminUsers(services(app).store).by_name("marie").password_hash
     assert "un mot de passe correct" not in stored and stored.startswith("scrypt:")
 
 

@@ -15,6 +15,7 @@ from browser import launch, require_chromium, screenshot, serve
 from console import PASSWORD, create_user
 
 from ivr import migrations
+from ivr.services import services
 
 pytest.importorskip("playwright.sync_api", reason="playwright is a dev dependency")
 from playwright.sync_api import expect, sync_playwright  # noqa: E402
@@ -63,7 +64,7 @@ def live(chromium, fake_twilio, tmp_path_factory):
             "IVR_SECURE_COOKIES": False,  # plain http on 127.0.0.1 in this test only
             **fake_twilio.settings(),
         })
-    store = app.extensions["ivr.store"]
+    store = services(app).store
     migrations.upgrade(store.engine)
     create_user(app, password=PASSWORD)
     created = datetime(2026, 12, 1, 14, 5, tzinfo=UTC)
@@ -81,7 +82,7 @@ def live(chromium, fake_twilio, tmp_path_factory):
 
     for keys, dial in (("2,1,1,1", ["completed"]), ("1,1,2", []), ("2,1,1,1", ["no-answer"])):
         CallSimulator(app, dial_outcomes=dial).play(keys)
-    app.extensions["ivr.worker"].drain()
+    services(app).worker.drain()
     yield from serve(app)
     stop_threads(app)
 

@@ -13,6 +13,8 @@ import pytest
 from console import logged_in
 from test_local_days import add_local_days
 
+from ivr.services import services
+
 MONTREAL = timezone(timedelta(hours=-5))  # December: EST
 T0 = datetime(2026, 12, 1, 10, 0, tzinfo=MONTREAL)
 
@@ -110,7 +112,7 @@ def call_events(sid: str, at: datetime, *, branch: str | None, nodes: tuple[str,
 
 
 def write(app, *calls: list[dict]) -> None:
-    app.extensions["ivr.store"].write_events([e for c in calls for e in c])
+    services(app).store.write_events([e for c in calls for e in c])
 
 
 def page(client, path: str = "/admin/") -> str:
@@ -246,7 +248,7 @@ def test_a_quiet_day_says_so(console):
 
 
 def save_voicemail(app, n: int, box: str = "telesante", minutes_ago: int = 0) -> int:
-    voicemail, _ = app.extensions["ivr.store"].save_voicemail(
+    voicemail, _ = services(app).store.save_voicemail(
         recording_sid=f"RE{n}", call_sid=f"CA{n}", box=box, node="vm_telesante",
         caller="+15145550123", path="accueil.patient.vm_telesante",
         received_at=T0 - timedelta(minutes=minutes_ago),
@@ -258,7 +260,7 @@ def save_voicemail(app, n: int, box: str = "telesante", minutes_ago: int = 0) ->
 def test_new_voicemails_per_box_and_the_latest_with_links(app, console):
     ids = [save_voicemail(app, n, minutes_ago=10 * n) for n in range(1, 8)]
     old_box = save_voicemail(app, 20, box="ancienne", minutes_ago=500)  # box since removed
-    app.extensions["ivr.store"].mark_handled(ids[0], "admin")
+    services(app).store.mark_handled(ids[0], "admin")
     html = page(console)
     assert element_text(html, "messages-total") == "7 messages à traiter."
     assert element_text(html, "boite-telesante") == "Équipe télésanté : 6 nouveaux"
@@ -294,7 +296,7 @@ def test_no_link_when_the_voicemail_page_is_missing(app, console, monkeypatch):
 def test_config_version_and_no_error(app, console):
     html = page(console)
     facts = element_text(html, "configuration")
-    line = app.extensions["ivr.line"]
+    line = services(app).line
     assert f"Version servie {line.config.version}" in facts
     assert "Rechargements 0" in facts and "aucune erreur" in facts
     assert "erreur-configuration" not in html
@@ -302,7 +304,7 @@ def test_config_version_and_no_error(app, console):
 
 def test_a_refused_reload_is_shown_with_its_problems(make_app, config_copy):
     app = make_app(IVR_CONFIG_DIR=str(config_copy))
-    line = app.extensions["ivr.line"]
+    line = services(app).line
     good = line.config.version
     ligne = config_copy / "menus" / "ligne.yaml"
     text = ligne.read_text(encoding="utf-8")

@@ -14,6 +14,7 @@ import pytest
 from console import logged_in
 from sqlalchemy import func, select
 
+from ivr.services import services
 from ivr.simulator import CallSession, CallSimulator
 from ivr.store import Call, CallEvent, OutboxMessage, Voicemail
 
@@ -114,11 +115,11 @@ def sim(console) -> Console:
 
 
 def prompt(app, prompt_id: str) -> str:
-    return app.extensions["ivr.line"].config.prompts[prompt_id].text
+    return services(app).line.config.prompts[prompt_id].text
 
 
 def rows(app) -> dict[str, int]:
-    store = app.extensions["ivr.store"]
+    store = services(app).store
     with store.session() as session:
         return {model.__tablename__: session.scalar(select(func.count()).select_from(model))
                 for model in (Voicemail, Call, CallEvent, OutboxMessage)}
@@ -253,12 +254,12 @@ def test_a_simulated_call_leaves_no_voicemail_no_journal_no_text(app, sim):
     assert call.awaiting["kind"] == "record"
     call.do("record", message=True)
     assert call.data["ending"].startswith("Message laissé")
-    assert app.extensions["ivr.worker"].drain()
+    assert services(app).worker.drain()
     assert rows(app) == {"voicemails": 0, "calls": 0, "call_events": 0, "outbox": 0}
     # The same call played without the simulated flag (as Twilio would) is stored: the
     # counting above can see rows.
     CallSimulator(app).play("1,1,1")
-    assert app.extensions["ivr.worker"].drain()
+    assert services(app).worker.drain()
     counted = rows(app)
     assert counted["voicemails"] == 1 and counted["calls"] == 1 and counted["call_events"] > 0
 
@@ -273,7 +274,7 @@ def test_a_text_offered_in_the_simulator_is_never_sent(make_app, twilio):
     call.keys("2")
     assert call.heard[-len(call.data["said"])].startswith(
         "Si votre numéro reçoit les textos, le message arrivera dans un instant.")
-    assert app.extensions["ivr.worker"].drain()
+    assert services(app).worker.drain()
     assert rows(app)["outbox"] == 0 and rows(app)["call_events"] == 0
     assert twilio.requests == []
 

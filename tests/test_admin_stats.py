@@ -19,6 +19,7 @@ from test_admin_dashboard import call_events, element_text, page, table, tables,
 from ivr.admin.charts import Column, Series, hbars, heatmap, nice_step, stacked_bars
 from ivr.admin.stats import _cell
 from ivr.schedule import TZ
+from ivr.services import services
 from ivr.simulator import CallSimulator
 from ivr.stats import MAX_DAYS, Period, calls_in, parse_period, percent, summarize
 
@@ -351,7 +352,7 @@ def test_calls_played_through_the_line_show_up(make_app):
     app = make_app()
     CallSimulator(app).play("2,1,1,1")  # staff, answered by the CSI
     CallSimulator(app).play("5,5,5")  # three wrong keys at the welcome menu: voicemail
-    assert app.extensions["ivr.worker"].drain()
+    assert services(app).worker.drain()
     today = datetime.now(TZ).date()
     around = f"du={today - timedelta(days=1)}&au={today + timedelta(days=1)}"
     client = logged_in(app)

@@ -15,6 +15,7 @@ from console import PASSWORD, create_user, csrf_token
 from fake_twilio import ACCOUNT_SID, AUTH_TOKEN
 
 from ivr.admin.voicemails import format_caller, local_when, media_url, mm_ss
+from ivr.services import services
 from ivr.store import Voicemail
 
 LIST = "/admin/messagerie"
@@ -33,7 +34,7 @@ def seed(app, n: int, *, at: str, box: str = "telesante", caller: str | None = "
          path: str | None = "accueil.personnel.vm_telesante", duration: int | None = 65,
          url: str | None = "default") -> Voicemail:
     """A voicemail as the webhooks store it (``url="default"``: a Twilio recording URL)."""
-    voicemail, _ = app.extensions["ivr.store"].save_voicemail(
+    voicemail, _ = services(app).store.save_voicemail(
         recording_sid=sid(n), call_sid=sid(n, "CA"), box=box, node="vm_telesante",
         caller=caller, path=path, received_at=datetime.fromisoformat(at),
         recording_url=recording_url(n) if url == "default" else url, duration=duration)
@@ -70,7 +71,7 @@ def three(app):
     old = seed(app, 3, at="2026-11-29T08:00:00-05:00", box="ancienne", caller="+33142685300",
                path=None, duration=None, url=None)
     with app.app_context():
-        app.extensions["ivr.store"].mark_handled(handled.id, "Marie Tremblay")
+        services(app).store.mark_handled(handled.id, "Marie Tremblay")
     return newest, handled, old
 
 
@@ -320,7 +321,7 @@ def test_message_without_recording_says_it_is_coming(admin, three):
 
 def test_mark_handled_then_reopen(app, admin, three):
     newest, _, _ = three
-    store = app.extensions["ivr.store"]
+    store = services(app).store
     page = f"{LIST}/{newest.id}"
     response = admin.post(f"{page}/traite", data={"csrf_token": form_token(admin, page)})
     assert response.status_code == 302 and response.headers["Location"] == page
@@ -380,7 +381,7 @@ def test_post_without_csrf_token_is_refused(app, admin, three):
         assert response.status_code == 400, action
         response = admin.post(f"{LIST}/{newest.id}/{action}", data={"csrf_token": "forged"})
         assert response.status_code == 400, action
-    assert app.extensions["ivr.store"].voicemail(newest.id).status == "new"
+    assert services(app).store.voicemail(newest.id).status == "new"
 
 
 def test_handled_unknown_message_is_404(admin):

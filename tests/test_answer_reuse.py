@@ -11,6 +11,7 @@ from fake_twilio import SMS_FROM, play
 
 from ivr import voice
 from ivr.schedule import TZ
+from ivr.services import services
 from ivr.simulator import CallSimulator
 
 IT_LINE = "2,1,1,1"  # personnel → problème technique → équipement du CIUSSS → urgent: the CSI
@@ -44,7 +45,7 @@ def test_the_same_request_is_decided_once_and_answered_alike(app, decisions):
     assert len(decisions) == made  # the second call's four key presses were all reused
     assert [ex.said for ex in second.exchanges] == [ex.said for ex in first.exchanges]
     assert [d.number for d in second.dials] == [CSI]
-    assert len(app.extensions["ivr.line"].answers) >= 4
+    assert len(services(app).line.answers) >= 4
 
 
 def test_a_reused_answer_never_crosses_a_schedule_minute(app, decisions):
@@ -68,8 +69,8 @@ def test_an_answer_that_does_not_read_the_clock_holds_across_minutes(app, decisi
 def test_each_call_leaves_its_own_journal_even_when_its_answers_are_reused(make_app):
     app = make_app()
     calls = [CallSimulator(app, caller=c).play(IT_LINE) for c in (STAFF, OTHER_STAFF, STAFF)]
-    app.extensions["ivr.worker"].drain()
-    store = app.extensions["ivr.store"]
+    services(app).worker.drain()
+    store = services(app).store
     kinds = [[e.kind for e in store.events(c.call_sid)] for c in calls]
     assert kinds[0] == kinds[1] == kinds[2]
     assert kinds[0].count("key") == 4 and "dial" in kinds[0]
@@ -97,7 +98,7 @@ def test_a_caller_who_cannot_take_a_text_is_not_offered_one_from_a_reused_answer
 
 def test_a_file_change_empties_the_answers(make_app, config_copy):
     app = make_app(IVR_CONFIG_DIR=str(config_copy))
-    line = app.extensions["ivr.line"]
+    line = services(app).line
     CallSimulator(app).play(IT_LINE)
     assert len(line.answers)
     (config_copy / "prompts" / "notes.txt").write_text("une note\n")

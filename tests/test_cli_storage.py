@@ -15,6 +15,7 @@ from fake_twilio import HeldRecordingCall, new_call_sid, play
 from ivr.cli import main
 from ivr.notify import make_due
 from ivr.schedule import TZ
+from ivr.services import services
 from ivr.store import utcnow
 
 CALLER = "+15145550123"
@@ -60,7 +61,7 @@ def test_a_voicemail_recorded_once_is_listed_once(make_app, order):
 
 def test_voicemails_filters_and_text(make_app):
     app = make_app()
-    store = app.extensions["ivr.store"]
+    store = services(app).store
     for n, (box, caller) in enumerate([("telesante", CALLER), ("autre", None)], start=1):
         store.save_voicemail(recording_sid=f"RE{n}", call_sid=f"CA{n}", box=box,
                              node="vm_telesante", caller=caller,
@@ -115,7 +116,7 @@ def test_calls_lists_the_journal_with_masked_callers(make_app):
 def test_outbox_lists_and_sends(make_app, twilio, smtp):
     played = play(make_app, "2,1,1,2", caller=CALLER, **twilio.settings(), **smtp.settings())
     store = played.store
-    played.app.extensions["ivr.worker"]._run_tasks(force=True)  # queue the text, no send pass
+    services(played.app).worker._run_tasks(force=True)  # queue the text, no send pass
     store.enqueue(kind="email", recipient="telesante@example.org", subject="Sujet", body="b",
                   dedupe_key="test:1")
     pending = ivr_json(played.app, "outbox", "--status", "pending")
@@ -251,7 +252,7 @@ def test_reconcile_needs_the_rest_api_and_a_date(make_app, twilio):
 
 def test_make_due_only_touches_pending(make_app):
     app = make_app()
-    store = app.extensions["ivr.store"]
+    store = services(app).store
     store.enqueue(kind="email", recipient="a@example.org", body="b", dedupe_key="k1")
     [message] = store.due_messages()
     store.message_sent(message.id, None)

@@ -14,6 +14,7 @@ import pytest
 from twiml_rules import assert_valid, said, signed_post, twilio_form
 
 from ivr import voice
+from ivr.services import services
 from ivr.simulator import CallSimulator
 
 CSI = "+15142514000"
@@ -61,7 +62,7 @@ def test_at_night_the_staff_failure_route_is_the_on_call_line(make_app, broken):
     root = assert_valid(signed_post(app.test_client(),
                                     "/voice/input/personnel?p=accueil",
                                     twilio_form(Digits="1")))
-    cda = app.extensions["ivr.line"].config.providers["cda"].phone
+    cda = services(app).line.config.providers["cda"].phone
     assert first(root, "Dial").findtext("Number").strip() == cda
 
 
@@ -149,7 +150,7 @@ def test_a_replayed_request_gets_the_same_answer_and_is_journaled_once(app):
     first_answer = signed_post(client, "/voice/input/accueil", form).get_data()
     again = signed_post(client, "/voice/input/accueil", form).get_data()
     assert first_answer == again
-    worker = app.extensions["ivr.worker"]
+    worker = services(app).worker
     keys = [e for e in worker.queued_events() if e["kind"] == "key"]
     assert len(keys) == 1
 
@@ -161,7 +162,7 @@ def test_twilio_idempotency_token_tells_a_retry_from_a_repeated_key(app):
     for token in ("tok-1", "tok-2", "tok-2"):
         signed_post(client, "/voice/input/personnel?p=accueil", form,
                     headers={"I-Twilio-Idempotency-Token": token})
-    worker = app.extensions["ivr.worker"]
+    worker = services(app).worker
     assert len([e for e in worker.queued_events() if e["kind"] == "key"]) == 2
 
 
@@ -224,6 +225,6 @@ def test_a_failure_is_journaled_where_it_happened(app, monkeypatch):
 
     monkeypatch.setattr(voice.Turn, "key_pressed", explode)
     signed_post(app.test_client(), "/voice/input/personnel?p=accueil", twilio_form(Digits="1"))
-    events = app.extensions["ivr.worker"].queued_events()
+    events = services(app).worker.queued_events()
     assert ("error", "personnel") in [(e["kind"], e["node"]) for e in events]
     assert any(e["kind"] == "dial" for e in events)  # then the urgent line

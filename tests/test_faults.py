@@ -27,6 +27,7 @@ from sqlalchemy.engine import make_url
 from twiml_rules import problems
 
 from ivr.notify import make_due
+from ivr.services import services
 from ivr.simulator import CallResult, CallSimulator
 from ivr.store import Store
 from ivr.worker import Worker
@@ -72,7 +73,7 @@ def play(app: Flask, keys: str, caller: str = CALLER) -> CallResult:
 
 
 def prompt(app: Flask, prompt_id: str) -> str:
-    return app.extensions["ivr.line"].config.prompts[prompt_id].text
+    return services(app).line.config.prompts[prompt_id].text
 
 
 def recording_sid(result: CallResult) -> str:
@@ -144,7 +145,7 @@ class Database:
 
     @property
     def store(self) -> Store:
-        return self.apps[-1].extensions["ivr.store"]
+        return services(self.apps[-1]).store
 
     # ------------------------------------------------------------------ stopped
 
@@ -245,7 +246,7 @@ class Database:
                 self.freeze(False)
         finally:
             for app in self.apps:
-                app.extensions["ivr.store"].engine.dispose()
+                services(app).store.engine.dispose()
 
 
 @pytest.fixture
@@ -273,7 +274,7 @@ def smtp_down(teams_config) -> Iterator[SmtpServer]:
 
 
 def worker_of(app: Flask) -> Worker:
-    return app.extensions["ivr.worker"]
+    return services(app).worker
 
 
 # ---------------------------------------------------------------------- 1. database stopped
@@ -453,7 +454,7 @@ def test_twilio_unreachable_during_the_call_the_text_waits_and_goes_once(make_ap
     """Twilio's REST API refuses connections when the caller asks for the text: the call goes on
     as usual ("texto envoyé", the menu again); the text stays queued and is sent once it is up."""
     app = make_app(**twilio.settings())
-    store, worker = app.extensions["ivr.store"], worker_of(app)
+    store, worker = services(app).store, worker_of(app)
     twilio.down()
     texted = play(app, SMS_KEY)
     assert_gets_the_text_offer_then_the_menu(app, texted)

@@ -44,6 +44,7 @@ from ivr import REPO_ROOT
 from ivr.config import Config
 from ivr.loading import load
 from ivr.schedule import TZ
+from ivr.services import services
 from ivr.simulator import DIAL_OUTCOMES, CallSimulator
 
 # --------------------------------------------------------------------------- settings
@@ -210,7 +211,7 @@ def line_app():
 
     Building an app per example would load the config each time (~1 s). The instant a call is
     decided with is the frozen clock IVR_NOW, which ivr/clock.py keeps, parsed, in
-    ``app.extensions["ivr.now"]``: each example sets that (see ``play``) instead of building an
+    ``services(app).now``: each example sets that (see ``play``) instead of building an
     app with ``make_app(IVR_NOW=...)``. Nothing else about the app changes between examples.
     SMS is configured (nothing is sent: the worker is off) so the text offers are played too.
     """
@@ -346,7 +347,7 @@ def speech(verb: ET.Element) -> str:
 
 def play(app, script: Script, limit: int) -> Call:
     """Play ``script`` through ``app`` until the call ends or ``limit`` requests were made."""
-    app.extensions["ivr.now"] = script.at  # the frozen clock (IVR_NOW), see line_app
+    services(app).now = script.at  # the frozen clock (IVR_NOW), see line_app
     simulator = CallSimulator(app, caller=script.caller)
     simulator.call_sid = f"CA{next(SIDS):032x}"
     call = Call(script)
@@ -370,7 +371,7 @@ def play(app, script: Script, limit: int) -> Call:
         call.callbacks.append(post_callback(simulator, callback, extra))
     call.callbacks.append(post_callback(simulator, "/voice/status",
                                         {"CallStatus": "completed", "CallDuration": "60"}))
-    worker = app.extensions["ivr.worker"]  # off (IVR_WORKER=False), as for `ivr call`:
+    worker = services(app).worker  # off (IVR_WORKER=False), as for `ivr call`:
     worker.events.clear()  # what it would write later is dropped, so thousands of calls
     worker.tasks.clear()  # do not fill its queues
     return call
@@ -623,7 +624,7 @@ def test_the_config_has_no_trap_and_small_bounds():
 
 
 def test_each_example_decides_with_its_own_instant(line_app):
-    """The per-example clock (``app.extensions["ivr.now"]``) is the one the line decides with:
+    """The per-example clock (``services(app).now``) is the one the line decides with:
     the urgent line dials the CSI on a weekday morning and the CDA at night."""
     numbers = {}
     for label in ("tuesday-10h", "tuesday-19h30"):
@@ -717,7 +718,7 @@ def keys_worth_trying(gather: ET.Element) -> list[str | None]:
 def path_to_person_or_voicemail(app, start: str, at: datetime, depth: int) -> list[str] | None:
     """Keys (breadth first, at most ``depth`` requests) that take a call from ``start`` to a
     ``<Dial>`` or a ``<Record>``; None if there are none."""
-    app.extensions["ivr.now"] = at
+    services(app).now = at
     simulator = CallSimulator(app)
     frontier: list[tuple[list[str], str, dict[str, str]]] = [([], start, {})]
     seen: set[tuple[str, str | None]] = set()

@@ -5,14 +5,15 @@ from __future__ import annotations
 import pytest
 from dbfixtures import connections_tried_by_this_thread
 
+from ivr.services import services
 from ivr.simulator import CallSimulator
 
 
 def play(app, keys, dial=()):
     result = CallSimulator(app, dial_outcomes=dial).play(keys)
-    worker = app.extensions["ivr.worker"]
+    worker = services(app).worker
     assert worker.drain(), worker.stats
-    store = app.extensions["ivr.store"]
+    store = services(app).store
     [row] = [c for c in store.calls() if c.call_sid == result.call_sid]
     return result, row, store.events(result.call_sid)
 
@@ -45,8 +46,8 @@ def test_hung_up_in_a_menu(app):
     sim.post("/voice", {})
     sim.post("/voice/input/accueil", {"Digits": "2"})
     sim.post("/voice/status", {"CallStatus": "completed", "CallDuration": "9"})
-    app.extensions["ivr.worker"].drain()
-    [row] = app.extensions["ivr.store"].calls()
+    services(app).worker.drain()
+    [row] = services(app).store.calls()
     assert (row.outcome, row.last_node, row.duration) == ("hangup", "personnel", 9)
 
 
@@ -55,8 +56,8 @@ def test_dead_database_never_breaks_or_delays_a_call(make_app):
     (the worker's thread does, later); the loss is counted."""
     app = make_app(DATABASE_URL="postgresql://ivr@127.0.0.1:1/nowhere", migrate=False,
                    IVR_WORKER=True)
-    worker = app.extensions["ivr.worker"]
-    with connections_tried_by_this_thread(app.extensions["ivr.store"]) as tried:
+    worker = services(app).worker
+    with connections_tried_by_this_thread(services(app).store) as tried:
         results = [CallSimulator(app).play("2,1,1,1") for _ in range(3)]
     assert tried == []  # the webhooks only queued: no call waited on the dead server
     results.append(CallSimulator(app).play("1,1,1"))  # its voicemail is stored later

@@ -28,6 +28,7 @@ from ivr.lookup import (
     LineTypes,
     lookup_configured,
 )
+from ivr.services import services
 
 CALLER = "+15145550123"
 OTHER = "+14385550100"
@@ -363,7 +364,7 @@ def test_logs_show_no_phone_number(make_line_types, twilio, clock, caplog):
 
 def line_types_of(app: Flask) -> LineTypes:
     lookup.init_app(app)  # again, if create_app does it: a LineTypes starts no thread by itself
-    return app.extensions["ivr.line_types"]
+    return services(app).line_types
 
 
 def test_init_app(make_app, twilio):

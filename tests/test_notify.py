@@ -14,6 +14,7 @@ from smtp_server import SmtpServer
 
 from ivr.notify import MAX_ATTEMPTS, caller_label, make_due, spoken_date, voicemail_email
 from ivr.schedule import TZ
+from ivr.services import services
 from ivr.store import utcnow
 
 PUBLIC = "https://ligne.example.org"
@@ -53,7 +54,7 @@ def test_a_recorded_call_emails_each_team_address_once_in_french(make_app, smtp,
 
     [voicemail] = played.store.voicemails()
     assert voicemail.path == PATIENT_VOICEMAIL
-    config = played.app.extensions["ivr.line"].config
+    config = services(played.app).line.config
     titles = " > ".join(config.nodes[n].title for n in PATIENT_VOICEMAIL.split("."))
     received = smtp.received
     assert sorted(rcpt for mail in received for rcpt in mail.rcpt_tos) == sorted(TEAM)
@@ -176,7 +177,7 @@ def test_caller_label(number, label):
 def test_the_email_of_a_direct_message_from_a_hidden_number(app):
     from ivr.store import Voicemail
 
-    config = app.extensions["ivr.line"].config
+    config = services(app).line.config
     moment = datetime(2026, 12, 1, 15, 5, tzinfo=TZ)
     voicemail = Voicemail(id=9, recording_sid="RE9", call_sid="CA9", box="telesante",
                           node="vm_telesante", caller="anonymous", path="", received_at=moment,
@@ -212,12 +213,12 @@ def test_the_outbox_pass_announces_recent_unannounced_messages_only(make_app, sm
     from datetime import timedelta
 
     app = make_app(**smtp.settings())
-    store = app.extensions["ivr.store"]
+    store = services(app).store
     for sid, days in (("RErecent", 2), ("REold", 30)):
         store.save_voicemail(recording_sid=sid, call_sid="CA" + sid, box="telesante",
                              node="vm_telesante", caller=CALLER, path="accueil.vm_telesante",
                              received_at=utcnow() - timedelta(days=days),
                              recording_url=f"https://api.twilio.com/{sid}", duration=5)
-    assert app.extensions["ivr.worker"].drain()
+    assert services(app).worker.drain()
     assert [m.dedupe_key for m in store.outbox()] == ["vm:RErecent:telesante@example.org"]
     assert len(smtp.received) == 1

@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 from twiml_rules import assert_valid, said, signed_post, twilio_form
 
+from ivr.services import services
 from ivr.simulator import CallSimulator
 
 WELCOME = "Bonjour, soutien technologique en télésanté"
@@ -33,7 +34,7 @@ def edit(path: Path, old: str, new: str) -> None:
 def live(make_app, config_copy):
     """An app serving a writable copy of the config, reloaded by hand with ``line.check()``."""
     app = make_app(IVR_CONFIG_DIR=str(config_copy))
-    return app, app.extensions["ivr.line"], config_copy
+    return app, services(app).line, config_copy
 
 
 def welcome(app) -> str:
@@ -159,7 +160,7 @@ def test_reverting_to_the_served_files_clears_the_error(live):
 
 def test_the_watcher_picks_up_changes_by_itself(make_app, config_copy):
     app = make_app(IVR_CONFIG_DIR=str(config_copy), IVR_RELOAD_SECONDS=0.2)
-    line = app.extensions["ivr.line"]
+    line = services(app).line
     reloaded = threading.Event()
 
     class Reloads(logging.Handler):
@@ -189,7 +190,7 @@ def test_healthz_reports_an_unreachable_database(make_app, tmp_path):
     status = health(app)
     assert status["database"] == {"reachable": False, "backend": "sqlite"}
     assert status["status"] == "degraded"
-    assert health(app)["config"]["version"] == app.extensions["ivr.line"].config.version
+    assert health(app)["config"]["version"] == services(app).line.config.version
 
 
 def test_healthz_ok(app):

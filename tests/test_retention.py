@@ -15,6 +15,7 @@ from sqlalchemy import select
 
 from ivr.cli import main
 from ivr.notify import MAX_ATTEMPTS, make_due
+from ivr.services import services
 from ivr.store import CallEvent, Store, utcnow
 
 CALLER = "+15145550123"
@@ -65,7 +66,7 @@ def call_sids(store: Store) -> set[str]:
 def line(make_app, twilio):
     """An app whose REST calls go to the fake, with one old and one recent of everything."""
     app = make_app(**twilio.settings())
-    store = app.extensions["ivr.store"]
+    store = services(app).store
     old, recent = voicemail(store, twilio, 91), voicemail(store, twilio, 89)
     old_call, recent_call = journal(store, 366), journal(store, 364)
     return app, store, old, recent, old_call, recent_call
@@ -134,7 +135,7 @@ def test_a_recording_twilio_keeps_keeps_its_row_for_the_next_purge(line, twilio,
 
 def test_a_recording_already_gone_at_twilio_is_deleted_here(make_app, twilio):
     app = make_app(**twilio.settings())
-    store = app.extensions["ivr.store"]
+    store = services(app).store
     voicemail(store, None, 200)  # Twilio answers 404 for it
     result = ivr(app, "purge")
     assert result.exit_code == 0, result.output
@@ -144,7 +145,7 @@ def test_a_recording_already_gone_at_twilio_is_deleted_here(make_app, twilio):
 
 def test_without_the_rest_api_nothing_is_deleted_and_it_says_so(make_app):
     app = make_app()
-    store = app.extensions["ivr.store"]
+    store = services(app).store
     old = voicemail(store, None, 100)
     result = ivr(app, "purge")
     assert result.exit_code == 1
@@ -159,7 +160,7 @@ def test_each_box_and_the_journal_have_their_own_retention(make_app, twilio, con
                             encoding="utf-8")
     app = make_app(IVR_CONFIG_DIR=str(config_copy), IVR_JOURNAL_RETENTION_DAYS="30",
                    **twilio.settings())
-    store = app.extensions["ivr.store"]
+    store = services(app).store
     week_old, fresh = voicemail(store, twilio, 8), voicemail(store, twilio, 6)
     # A box the configuration no longer has: the line fallback's box's retention.
     orphan = voicemail(store, twilio, 8, box="ancienne_boite")
@@ -174,7 +175,7 @@ def test_each_box_and_the_journal_have_their_own_retention(make_app, twilio, con
 
 def test_journal_retention_defaults_to_a_year(make_app, twilio):
     app = make_app(**twilio.settings())
-    store = app.extensions["ivr.store"]
+    store = services(app).store
     year_old, recent = journal(store, 366), journal(store, 364)
     result = ivr(app, "purge")
     assert result.exit_code == 0, result.output

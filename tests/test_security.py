@@ -29,6 +29,7 @@ from twiml_rules import (
 from ivr import REPO_ROOT, SETTINGS, create_app, migrations, stop_threads
 from ivr.loading import load
 from ivr.security import DEV_TOKEN, InsecureStart, sign
+from ivr.services import services
 
 TOKEN = "security-test-token"
 AT = "2026-12-01T10:00:00-05:00"  # a Tuesday, 10:00: the CSI and the CSSNS are open
@@ -222,7 +223,7 @@ def start(config: dict):
     threads stopped when the test ends)."""
     app = create_app(config)
     STARTED.append(app)
-    migrations.upgrade(app.extensions["ivr.store"].engine)
+    migrations.upgrade(services(app).store.engine)
     return app
 
 

@@ -10,6 +10,7 @@ import pytest
 from fake_twilio import SMS_FROM, play
 
 from ivr.notify import MAX_ATTEMPTS, make_due
+from ivr.services import services
 from ivr.simulator import CallSimulator
 
 STAFF = "+15145550123"
@@ -22,7 +23,7 @@ INVALID = "Ce choix n'est pas offert."
 
 
 def octopus_text(app) -> str:
-    return app.extensions["ivr.line"].config.prompts["texto.octopus_informatique"].text
+    return services(app).line.config.prompts["texto.octopus_informatique"].text
 
 
 def test_a_staff_caller_gets_the_octopus_link_by_text(make_app, twilio):
@@ -157,7 +158,7 @@ def test_the_caller_s_line_type_decides_the_offer(make_app, twilio, line_type, o
     arrive."""
     twilio.line_types[STAFF] = line_type
     app = make_app(**twilio.settings(), IVR_LOOKUP=True)
-    line_types = app.extensions["ivr.line_types"]
+    line_types = services(app).line_types
     CallSimulator(app, caller=STAFF).play("")  # the call's start asks Twilio
     assert line_types.wait_idle(60)
     assert twilio.looked_up == [STAFF]

@@ -8,6 +8,7 @@ import pytest
 from conftest import TOKEN
 
 from ivr import create_app, stop_threads
+from ivr.services import services
 from ivr.simulator import CallSimulator
 
 
@@ -32,23 +33,23 @@ def instances(database_url):
     yield apps
     for app in apps:
         stop_threads(app)
-        app.extensions["ivr.store"].engine.dispose()
+        services(app).store.engine.dispose()
 
 
 def test_alternate_instances_route_and_store_one_voicemail(instances):
     apps = instances
     from ivr import migrations
 
-    migrations.upgrade(apps[0].extensions["ivr.store"].engine)
+    migrations.upgrade(services(apps[0]).store.engine)
     staff = AlternatingSimulator(apps, dial_outcomes=["no-answer", "completed"]).play("2,1,1,1")
     assert [d.number for d in staff.dials] == ["+15142514000", "+15142513050"]
     patient = AlternatingSimulator(apps).play("1,1,1")
     assert patient.kind == "record"
     for app in apps:
-        assert app.extensions["ivr.worker"].drain()
+        assert services(app).worker.drain()
     for app in apps:
-        voicemails = app.extensions["ivr.store"].voicemails()
+        voicemails = services(app).store.voicemails()
         assert [v.call_sid for v in voicemails] == [patient.call_sid]
-        calls = {c.call_sid: c for c in app.extensions["ivr.store"].calls()}
+        calls = {c.call_sid: c for c in services(app).store.calls()}
         assert calls[staff.call_sid].outcome == "answered"
         assert calls[patient.call_sid].outcome == "voicemail"

@@ -26,6 +26,7 @@ from twilio.twiml import TwiML
 from twilio.twiml import voice_response as vr
 
 from ivr.security import sign
+from ivr.services import services
 
 MAX_BYTES = 64 * 1024  # twilio-notes.md: TwiML responses are capped at 64 kB
 
@@ -366,7 +367,7 @@ def make_line_app(**overrides):
                           "IVR_RELOAD_SECONDS": 0, "SECRET_KEY": "test-secret-key",
                           "IVR_LOOKUP": False,  # no line type asked of Twilio from a test
                           **overrides})
-    migrations.upgrade(app.extensions["ivr.store"].engine)
+    migrations.upgrade(services(app).store.engine)
     return app
 
 

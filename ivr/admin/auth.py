@@ -33,6 +33,7 @@ from flask_login import LoginManager, UserMixin, current_user, login_user, logou
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from ivr.admin import bp
+from ivr.services import services
 from ivr.store import AdminUser, AdminUsers, utcnow
 
 log = logging.getLogger(__name__)
@@ -72,7 +73,7 @@ def hash_password(password: str) -> str:
 
 
 def users() -> AdminUsers:
-    return AdminUsers(current_app.extensions["ivr.store"])
+    return AdminUsers(services(current_app).store)
 
 
 def authenticate(username: str, password: str) -> tuple[AdminUser | None, str | None]:

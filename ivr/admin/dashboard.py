@@ -20,6 +20,7 @@ from ivr import clock
 from ivr.admin import bp
 from ivr.lines import current_config, current_line
 from ivr.schedule import TZ, missing_local_days
+from ivr.services import services
 from ivr.stats import (
     Period,
     branch_order,
@@ -90,7 +91,7 @@ class LatestVoicemail:
 
 
 def _store() -> Store:
-    return current_app.extensions["ivr.store"]
+    return services(current_app).store
 
 
 @bp.get("/")

@@ -20,6 +20,7 @@ from ivr.admin import bp
 from ivr.admin.charts import Column, Series, hbars, heatmap, series_class, stacked_bars
 from ivr.lines import current_config
 from ivr.schedule import DAY_NAMES, TZ
+from ivr.services import services
 from ivr.stats import (
     FAILURE_KINDS,
     FAILURE_LABELS,
@@ -51,7 +52,7 @@ DAILY_BARS_MAX = 62  # longer periods get one bar per week
 
 
 def _store() -> Store:
-    return current_app.extensions["ivr.store"]
+    return services(current_app).store
 
 
 def _today() -> dt.date:

@@ -37,6 +37,7 @@ from ivr.config import Config
 from ivr.lines import current_config
 from ivr.notify import caller_label, twilio_configured
 from ivr.schedule import DAY_NAMES, MONTH_NAMES, TZ
+from ivr.services import services
 from ivr.store import Store, Voicemail
 
 log = logging.getLogger(__name__)
@@ -178,7 +179,7 @@ def row(config: Config, voicemail: Voicemail) -> Row:
 
 
 def _store() -> Store:
-    return current_app.extensions["ivr.store"]
+    return services(current_app).store
 
 
 def _counts(store: Store) -> dict[str, dict[str, int]]:
