@@ -138,7 +138,6 @@ class Provider:
     extension_pause: float
     ring_timeout: int
     serves_patients: bool
-    raw: Mapping[str, Any]
     where: Where
 
 
@@ -174,6 +173,9 @@ class Config:
     providers: Mapping[str, Provider]
     prompts: Mapping[str, Prompt]
     calendars: Mapping[str, YamlMap]  # raw; interpreted by ivr.schedule
+    # Each provider's entry of providers.yaml, for its hours, calendar, closures and openings:
+    # interpreted by ivr.schedule as the calendars are (the rest is in ``providers``).
+    provider_times: Mapping[str, YamlMap] = field(default_factory=dict)
     language: str = "fr-CA"
     lexicon: Lexicon = field(default_factory=Lexicon)
     schedule: Any = None  # ivr.schedule.Schedule, built by load()
@@ -435,7 +437,6 @@ def _parse_provider(r: _Reader, provider_id: str, m: YamlMap) -> Provider:
         extension_pause=float(pause),
         ring_timeout=r.integer(m, "ring_timeout", path, 20, 5, 120),
         serves_patients=serves,
-        raw=m,
         where=m.where,
     )
 
@@ -523,6 +524,7 @@ def parse(directory: Path | str, language: str = "fr-CA") -> tuple[Config, list[
     nodes: dict[str, Node] = {}
     boxes: dict[str, Box] = {}
     providers: dict[str, Provider] = {}
+    provider_times: dict[str, YamlMap] = {}
     prompts: dict[str, Prompt] = {}
 
     def read(path: Path) -> tuple[Any, str]:
@@ -570,8 +572,9 @@ def parse(directory: Path | str, language: str = "fr-CA") -> tuple[Config, list[
         r.unknown_keys(top, ("providers",), "(file)")
         raw = r.mapping(top.get("providers"), top.at("providers"), "providers")
         for provider_id, value in raw.items():
-            providers[provider_id] = _parse_provider(
-                r, provider_id, r.mapping(value, raw.at(provider_id), f"providers.{provider_id}"))
+            entry = r.mapping(value, raw.at(provider_id), f"providers.{provider_id}")
+            providers[provider_id] = _parse_provider(r, provider_id, entry)
+            provider_times[provider_id] = entry
     else:
         r.problem(Where("schedules/providers.yaml", 1), "(fichier)", "manquant")
 
@@ -601,6 +604,7 @@ def parse(directory: Path | str, language: str = "fr-CA") -> tuple[Config, list[
         providers=MappingProxyType(providers),
         prompts=MappingProxyType(prompts),
         calendars=MappingProxyType(calendars),
+        provider_times=MappingProxyType(provider_times),
         language=language,
         lexicon=lexicon,
     )

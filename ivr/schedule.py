@@ -962,11 +962,9 @@ def build_schedule(config: Any) -> tuple[Schedule, list[Problem]]:
             seen.append(current)
             current = calendars[current].extends
     providers: dict[str, _Provider] = {}
-    for provider_id, provider in (getattr(config, "providers", {}) or {}).items():
-        raw = provider.raw if isinstance(provider.raw, YamlMap) else None
-        if raw is None:
-            continue
-        providers[provider_id] = b.provider(provider_id, raw, calendars)
+    for provider_id, raw in (getattr(config, "provider_times", {}) or {}).items():
+        if isinstance(raw, YamlMap):
+            providers[provider_id] = b.provider(provider_id, raw, calendars)
     return Schedule(providers, calendars), b.problems
 
 
