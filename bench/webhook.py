@@ -844,29 +844,22 @@ def main(argv: Sequence[str] | None = None) -> int:
                     say(f"the bare app's answer differs: HTTP {status} {kind} {bare_body[:100]!r}")
                     return 3
                 servers = {"ivr": ivr, "bare": bare}
-                floor = None
-                if args.floor:
-                    migrate(floor_database_url)
-                    floor = stack.enter_context(gunicorn(
-                        "floor_app:app", settings, floor_env, tmp / "floor.log", chdir=BENCH,
+                # The floor answers the same bytes; the peer its own <Dial>.
+                extras = [(name, env, url, right) for name, on, env, url, right in (
+                    ("floor", args.floor, floor_env, floor_database_url, lambda b: b == body),
+                    ("peer", args.peer, peer_env, peer_database_url, lambda b: b"<Dial" in b),
+                ) if on]
+                for name, env, url, answers_right in extras:
+                    migrate(url)
+                    server = stack.enter_context(gunicorn(
+                        f"{name}_app:app", settings, env, tmp / f"{name}.log", chdir=BENCH,
                         cpus=server_cpus(args)))
-                    status, kind, floor_body = fetch(floor, scenario, *calls[0])
-                    if status != 200 or floor_body != body:
-                        say(f"the floor app's answer differs: HTTP {status} {floor_body[:100]!r}")
+                    status, kind, got = fetch(server, scenario, *calls[0])
+                    if status != 200 or not answers_right(got):
+                        say(f"the {name} app's answer is wrong: HTTP {status} {got[:100]!r}")
                         return 3
-                    say(f"floor up at {floor.base}")
-                    servers["floor"] = floor
-                if args.peer:
-                    migrate(peer_database_url)
-                    peer = stack.enter_context(gunicorn(
-                        "peer_app:app", settings, peer_env, tmp / "peer.log", chdir=BENCH,
-                        cpus=server_cpus(args)))
-                    status, kind, peer_body = fetch(peer, scenario, *calls[0])
-                    if status != 200 or b"<Dial" not in peer_body:
-                        say(f"the peer app's answer is wrong: HTTP {status} {peer_body[:100]!r}")
-                        return 3
-                    say(f"peer up at {peer.base}")
-                    servers["peer"] = peer
+                    say(f"{name} up at {server.base}")
+                    servers[name] = server
                 apps = tuple(servers)
                 script = tmp / "webhook.lua"
                 script.write_text(lua_script(scenario, calls))
