@@ -65,7 +65,8 @@ import yaml
 
 from ivr import REPO_ROOT
 from ivr.loading import check, load
-from ivr.schedule import TZ, Schedule, _Entry, build_schedule
+from ivr.schedule import TZ, Schedule, _Entry
+from ivr.schedule_build import build_schedule
 
 TARGET_LOAD_S = 2.0  # issue 15: libyaml does the reading (best ~0.45 s here)
 YEAR = 2027

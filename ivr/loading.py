@@ -8,7 +8,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from ivr.config import Config, parse
-from ivr.schedule import build_schedule
+from ivr.schedule_build import build_schedule
 from ivr.validate import validate
 from ivr.yamlsource import ConfigInvalid, Problem
 

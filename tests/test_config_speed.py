@@ -14,7 +14,7 @@ import pytest
 
 from ivr import REPO_ROOT
 from ivr.config import parse
-from ivr.schedule import _Builder
+from ivr.schedule_build import _Builder
 from ivr.yamlsource import Problem, Where, read_yaml
 
 

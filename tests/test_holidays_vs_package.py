@@ -15,7 +15,8 @@ import pytest
 from dateutil.easter import easter
 
 from ivr.config import parse
-from ivr.schedule import Schedule, build_schedule
+from ivr.schedule import Schedule
+from ivr.schedule_build import build_schedule
 
 REPO = Path(__file__).resolve().parent.parent
 YEARS = range(2024, 2041)

@@ -15,7 +15,8 @@ from pathlib import Path
 import pytest
 
 from ivr.config import parse
-from ivr.schedule import build_schedule, local_period, missing_local_days
+from ivr.schedule import local_period, missing_local_days
+from ivr.schedule_build import build_schedule
 from ivr.yamlsource import Problem
 
 REPO = Path(__file__).resolve().parent.parent

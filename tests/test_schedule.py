@@ -17,7 +17,8 @@ from test_local_days import LOCAL_DAYS_2026
 import ivr.schedule as schedule_module
 from ivr import cli_schedule
 from ivr.config import parse
-from ivr.schedule import TZ, Holiday, ProviderState, Schedule, build_schedule
+from ivr.schedule import TZ, Holiday, ProviderState, Schedule
+from ivr.schedule_build import build_schedule
 
 REPO = Path(__file__).resolve().parent.parent
 

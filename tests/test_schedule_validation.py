@@ -9,7 +9,7 @@ import pytest
 
 from ivr.config import parse
 from ivr.loading import check
-from ivr.schedule import build_schedule
+from ivr.schedule_build import build_schedule
 from ivr.yamlsource import Problem
 
 REPO = Path(__file__).resolve().parent.parent
