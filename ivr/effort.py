@@ -19,7 +19,7 @@ from flask import Flask
 from ivr.config import Config
 from ivr.services import services
 from ivr.simulator import CallSession, CallSimulator, SessionError
-from ivr.yamlsource import Problem, Where
+from ivr.yamlsource import Problem
 
 MAX_DEPTH = 12  # keys in one path; deeper than any sane tree
 REFERENCE_INSTANT = "2026-12-01T10:00:00-05:00"  # a Tuesday morning: every team open
@@ -178,4 +178,4 @@ def _reached(effort: PathEffort) -> str:
     return "le signal sonore" if effort.ends == "record" else "la sonnerie"
 
 
-__all__ = ["PathEffort", "Where", "budget_warnings", "efforts"]
+__all__ = ["PathEffort", "budget_warnings", "efforts"]

@@ -11,6 +11,7 @@ import os
 from datetime import date
 
 from ivr.config import Config
+from ivr.schedule import missing_local_days
 from ivr.speech import EMAIL, LONG_NUMBER, SENTENCE_END, URL, spoken_text, words
 from ivr.yamlsource import Problem
 
@@ -86,11 +87,7 @@ def _box_warnings(config: Config) -> list[Problem]:
 
 
 def _local_days(config: Config, today: date) -> list[Problem]:
-    try:
-        from ivr.schedule import missing_local_days
-    except ImportError:  # pragma: no cover - the calendar check is not there
-        return []
-    return list(missing_local_days(config, today))
+    return missing_local_days(config, today)
 
 
 def placeholder_problems(config: Config, settings: dict[str, str] | None = None

@@ -12,7 +12,6 @@ import logging
 import time
 from collections.abc import Callable, Mapping
 from datetime import datetime
-from functools import lru_cache
 from urllib.parse import parse_qs, urlsplit
 
 from flask import Blueprint, Flask, Response, current_app, request, url_for
@@ -30,7 +29,7 @@ from ivr.flow import (
     Voicemail,
 )
 from ivr.lines import current_config, line_of
-from ivr.notify import can_text, sms_configured
+from ivr.notify import sms_configured
 from ivr.request import LineRequest
 from ivr.services import services
 from ivr.twiml import Voice, render
@@ -79,13 +78,7 @@ def _textable(app: Flask, req: LineRequest) -> str:
     if not sms_configured(app.config):
         return "no"
     number = req.form.get("From") or None
-    line_types = services(app).line_types
-    if line_types is not None:
-        return line_types.textability(number)
-    return "unknown" if _can_text(number) else "no"
-
-
-_can_text = lru_cache(maxsize=4096)(can_text)
+    return services(app).line_types.textability(number)  # the static checks included
 
 
 def _turn() -> Turn:
@@ -145,9 +138,8 @@ def _digits() -> str | None:
 
 @bp.post("")
 def incoming() -> Response:
-    line_types = services(current_app).line_types
-    if line_types is not None and sms_configured(current_app.config):
-        line_types.look_up_later(request.form.get("From") or None)  # type: ignore[attr-defined]
+    if sms_configured(current_app.config):
+        services(current_app).line_types.look_up_later(request.form.get("From") or None)  # type: ignore[attr-defined]
     return _decided(("incoming",), lambda turn: turn.enter(turn.config.line.root, CallState()))
 
 
