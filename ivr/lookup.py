@@ -6,29 +6,30 @@ mobile (issue 14). The incoming-call webhook asks for the number's line type wit
 answer is kept in memory, so that by the first menu offering a text ``textability`` (a dict
 read) usually knows. Neither ever waits on the network nor raises: a slow, broken or missing
 Lookup only leaves the answer "unknown".
+
+A lookup is one ``requests.get``: connecting and each wait for the answer's bytes last at most
+``timeout``, and at most ``MAX_BODY`` bytes are read. There is no deadline for the whole request
+(a server sending a byte just within each timeout holds the lookup thread longer, never a
+call), and ``stop`` does not cut a lookup in progress: the daemon thread drops its answer.
+The thread starts with the first lookup, which only a webhook asks for: under gunicorn that is
+in a worker, after any fork.
 """
 
 from __future__ import annotations
 
-import base64
-import http.client
-import io
 import json
 import logging
-import os
-import socket
 import threading
 import time
-import weakref
 from collections import OrderedDict, deque
 from collections.abc import Callable, Mapping
-from contextlib import suppress
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 from urllib.parse import quote, urlsplit
 
 import phonenumbers
+import requests
 from flask import Flask
 
 from ivr.notify import can_text, mask_phone, scrub, sms_configured, twilio_configured
@@ -42,12 +43,13 @@ NO = "no"  # cannot take a text: Lookup says so, or not a textable North-America
 UNKNOWN = "unknown"  # may be mobile: no answer from Lookup (yet)
 
 DEFAULT_BASE_URL = "https://lookups.twilio.com"
-TIMEOUT = 3.0  # seconds for a whole lookup: connecting, asking and reading the answer
+TIMEOUT = 3.0  # seconds to connect, and at most between two reads of the answer
 ANSWER_TTL = 30 * 24 * 3600.0  # a line type rarely changes (a number ported to a mobile)
 FAILURE_TTL = 10 * 60.0  # a broken Lookup is asked again per number after this, not at each call
 MAX_NUMBERS = 10_000  # answers kept (least recently used dropped first): about 1 MB
 MAX_PENDING = 1_000  # numbers waiting for (or in) a lookup; more are dropped
 MAX_BODY = 64 * 1024  # a Lookup answer is about 1 kB
+WARN_EVERY = 60.0  # seconds: one failure a minute is a warning, the others are logged at INFO
 
 # Twilio's line_type_intelligence.type values that cannot take a text from the line. A
 # "nonFixedVoip" number (an app's number) often can, but "known to be mobile" is the rule.
@@ -81,48 +83,8 @@ class LookupStats:
     dropped: int = 0  # numbers not looked up: too many waiting
 
 
-class _TimeLeft(io.RawIOBase):
-    """A socket's reads, each given only what is left of the lookup's time: a socket timeout
-    bounds one read, so a server answering byte by byte could otherwise stretch a lookup."""
-
-    def __init__(self, sock: socket.socket, deadline: float) -> None:
-        self._sock = sock
-        self._deadline = deadline
-
-    def readable(self) -> bool:
-        return True
-
-    def readinto(self, buffer: Any) -> int:
-        self._sock.settimeout(_time_left(self._deadline))
-        return self._sock.recv_into(buffer)
-
-
-class _Reading:
-    """What ``http.client.HTTPResponse`` reads through: the socket, under the deadline."""
-
-    def __init__(self, sock: socket.socket, deadline: float) -> None:
-        self._sock = sock
-        self._deadline = deadline
-
-    def makefile(self, mode: str) -> io.BufferedReader:
-        return io.BufferedReader(_TimeLeft(self._sock, self._deadline))
-
-
-def _time_left(deadline: float) -> float:
-    left = deadline - time.monotonic()
-    if left <= 0:
-        raise TimeoutError("the lookup took too long")
-    return left
-
-
 class LineTypes:
-    """Callers' line types: answers kept in memory, lookups made by one thread ``ivr-lookup``.
-
-    The HTTP request is made with ``http.client`` rather than the ``twilio`` package's client
-    (which ivr.notify uses for texts, and which could be pointed at a stand-in through
-    ``client.lookups.base_url``): its ``requests`` session hides the socket, so ``stop`` could
-    not end a lookup that hangs, and its timeout bounds each socket wait rather than the lookup.
-    """
+    """Callers' line types: answers kept in memory, lookups made by one thread ``ivr-lookup``."""
 
     def __init__(self, account_sid: str | None = None, auth_token: str | None = None, *,
                  base_url: str = DEFAULT_BASE_URL, enabled: bool = True,
@@ -130,8 +92,8 @@ class LineTypes:
                  failure_ttl: float = FAILURE_TTL, max_numbers: int = MAX_NUMBERS,
                  max_pending: int = MAX_PENDING,
                  clock: Callable[[], float] = time.monotonic) -> None:
-        parts = urlsplit(base_url.rstrip("/"))
-        if parts.scheme not in ("http", "https") or not parts.hostname or parts.query:
+        parts = urlsplit(base_url)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
             raise ValueError(f"TWILIO_LOOKUP_BASE_URL: {base_url!r} (expected "
                              "https://host[:port][/path])")
         self.configured = bool(enabled and account_sid and auth_token)
@@ -140,27 +102,19 @@ class LineTypes:
         self.failure_ttl = failure_ttl
         self.max_numbers = max_numbers
         self.max_pending = max_pending
-        # Seconds from an arbitrary origin, for the answers' lifetimes only (tests move it);
-        # a lookup's deadline is on time.monotonic.
-        self.clock = clock
+        self.clock = clock  # for the answers' lifetimes (tests move it)
         self.stats = LookupStats()
-        self._https = parts.scheme == "https"
-        self._host = parts.hostname
-        self._port = parts.port
-        self._prefix = parts.path
-        token = base64.b64encode(f"{account_sid}:{auth_token}".encode()).decode()
-        self._authorization = f"Basic {token}"
-        # Written by the lookup thread only (under _lock); read without a lock by webhooks:
-        # single operations of an OrderedDict are atomic under the GIL.
+        self._url = base_url.rstrip("/") + "/v2/PhoneNumbers/"
+        self._auth = (account_sid or "", auth_token or "")
+        # Written under _lock; read without it by textability (one OrderedDict operation is
+        # atomic under the GIL).
         self._answers: OrderedDict[str, _Answer] = OrderedDict()
-        self._lock = threading.Condition(threading.Lock())  # held for a few dict operations
+        self._lock = threading.Condition()  # held for a few dict operations, never a lookup
         self._queue: deque[str] = deque()
         self._wanted: set[str] = set()  # queued or being looked up: never two at once
         self._thread: threading.Thread | None = None
         self._stopping = False
-        self._socket: socket.socket | None = None  # the lookup in progress, for stop()
-        self._logged_at: dict[str, float] = {}  # error -> when it was last logged
-        _INSTANCES.add(self)
+        self._quiet_until = float("-inf")  # failures are logged at INFO until then
 
     # ------------------------------------------------------------------ webhooks
 
@@ -181,36 +135,32 @@ class LineTypes:
     def look_up_later(self, number: str | None) -> None:
         """Have this caller's line type looked up soon, unless known already (or it cannot
         take a text anyway): a queue append, never blocks on the network, never raises."""
-        if not self.configured or self._stopping:
+        if not self.configured:
             return
         try:
             e164 = textable_e164(number)
             if e164 is None:
                 return
-            answer = self._answers.get(e164)
-            if answer is not None and answer.until > self.clock():
-                with suppress(KeyError):  # dropped meanwhile by the lookup thread
-                    self._answers.move_to_end(e164)  # recently used: dropped last
-                return
-            if e164 in self._wanted:
-                return
             with self._lock:
-                if e164 in self._wanted or self._stopping:
+                if self._stopping or e164 in self._wanted:
                     return
-                full = len(self._wanted) >= self.max_pending
-                if full:
+                answer = self._answers.get(e164)
+                if answer is not None and answer.until > self.clock():
+                    self._answers.move_to_end(e164)  # recently used: dropped last
+                    return
+                if len(self._wanted) >= self.max_pending:
                     self.stats.dropped += 1
-                    dropped = self.stats.dropped
-                else:
-                    self._wanted.add(e164)
-                    self._queue.append(e164)
-                    self._lock.notify_all()
-            if full:
-                if dropped == 1 or dropped % 1000 == 0:
-                    log.warning("line type lookups dropped (%d so far): %d already waiting",
-                                dropped, self.max_pending)
-                return
-            self._ensure_started()
+                    if self.stats.dropped == 1 or self.stats.dropped % 1000 == 0:
+                        log.warning("line type lookups dropped (%d so far): %d already waiting",
+                                    self.stats.dropped, self.max_pending)
+                    return
+                self._wanted.add(e164)
+                self._queue.append(e164)
+                self._lock.notify_all()
+                if self._thread is None or not self._thread.is_alive():
+                    self._thread = threading.Thread(target=self._run, name="ivr-lookup",
+                                                    daemon=True)
+                    self._thread.start()
         except Exception:  # the call goes on; its caller's line type stays unknown
             log.exception("line type lookup of %s not scheduled", mask_phone(number))
 
@@ -232,47 +182,21 @@ class LineTypes:
             return self._lock.wait_for(lambda: not self._wanted, timeout)
 
     def stop(self, wait: float = 1.0) -> None:
-        """End the thread: forget what waits, cut the lookup in progress (a hanging Lookup
-        is not waited on), then give the thread up to ``wait`` seconds to end."""
+        """End the thread: forget what waits, then give a lookup in progress up to ``wait``
+        seconds (past that, it ends with its timeouts and its answer is dropped)."""
         with self._lock:
             self._stopping = True
             self._queue.clear()
             self._wanted.clear()
-            self._abort()
             self._lock.notify_all()
         thread = self._thread
         if thread is not None and thread is not threading.current_thread():
             thread.join(timeout=wait)
 
-    def _abort(self) -> None:
-        """Cut the connection in progress (under _lock): the thread's blocked read returns."""
-        sock = self._socket
-        if sock is not None:
-            with suppress(OSError):  # socket.socket's, not SSLSocket's: the TCP connection
-                socket.socket.shutdown(sock, socket.SHUT_RDWR)
-
-    def _ensure_started(self) -> None:
-        if self._thread is not None and self._thread.is_alive():
-            return
-        with self._lock:
-            if self._stopping or (self._thread is not None and self._thread.is_alive()):
-                return
-            self._thread = threading.Thread(target=self._run, name="ivr-lookup", daemon=True)
-            self._thread.start()
-
-    def _after_fork(self) -> None:
-        """In a forked child (gunicorn --preload): the parent's thread, its lock and its lookup
-        in progress are not ours; what was queued is looked up by the child's own thread."""
-        self._lock = threading.Condition(threading.Lock())
-        self._thread = None
-        self._socket = None
-        self._wanted = set(self._queue)
-
     def _run(self) -> None:
         while True:
             with self._lock:
-                while not self._queue and not self._stopping:
-                    self._lock.wait()
+                self._lock.wait_for(lambda: self._queue or self._stopping)
                 if self._stopping:
                     return
                 e164 = self._queue.popleft()
@@ -291,20 +215,25 @@ class LineTypes:
         self.stats.lookups += 1
         try:
             kind, detail = self._fetch(e164)
-        except Exception as exc:
-            kind, detail = None, f"{type(exc).__name__}: {exc}"
+        except Exception as exc:  # refused, timed out, TLS, not JSON…
+            # requests' messages hold the URL, and so the number (as %2B…): masked
+            message = str(exc).replace(quote(e164, safe=""), mask_phone(e164))
+            kind, detail = None, f"{type(exc).__name__}: {message}"
         if self._stopping:
             return
         now = self.clock()
-        if kind is None:
-            self.stats.failures += 1
-            self._remember(e164, _Answer(UNKNOWN, now + self.failure_ttl))
-            self._warn(now, f"line type of {mask_phone(e164)} unknown, asked again in "
-                            f"{self.failure_ttl / 60:g} min: " + scrub(detail)[:300])
+        if kind is not None:
+            self.stats.answers += 1
+            self._remember(e164, _Answer(kind, now + self.answer_ttl))
+            log.info("line type of %s: %s (%s)", mask_phone(e164), detail, kind)
             return
-        self.stats.answers += 1
-        self._remember(e164, _Answer(kind, now + self.answer_ttl))
-        log.info("line type of %s: %s (%s)", mask_phone(e164), detail, kind)
+        self.stats.failures += 1
+        self._remember(e164, _Answer(UNKNOWN, now + self.failure_ttl))
+        level = logging.INFO  # a broken Lookup must not flood the log
+        if now >= self._quiet_until:
+            level, self._quiet_until = logging.WARNING, now + WARN_EVERY
+        log.log(level, "line type of %s unknown, asked again in %g min: %s", mask_phone(e164),
+                self.failure_ttl / 60, scrub(detail)[:300])
 
     def _remember(self, e164: str, answer: _Answer) -> None:
         with self._lock:
@@ -313,65 +242,17 @@ class LineTypes:
             while len(self._answers) > self.max_numbers:
                 self._answers.popitem(last=False)
 
-    def _warn(self, now: float, message: str) -> None:
-        """One line per distinct failure a minute: a broken Lookup must not flood the log."""
-        error = message.partition(": ")[2]
-        if now - self._logged_at.get(error, float("-inf")) > 60:
-            if len(self._logged_at) > 100:
-                self._logged_at.clear()
-            self._logged_at[error] = now
-            log.warning("%s", message)
-
     def _fetch(self, e164: str) -> tuple[str | None, str]:
-        """(MOBILE or NO, Twilio's line type), or (None, why not). Connecting (TCP, then TLS)
-        waits at most ``timeout`` per step; once connected nothing goes past ``timeout``
-        seconds from the start, however slowly the server answers. Name resolution is the
-        system resolver's; ``stop`` cuts the connection at any time once it is made."""
-        deadline = time.monotonic() + self.timeout
-        connection_class = (http.client.HTTPSConnection if self._https
-                            else http.client.HTTPConnection)
-        connection = connection_class(self._host, self._port, timeout=self.timeout)
-        try:
-            connection.connect()
-            sock = connection.sock
-            with self._lock:
-                if self._stopping:
-                    return None, "stopping"
-                self._socket = sock
-            try:
-                sock.settimeout(_time_left(deadline))
-                connection.request("GET", f"{self._prefix}/v2/PhoneNumbers/"
-                                          f"{quote(e164, safe='')}?Fields=line_type_intelligence",
-                                   headers={"Authorization": self._authorization,
-                                            "Accept": "application/json"})
-                response = http.client.HTTPResponse(_Reading(sock, deadline),  # type: ignore[arg-type]
-                                                    method="GET")
-                try:
-                    response.begin()
-                    body = response.read(MAX_BODY + 1)
-                finally:
-                    response.close()
-            finally:
-                with self._lock:
-                    self._socket = None
-        finally:
-            connection.close()
-        if response.status != 200:
-            return None, f"Lookup answered HTTP {response.status}: {_message(body)}"
+        """(MOBILE or NO, Twilio's line type), or (None, why not)."""
+        with requests.get(self._url + quote(e164, safe=""), auth=self._auth,
+                          params={"Fields": "line_type_intelligence"},
+                          timeout=self.timeout, stream=True) as response:
+            body = response.raw.read(MAX_BODY + 1, decode_content=True)
         if len(body) > MAX_BODY:
             return None, f"Lookup answered more than {MAX_BODY} bytes"
+        if response.status_code != 200:
+            return None, f"Lookup answered HTTP {response.status_code}: {_message(body)}"
         return _line_type(json.loads(body))
-
-
-_INSTANCES: weakref.WeakSet[LineTypes] = weakref.WeakSet()
-
-
-def _forked() -> None:
-    for line_types in list(_INSTANCES):
-        line_types._after_fork()
-
-
-os.register_at_fork(after_in_child=_forked)
 
 
 def _line_type(data: Any) -> tuple[str | None, str]:
@@ -380,12 +261,14 @@ def _line_type(data: Any) -> tuple[str | None, str]:
     if data.get("valid") is False:  # Twilio knows no such number: nothing will arrive
         return NO, "not a valid number"
     found = data.get("line_type_intelligence")
-    kind = found.get("type") if isinstance(found, dict) else None
+    if not isinstance(found, dict):
+        found = {}
+    kind = found.get("type")
     if kind == "mobile":
         return MOBILE, kind
     if kind in NOT_MOBILE:
         return NO, str(kind)
-    error = found.get("error_code") if isinstance(found, dict) else None
+    error = found.get("error_code")
     return None, f"line type {kind!r}" + (f" (error {error})" if error else "")
 
 

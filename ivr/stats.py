@@ -1,13 +1,10 @@
 """Aggregates over the call journal for the console: calls by day, branch, outcome and hour.
 
-Counts that need no local time (branch × outcome, hang-ups, failures, new voicemails) are
-grouped in SQL with plain ``GROUP BY``, the same on SQLite and PostgreSQL. Counts by local day
-and hour are made in Python over the start times of the window, streamed: turning a UTC instant
-into an America/Toronto day is not portable between the two databases, and the window is
-bounded (``MAX_DAYS``) so the stream is too.
+Counts that need no local time are grouped in SQL (``GROUP BY``, the same on SQLite and
+PostgreSQL); counts by local day and hour are made in Python over the period's start times,
+streamed, as turning a UTC instant into a Montréal day is not portable between the two.
 
-The French texts the console shows about dates and times live here as well, so the dashboard,
-the statistics page and the CSV export say the same thing the same way.
+The console's French dates and times are written here too, so every page says them alike.
 """
 
 from __future__ import annotations
@@ -69,10 +66,6 @@ class Period:
         count = (self.last - self.first).days + 1
         return [self.first + dt.timedelta(days=i) for i in range(count)]
 
-    @classmethod
-    def ending(cls, last: dt.date, days: int = DEFAULT_DAYS) -> Period:
-        return cls(last - dt.timedelta(days=days - 1), last)
-
 
 def parse_period(first: str | None, last: str | None, today: dt.date) -> tuple[Period, list[str]]:
     """The period asked for by ``du``/``au`` (YYYY-MM-DD), and what had to be corrected.
@@ -81,7 +74,6 @@ def parse_period(first: str | None, last: str | None, today: dt.date) -> tuple[P
     reversed bounds are swapped, and a period longer than ``MAX_DAYS`` is shortened.
     """
     errors: list[str] = []
-    default = Period.ending(today)
 
     def parse(text: str | None, fallback: dt.date) -> dt.date:
         if not text or not text.strip():
@@ -93,7 +85,7 @@ def parse_period(first: str | None, last: str | None, today: dt.date) -> tuple[P
                           "Le format attendu est AAAA-MM-JJ.")
             return fallback
 
-    end = parse(last, default.last)
+    end = parse(last, today)
     start = parse(first, end - dt.timedelta(days=DEFAULT_DAYS - 1))
     if start > end:
         start, end = end, start
@@ -125,19 +117,19 @@ class Summary:
     def total(self) -> int:
         return sum(self.by_branch_outcome.values())
 
-    @property
-    def by_branch(self) -> Counter[str | None]:
+    def _sum_by(self, index: int) -> Counter[str | None]:
         counts: Counter[str | None] = Counter()
-        for (branch, _), n in self.by_branch_outcome.items():
-            counts[branch] += n
+        for key, n in self.by_branch_outcome.items():
+            counts[key[index]] += n
         return counts
 
     @property
+    def by_branch(self) -> Counter[str | None]:
+        return self._sum_by(0)
+
+    @property
     def by_outcome(self) -> Counter[str | None]:
-        counts: Counter[str | None] = Counter()
-        for (_, outcome), n in self.by_branch_outcome.items():
-            counts[outcome] += n
-        return counts
+        return self._sum_by(1)
 
     @property
     def outcomes(self) -> list[str | None]:
@@ -149,15 +141,20 @@ class Summary:
 
     def busiest(self) -> tuple[int, int, int] | None:
         """(weekday, hour, calls) of the busiest hour of the week, or None without calls."""
-        best = max(((n, -d, -h) for d, row in enumerate(self.hours) for h, n in enumerate(row)),
-                   default=(0, 0, 0))
-        return None if best[0] == 0 else (-best[1], -best[2], best[0])
+        best = max(((d, h, n) for d, row in enumerate(self.hours) for h, n in enumerate(row)),
+                   key=lambda cell: cell[2])  # the first of equals: the earliest in the week
+        return best if best[2] else None
+
+
+def _within(period: Period) -> tuple[Any, Any]:
+    """The calls that started within ``period``, for ``where``."""
+    return Call.started_at >= period.start, Call.started_at < period.end
 
 
 def summarize(store: Store, period: Period) -> Summary:
     """Count the calls that started within ``period`` (local days)."""
     summary = Summary(period, by_day={day: Counter() for day in period.days})
-    window = (Call.started_at >= period.start, Call.started_at < period.end)
+    window = _within(period)
     count = func.count()
     with store.session() as session:
         for branch, outcome, n in session.execute(
@@ -177,9 +174,7 @@ def summarize(store: Store, period: Period) -> Summary:
                                .execution_options(yield_per=2000))
         for started_at, branch in rows:
             local = started_at.astimezone(TZ)
-            day = summary.by_day.get(local.date())
-            if day is not None:  # always, unless the clock disagrees at a DST edge
-                day[branch] += 1
+            summary.by_day[local.date()][branch] += 1
             summary.hours[local.weekday()][local.hour] += 1
     return summary
 
@@ -198,7 +193,7 @@ def calls_in(store: Store, period: Period) -> list[CallRow]:
     """Every call of the period, oldest first, for the CSV export (bounded by ``MAX_DAYS``)."""
     query = (select(Call.started_at, Call.branch, Call.outcome, Call.last_node,
                     Call.destination, Call.duration)
-             .where(Call.started_at >= period.start, Call.started_at < period.end)
+             .where(*_within(period))
              .order_by(Call.started_at, Call.call_sid))
     with store.session() as session:
         return [CallRow(started.astimezone(TZ), *rest)
@@ -254,10 +249,6 @@ def outcome_label(outcome: str | None) -> str:
 # --------------------------------------------------------------------------- French dates
 
 
-def _day_number(day: int) -> str:
-    return "1er" if day == 1 else str(day)
-
-
 def french_clock(moment: dt.datetime | dt.time) -> str:
     """10 h 05, 17 h."""
     return f"{moment.hour} h {moment.minute:02d}" if moment.minute else f"{moment.hour} h"
@@ -265,7 +256,7 @@ def french_clock(moment: dt.datetime | dt.time) -> str:
 
 def french_date(day: dt.date, weekday: bool = True, year: bool = True) -> str:
     """mardi 1er décembre 2026."""
-    text = f"{_day_number(day.day)} {MONTH_NAMES[day.month - 1]}"
+    text = f"{'1er' if day.day == 1 else day.day} {MONTH_NAMES[day.month - 1]}"
     if year:
         text += f" {day.year}"
     return f"{DAY_NAMES[day.weekday()]} {text}" if weekday else text
@@ -275,11 +266,6 @@ def french_datetime(moment: dt.datetime) -> str:
     """mardi 1er décembre 2026, 10 h 05 (heure de Montréal)."""
     local = moment.astimezone(TZ)
     return f"{french_date(local.date())}, {french_clock(local)}"
-
-
-def short_date(day: dt.date) -> str:
-    """1er déc. — for chart axes."""
-    return f"{_day_number(day.day)} {MONTH_ABBR[day.month - 1]}"
 
 
 def until_text(moment: dt.datetime, now: dt.datetime, opening: bool) -> str:
@@ -303,8 +289,7 @@ def percent(part: int, whole: int) -> str:
     """12,5 % — French decimal comma."""
     if not whole:
         return "—"
-    value = round(100 * part / whole, 1)
-    text = f"{value:.1f}".replace(".", ",").removesuffix(",0")
+    text = f"{100 * part / whole:.1f}".replace(".", ",").removesuffix(",0")
     return f"{text}\u00a0%"
 
 
@@ -312,4 +297,4 @@ __all__ = ["DEFAULT_DAYS", "FAILURE_KINDS", "FAILURE_LABELS", "MAX_DAYS", "MONTH
            "OUTCOME_LABELS", "CallRow", "Period", "Summary", "branch_order", "calls_in",
            "destination_label", "french_clock", "french_date", "french_datetime", "hour_range",
            "new_voicemails_by_box", "node_title", "outcome_label", "parse_period", "percent",
-           "short_date", "summarize", "until_text"]
+           "summarize", "until_text"]

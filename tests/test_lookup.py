@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import socket
 import threading
+import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -22,9 +23,11 @@ from ivr import lookup
 from ivr.lookup import (
     ANSWER_TTL,
     FAILURE_TTL,
+    MAX_BODY,
     MOBILE,
     NO,
     UNKNOWN,
+    WARN_EVERY,
     LineTypes,
     lookup_configured,
 )
@@ -243,43 +246,41 @@ def test_a_lookup_that_takes_too_long_is_a_failure(make_line_types, twilio, cloc
     assert looked_up(line_types, CALLER) == MOBILE
 
 
-def test_an_answer_given_byte_by_byte_is_cut_at_the_deadline(clock, caplog):
-    """Each byte comes well within a socket timeout; the lookup's deadline still holds."""
-    body = b'{"valid": true, "line_type_intelligence": {"type": "mobile"}}'
-    answer = (b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nX-Padding: "
-              + b"." * 2000 + b"\r\nContent-Length: " + str(len(body)).encode()
-              + b"\r\n\r\n" + body)  # 40 s at one byte per 20 ms
-    done = threading.Event()
+def test_a_long_answer_is_cut(clock, caplog):
+    """A server that would answer 64 MB, each byte well within the timeout: the lookup reads
+    MAX_BODY bytes, then gives up (the rest stays in the sockets' buffers, a few MB at most)."""
     listener = socket.create_server(("127.0.0.1", 0))
     listener.settimeout(HANG_GUARD)
+    sent = 0
 
-    def trickle() -> None:
+    def answer() -> None:
+        nonlocal sent
         connection, _ = listener.accept()
         with connection:
             connection.recv(4096)
-            for byte in answer:
-                if done.wait(0.02):
-                    break
-                try:
-                    connection.sendall(bytes([byte]))
-                except OSError:  # the client gave up
-                    break
+            try:  # no Content-Length: the body ends when the connection does
+                connection.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n\r\n")
+                for _ in range(16 * 1024):
+                    connection.sendall(b" " * 4096)
+                    sent += 4096
+            except OSError:  # the client gave up
+                pass
 
-    server = threading.Thread(target=trickle, name="test-trickle", daemon=True)
+    server = threading.Thread(target=answer, name="test-long-answer", daemon=True)
     server.start()
     port = listener.getsockname()[1]
     line_types = LineTypes(ACCOUNT_SID, AUTH_TOKEN, base_url=f"http://127.0.0.1:{port}",
-                           timeout=0.3, clock=clock)
+                           timeout=HANG_GUARD, clock=clock)
     try:
         with caplog.at_level(logging.WARNING, logger="ivr.lookup"):
             assert looked_up(line_types, CALLER) == UNKNOWN
         assert line_types.stats.failures == 1
-        assert "unknown, asked again in 10 min: TimeoutError" in caplog.text
+        assert f"asked again in 10 min: Lookup answered more than {MAX_BODY} bytes" in caplog.text
     finally:
-        done.set()
         line_types.stop()
         server.join(HANG_GUARD)
         listener.close()
+    assert sent < 32 * 1024 * 1024
 
 
 # ---------------------------------------------------------------------- never in the way
@@ -320,20 +321,22 @@ def test_the_queue_is_bounded(make_line_types, twilio, caplog):
     assert [line_types.textability(n) for n in numbers] == [NO] * 3 + [UNKNOWN] * 3
 
 
-def test_stop_cuts_a_hanging_lookup(line_types, twilio):
+def test_stop_does_not_wait_for_a_hanging_lookup(make_line_types, twilio):
+    line_types = make_line_types(timeout=1.0)
     twilio.hold_lookups()
     line_types.look_up_later(CALLER)
     line_types.look_up_later(OTHER)
     assert twilio.wait_for_lookups(1)
     assert [t.name for t in lookup_threads()] == ["ivr-lookup"]
-    returns(line_types.stop)
-    for thread in lookup_threads():  # stop() waits a second at most; a hang guard here
+    started = time.monotonic()
+    returns(lambda: line_types.stop(wait=0.1))
+    assert time.monotonic() - started < 0.9  # not the lookup's 1 s timeout
+    for thread in lookup_threads():  # ended by the lookup's timeout; a hang guard here
         thread.join(HANG_GUARD)
     assert lookup_threads() == []
-    assert twilio.lookups_held == 1  # the thread did not wait for Lookup's answer
     assert line_types.stats.failures == 0  # stopping is not Lookup's failure
     line_types.look_up_later(OTHER)  # stopped: nothing more is asked, nothing fails
-    assert line_types.textability(CALLER) == UNKNOWN
+    assert line_types.textability(CALLER) == line_types.textability(OTHER) == UNKNOWN
     assert lookup_threads() == [] and twilio.looked_up == [CALLER]
 
 
@@ -356,10 +359,27 @@ def test_logs_show_no_phone_number(make_line_types, twilio, clock, caplog):
         twilio.fail_lookups(1, 404)
         looked_up(line_types, CALLER)
         clock.advance(FAILURE_TTL)
+        twilio.down()  # requests' error names the URL, and so the number
+        looked_up(line_types, CALLER)
+        clock.advance(FAILURE_TTL)
+        twilio.up()
         looked_up(line_types, CALLER)
     assert "line type of +1514…23: mobile (mobile)" in caplog.text
     assert "unknown, asked again in 10 min: Lookup answered HTTP 404" in caplog.text
+    assert "unknown, asked again in 10 min: ConnectionError" in caplog.text
     assert "5550123" not in caplog.text
+
+
+def test_a_broken_lookup_warns_once_a_minute(make_line_types, twilio, clock, caplog):
+    line_types = make_line_types()
+    twilio.fail_lookups(3, 500)
+    with caplog.at_level(logging.INFO, logger="ivr.lookup"):
+        for number in ("+15145550101", "+15145550102"):
+            looked_up(line_types, number)
+        clock.advance(WARN_EVERY)
+        looked_up(line_types, "+15145550103")
+    assert [r.levelname for r in caplog.records] == ["WARNING", "INFO", "WARNING"]
+    assert all("Lookup answered HTTP 500" in r.getMessage() for r in caplog.records)
 
 
 def line_types_of(app: Flask) -> LineTypes:
