@@ -1,8 +1,6 @@
-"""The line's configuration: YAML files read once into frozen, typed objects, then validated.
-
-One ``load()`` serves the app, the CLI and the tests, so what ``ivr check`` accepts is exactly
-what the line will serve. Every object remembers its ``Where`` so problems name file and line.
-"""
+"""The line's configuration: its YAML files read once into frozen, typed objects, each value
+checked alone (``ivr.validate`` checks how they refer to each other; ``ivr.loading`` does both).
+Every object remembers its ``Where``, so a problem names its file and line."""
 
 from __future__ import annotations
 
@@ -25,11 +23,10 @@ from ivr.yamlsource import ConfigInvalid, Problem, Where, YamlList, YamlMap, rea
 NODE_ID = re.compile(r"[a-z0-9_]{1,64}")
 NODE_TYPES = ("menu", "info", "route", "voicemail", "hangup")
 MENU_KEYS = tuple("0123456789")
-# Keys with a meaning everywhere ("#" repeat, "*" back or shortcut): never an option.
-GLOBAL_KEYS = ("#", "*")
+GLOBAL_KEYS = ("#", "*")  # repeat, back or shortcut, everywhere: never an option
 AUDIO_SUFFIXES = (".mp3", ".wav")
-# Shared by every prompt without a field and every node without an option: a large config has
-# thousands of each, all objects the cycle collector would otherwise walk.
+# Shared by every prompt without a field and every node without an option (thousands of
+# objects the cycle collector would otherwise walk).
 NO_FIELDS: frozenset[str] = frozenset()
 NO_OPTIONS: Mapping[str, Option] = MappingProxyType({})
 
@@ -41,18 +38,10 @@ FR_CA_VOICES = frozenset(
 FR_CA_VOICE_PREFIXES = ("Google.fr-CA-Chirp3-HD-",)
 
 # Prompts the code itself speaks; each must have a text in prompts/<language>.yaml.
-SYSTEM_PROMPTS = (
-    "systeme.choix_invalide",
-    "systeme.trop_d_essais",
-    "systeme.au_revoir",
-    "systeme.raccourci",
-    "systeme.raccourci_invalide",
-    "systeme.message_enregistre",
-    "systeme.navigation",
-    "systeme.raccourcis",
-    "systeme.erreur",
-    "systeme.menu_disparu",
-)
+SYSTEM_PROMPTS = ("systeme.choix_invalide", "systeme.trop_d_essais", "systeme.au_revoir",
+                  "systeme.raccourci", "systeme.raccourci_invalide", "systeme.message_enregistre",
+                  "systeme.navigation", "systeme.raccourcis", "systeme.erreur",
+                  "systeme.menu_disparu")
 
 
 @dataclass(frozen=True)
@@ -152,13 +141,12 @@ class Line:
     reserved: Mapping[str, str]
     where: Where
     shortcut_where: Mapping[str, Where] = field(default_factory=dict)
-    # After a technical failure: branch (a node under the welcome menu) -> where its callers go;
-    # any other caller goes to ``fallback``.
+    # After a technical failure: branch under the welcome menu -> where its callers go (others:
+    # ``fallback``).
     on_error: Mapping[str, str] = field(default_factory=dict)
-    # Shortcut code -> the prompt that names it when a caller asks for the list (*00).
-    shortcut_say: Mapping[str, str] = field(default_factory=dict)
-    # Seconds of speech a caller may hear before a person or a beep: keys ("2,1,1,1") or
-    # "default" -> seconds. Checked by ``ivr check`` (warnings).
+    shortcut_say: Mapping[str, str] = field(default_factory=dict)  # code -> its prompt, for *00
+    # Seconds of speech before a person or a beep: keys ("2,1,1,1") or "default" -> seconds,
+    # checked by ``ivr check`` (warnings).
     budgets: Mapping[str, int] = field(default_factory=dict)
     budgets_where: Where | None = None
 
@@ -172,16 +160,13 @@ class Config:
     boxes: Mapping[str, Box]
     providers: Mapping[str, Provider]
     prompts: Mapping[str, Prompt]
-    calendars: Mapping[str, YamlMap]  # raw; interpreted by ivr.schedule
-    # Each provider's entry of providers.yaml, for its hours, calendar, closures and openings:
-    # interpreted by ivr.schedule as the calendars are (the rest is in ``providers``).
+    calendars: Mapping[str, YamlMap]  # raw: read by ivr.schedule_build
+    # Each provider's entry of providers.yaml, for its hours, calendar, closures and openings
+    # (read by ivr.schedule_build, as the calendars).
     provider_times: Mapping[str, YamlMap] = field(default_factory=dict)
     language: str = "fr-CA"
     lexicon: Lexicon = field(default_factory=Lexicon)
-    schedule: Any = None  # ivr.schedule.Schedule, built by load()
-
-    def text(self, prompt_id: str) -> str:
-        return self.prompts[prompt_id].text
+    schedule: Any = None  # ivr.schedule.Schedule, built by ivr.loading.load()
 
 
 # --------------------------------------------------------------------------- parsing helpers
@@ -190,8 +175,8 @@ class Config:
 class _Reader:
     """Turns loose YAML values into typed values, recording a problem instead of raising."""
 
-    def __init__(self, problems: list[Problem]) -> None:
-        self.problems = problems
+    def __init__(self, problems: list[Problem] | None = None) -> None:
+        self.problems = [] if problems is None else problems
 
     def problem(self, where: Where, key: str, message: str) -> None:
         self.problems.append(Problem(where, key, message))
@@ -208,7 +193,7 @@ class _Reader:
     def text(self, m: YamlMap, key: str, path: str, *, required: bool = True,
              default: str | None = None) -> str | None:
         value = m.get(key)
-        if type(value) is str:
+        if isinstance(value, str):
             return value
         if value is None:
             if required:
@@ -216,10 +201,8 @@ class _Reader:
             return default
         if isinstance(value, (int, float)) and not isinstance(value, bool):
             return str(value)
-        if not isinstance(value, str):
-            self.problem(m.at(key), f"{path}.{key}", "attendu : un texte")
-            return default
-        return value
+        self.problem(m.at(key), f"{path}.{key}", "attendu : un texte")
+        return default
 
     def integer(self, m: YamlMap, key: str, path: str, default: int, low: int, high: int) -> int:
         value = m.get(key, default)
@@ -236,8 +219,8 @@ class _Reader:
             return (value,)
         if isinstance(value, list) and all(isinstance(v, str) for v in value):
             return tuple(value)
-        self.problem(where, path, "attendu : un identifiant de message, ou une liste "
-                                  "d'identifiants")
+        self.problem(where, path,
+                     "attendu : un identifiant de message, ou une liste d'identifiants")
         return ()
 
     def unknown_keys(self, m: YamlMap, allowed: tuple[str, ...], path: str) -> None:
@@ -255,13 +238,6 @@ def _kind(value: Any) -> str:
 def _files(directory: Path, folder: str) -> list[Path]:
     base = directory / folder
     return sorted(p for p in base.glob("*.yaml") if p.is_file()) if base.is_dir() else []
-
-
-def _label(directory: Path, path: Path) -> str:
-    try:
-        return str(path.relative_to(directory))
-    except ValueError:
-        return str(path)
 
 
 # --------------------------------------------------------------------------- sections
@@ -283,10 +259,8 @@ def _parse_line(r: _Reader, m: YamlMap) -> Line:
         else:
             targets[str(code)] = str(value)
     budgets_map = r.mapping(m.get("budgets"), m.at("budgets"), "line.budgets")
-    budgets: dict[str, int] = {}
-    for path_keys in budgets_map:
-        budgets[str(path_keys)] = r.integer(budgets_map, path_keys, f"line.budgets.{path_keys}",
-                                            45, 5, 600)
+    budgets = {str(keys): r.integer(budgets_map, keys, f"line.budgets.{keys}", 45, 5, 600)
+               for keys in budgets_map}
     on_error = r.mapping(m.get("on_error"), m.at("on_error"), "line.on_error")
     reserved = r.mapping(m.get("reserved"), m.at("reserved"), "line.reserved")
     return Line(
@@ -310,8 +284,7 @@ def _parse_node(r: _Reader, node_id: str, m: YamlMap, where: Where) -> Node:
     path = f"nodes.{node_id}"
     if not NODE_ID.fullmatch(node_id):
         r.problem(m.where, path, "un identifiant de nœud n'a que des minuscules, des chiffres et "
-                                 "des _ "
-                                 "(il voyage dans les adresses de Twilio)")
+                  "des _ (il voyage dans les adresses de Twilio)")
     r.unknown_keys(m, ("type", "title", "prompt", "options", "steps", "box", "fallback", "sms",
                        "audience", "details", "silence"), path)
     audience = r.text(m, "audience", path, required=False)
@@ -359,8 +332,8 @@ def _parse_node(r: _Reader, node_id: str, m: YamlMap, where: Where) -> Node:
         says = r.texts(step.get("say"), step.at("say"), f"{spath}.say")
         closed = r.text(step, "closed", spath, required=False)
         if closed is not None and kinds[0] != "dial":
-            r.problem(step.at("closed"), f"{spath}.closed", "seule une étape « dial » a un « "
-                                                            "closed »")
+            r.problem(step.at("closed"), f"{spath}.closed",
+                      "seule une étape « dial » a un « closed »")
         steps.append(Step(kinds[0], target, says, step.at(kinds[0]), closed))
     sms = None
     if "sms" in m:
@@ -460,10 +433,7 @@ def _prompt_fields(text: str) -> frozenset[str] | None:
         return None
 
 
-def _parse_prompts(r: _Reader, directory: Path, language: str,
-                   data: Any, label: str) -> dict[str, Prompt]:
-    top = r.mapping(data, Where(label, 1), "(file)")
-    r.unknown_keys(top, ("prompts",), "(file)")
+def _parse_prompts(r: _Reader, directory: Path, language: str, top: YamlMap) -> dict[str, Prompt]:
     raw = r.mapping(top.get("prompts"), top.at("prompts"), "prompts")
     audio_dir = directory / "prompts" / "audio"
     recorded = _audio_files(audio_dir / language)
@@ -528,7 +498,7 @@ def parse(directory: Path | str, language: str = "fr-CA") -> tuple[Config, list[
     prompts: dict[str, Prompt] = {}
 
     def read(path: Path) -> tuple[Any, str]:
-        label = _label(directory, path)
+        label = str(path.relative_to(directory))
         digest.update(label.encode() + b"\0")
         content = None
         with contextlib.suppress(OSError):  # read_yaml reports an unreadable file
@@ -536,17 +506,23 @@ def parse(directory: Path | str, language: str = "fr-CA") -> tuple[Config, list[
             digest.update(content)
         return read_yaml(path, label, problems, content), label
 
+    def read_top(path: Path, keys: tuple[str, ...] | None) -> YamlMap:
+        """The file's top mapping, its unknown keys reported (unless ``keys`` is None)."""
+        data, label = read(path)
+        top = r.mapping(data, Where(label, 1), "(file)")
+        if keys is not None:
+            r.unknown_keys(top, keys, "(file)")
+        return top
+
     menu_files = _files(directory, "menus")
     if not menu_files:
         r.problem(Where("menus/", 1), "(folder)", "aucun fichier de menus (*.yaml)")
     for path in menu_files:
-        data, label = read(path)
-        top = r.mapping(data, Where(label, 1), "(file)")
-        r.unknown_keys(top, ("line", "nodes", "boxes"), "(file)")
+        top = read_top(path, ("line", "nodes", "boxes"))
         if "line" in top:
             if line is not None:
-                r.problem(top.at("line"), "line", f"défini deux fois (d'abord dans "
-                                                  f"{line.where.file})")
+                r.problem(top.at("line"), "line",
+                          f"défini deux fois (d'abord dans {line.where.file})")
             line = _parse_line(r, r.mapping(top["line"], top.at("line"), "line"))
         for section, parse_one, target in (("nodes", _parse_node, nodes),
                                            ("boxes", _parse_box, boxes)):
@@ -560,16 +536,14 @@ def parse(directory: Path | str, language: str = "fr-CA") -> tuple[Config, list[
                 target[item_id] = parse_one(r, item_id, r.mapping(value, where,
                                                                   f"{section}.{item_id}"), where)
     if line is None:
-        r.problem(Where("menus/", 1), "line", "aucune section « line: » (menu d'accueil, repli, "
-                                              "raccourcis)")
+        r.problem(Where("menus/", 1), "line",
+                  "aucune section « line: » (menu d'accueil, repli, raccourcis)")
         line = Line("accueil", "", 3, 6, 4, MappingProxyType({}), MappingProxyType({}),
                     Where("menus/", 1))
 
     providers_path = directory / "schedules" / "providers.yaml"
     if providers_path.is_file():
-        data, label = read(providers_path)
-        top = r.mapping(data, Where(label, 1), "(file)")
-        r.unknown_keys(top, ("providers",), "(file)")
+        top = read_top(providers_path, ("providers",))
         raw = r.mapping(top.get("providers"), top.at("providers"), "providers")
         for provider_id, value in raw.items():
             entry = r.mapping(value, raw.at(provider_id), f"providers.{provider_id}")
@@ -580,20 +554,15 @@ def parse(directory: Path | str, language: str = "fr-CA") -> tuple[Config, list[
 
     calendars: dict[str, YamlMap] = {}
     for path in _files(directory, "schedules/calendars"):
-        data, label = read(path)
-        calendars[path.stem] = r.mapping(data, Where(label, 1), "(file)")
+        calendars[path.stem] = read_top(path, None)  # keys checked by ivr.schedule_build
 
     prompts_path = directory / "prompts" / f"{language}.yaml"
     if prompts_path.is_file():
-        data, label = read(prompts_path)
-        prompts = _parse_prompts(r, directory, language, data, label)
+        prompts = _parse_prompts(r, directory, language, read_top(prompts_path, ("prompts",)))
     else:
         r.problem(Where(f"prompts/{language}.yaml", 1), "(fichier)", "manquant")
-    lexicon = Lexicon()
     lexicon_path = directory / "prompts" / f"lexique.{language}.yaml"
-    if lexicon_path.is_file():
-        data, label = read(lexicon_path)
-        lexicon = parse_lexicon(data, label, problems)
+    lexicon = parse_lexicon(*read(lexicon_path), problems) if lexicon_path.is_file() else Lexicon()
 
     config = Config(
         directory=directory,

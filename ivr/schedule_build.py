@@ -1,63 +1,61 @@
-"""Building the schedule from the config's YAML: providers' hours, calendars (rules, dates,
-local days), closures and openings, each value checked with its file and line. The result is
-``ivr.schedule.Schedule``, whose queries the line asks (is a team open at this minute, until
-when, in what words)."""
+"""Building ``ivr.schedule.Schedule`` from the config's YAML: providers' hours, calendars (rules,
+dates, local days), closures and openings, each mistake reported at its file and line."""
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
+import re
 from collections.abc import Mapping
 from dataclasses import replace
 from typing import Any
 
 from dateutil.rrule import rrulestr
 
+from ivr.config import _Reader
 from ivr.schedule import (
-    _MONTH_DAY,
-    _RANGE,
-    _TIME,
-    ALWAYS,
-    CALENDAR_KEYS,
     DAY_MINUTES,
-    HOLIDAY_KEYS,
-    PERIOD_KEYS,
     TZ,
     WEEKDAYS,
     Period,
+    ProviderHours,
     Schedule,
+    Week,
     _Calendar,
     _Entry,
-    _Provider,
+    _normalize,
 )
 from ivr.yamlsource import Problem, Where, YamlMap
 
+CALENDAR_KEYS = ("name", "why", "extends", "local_days_per_period", "holidays", "closures",
+                 "openings")
+HOLIDAY_KEYS = ("name", "why", "rule", "date", "from", "local")
+PERIOD_KEYS = ("name", "why", "from", "to")
+_TIME = re.compile(r"^\s*(\d{1,2}):(\d{2})\s*$")
+_RANGE = re.compile(r"^\s*(\d{1,2}:\d{2})\s*-\s*(\d{1,2}:\d{2})\s*$")
+_MONTH_DAY = re.compile(r"^\s*(\d{1,2})-(\d{1,2})\s*$")
+_DATE_OR_TIME = "attendu : une date (2026-12-24) ou une date et une heure (2026-12-24T12:00)"
 
-class _Builder:
-    """Reads the raw YAML into _Provider/_Calendar, turning every mistake into a Problem."""
 
-    def __init__(self) -> None:
-        self.problems: list[Problem] = []
+class _Builder(_Reader):
+    """Reads the raw YAML into providers' hours and calendars, each mistake made a Problem."""
 
-    def problem(self, where: Where, key: str, message: str) -> None:
-        self.problems.append(Problem(where, key, message))
+    def item(self, value: Any, where: Where, path: str, keys: tuple[str, ...], shape: str) -> bool:
+        """Whether ``value`` is a mapping (its unknown keys reported); a problem if not."""
+        if not isinstance(value, YamlMap):
+            self.problem(where, path, f"attendu : {shape}")
+            return False
+        self.unknown_keys(value, keys, path)
+        return True
 
-    def unknown_keys(self, m: YamlMap, allowed: tuple[str, ...], path: str) -> None:
-        for key in m:
-            if key not in allowed:
-                self.problem(m.at(key), f"{path}.{key}",
-                             f"réglage inconnu (attendu : {', '.join(allowed)})")
-
-    def text(self, m: YamlMap, key: str, path: str, required: bool) -> str:
+    def stripped(self, m: YamlMap, key: str, path: str, required: bool) -> str:
         value = m.get(key)
         if isinstance(value, str) and value.strip():
             return value.strip()
         if value is not None or required:
-            self.problem(m.at(key), f"{path}.{key}",
-                         "manquant (un texte en français)" if value is None else "attendu : un "
-                                                                                 "texte")
+            self.problem(m.at(key), f"{path}.{key}", "manquant (un texte en français)"
+                         if value is None else "attendu : un texte")
         return ""
-
-    # ------------------------------------------------------------------ times
 
     def clock(self, value: Any, where: Where, key: str, *, end: bool = False) -> int | None:
         """Minutes since midnight of "HH:MM" ("24:00" only as an end)."""
@@ -82,31 +80,21 @@ class _Builder:
         """A date (whole day: its start, or the next midnight as an end) or a date-time,
         local unless it carries an offset."""
         if isinstance(value, str):
-            try:
-                value = (dt.date.fromisoformat(value.strip()) if len(value.strip()) == 10
-                         else dt.datetime.fromisoformat(value.strip()))
-            except ValueError:
-                self.problem(where, key, f"attendu : une date (2026-12-24) ou une date et une "
-                                         "heure "
-                             f"(2026-12-24T12:00), trouvé {value!r}")
-                return None
+            with contextlib.suppress(ValueError):
+                text = value.strip()
+                value = (dt.date.fromisoformat(text) if len(text) == 10
+                         else dt.datetime.fromisoformat(text))
         if isinstance(value, dt.datetime):
-            if value.second or value.microsecond:
-                # Every boundary on a whole minute: the line decides once per minute.
+            if value.second or value.microsecond:  # the line decides once per minute
                 self.problem(where, key, f"donnez l'heure à la minute (ex. "
                              f"{value:%Y-%m-%dT%H:%M}), trouvé {value.isoformat()!r}")
                 return None
-            if value.tzinfo is None:
-                return value.replace(tzinfo=TZ)
-            return value.astimezone(TZ)
+            return value.replace(tzinfo=TZ) if value.tzinfo is None else value.astimezone(TZ)
         if isinstance(value, dt.date):
             day = value + dt.timedelta(days=1) if end else value
             return dt.datetime(day.year, day.month, day.day, tzinfo=TZ)
-        self.problem(where, key, "attendu : une date (2026-12-24) ou une date et une heure "
-                     f"(2026-12-24T12:00), trouvé {value!r}")
+        self.problem(where, key, f"{_DATE_OR_TIME}, trouvé {value!r}")
         return None
-
-    # ------------------------------------------------------------------ hours
 
     def days(self, spec: str, where: Where, key: str) -> list[int] | None:
         """"mon", "mon-fri", "sat,sun" -> weekday indexes (Monday = 0); a range may wrap."""
@@ -125,25 +113,22 @@ class _Builder:
             result.extend((first + i) % 7 for i in range((last - first) % 7 + 1))
         return result
 
-    def hours(self, m: YamlMap, path: str) -> tuple[bool, tuple[tuple[tuple[int, int], ...], ...]]:
+    def hours(self, m: YamlMap, path: str) -> tuple[bool, Week]:
         raw = m.get("hours")
-        empty: tuple[tuple[tuple[int, int], ...], ...] = ((),) * 7
+        empty: Week = ((),) * 7
         if raw is None:
             return False, empty
-        if isinstance(raw, str) and raw.strip().lower() == ALWAYS:
+        if isinstance(raw, str) and raw.strip().lower() == "always":
             return True, empty
         if not isinstance(raw, YamlMap):
-            self.problem(m.at("hours"), f"{path}.hours",
-                         "attendu : « always » ou des jours et leurs plages, ex. mon-fri: "
-                         "[\"07:00-17:00\"]")
+            self.problem(m.at("hours"), f"{path}.hours", "attendu : « always » ou des jours et "
+                         "leurs plages, ex. mon-fri: [\"07:00-17:00\"]")
             return False, empty
         week: list[list[tuple[int, int, str]]] = [[] for _ in range(7)]
         for spec, value in raw.items():
             where, key = raw.at(spec), f"{path}.hours.{spec}"
             days = self.days(str(spec), where, key)
-            values = [value] if isinstance(value, str) else value
-            if values is None:
-                values = []
+            values = [value] if isinstance(value, str) else [] if value is None else value
             if not isinstance(values, list):
                 self.problem(where, key, "attendu : une liste de plages comme \"07:00-17:00\"")
                 continue
@@ -151,8 +136,8 @@ class _Builder:
             for item in values:
                 match = _RANGE.match(item) if isinstance(item, str) else None
                 if match is None:
-                    self.problem(where, key, f"attendu : une plage \"HH:MM-HH:MM\", trouvé "
-                                             f"{item!r}")
+                    self.problem(where, key,
+                                 f"attendu : une plage \"HH:MM-HH:MM\", trouvé {item!r}")
                     continue
                 start = self.clock(match.group(1), where, key)
                 end = self.clock(match.group(2), where, key, end=True)
@@ -167,59 +152,51 @@ class _Builder:
                 for start, end in ranges:
                     clash = next(((s, e, k) for s, e, k in week[day] if start < e and s < end),
                                  None)
-                    if clash is not None:
-                        self.problem(where, key, f"{_hhmm(start)}-{_hhmm(end)} chevauche "
-                                     f"{_hhmm(clash[0])}-{_hhmm(clash[1])} le {WEEKDAYS[day]}"
-                                     + (f" (de {clash[2]!r})" if clash[2] != spec else ""))
+                    if clash is None:
+                        week[day].append((start, end, str(spec)))
                         continue
-                    week[day].append((start, end, str(spec)))
-        return False, tuple(tuple((a, b) for a, b, _ in _merge_minutes(d)) for d in week)
-
-    # ------------------------------------------------------------------ entries
+                    self.problem(where, key, f"{_hhmm(start)}-{_hhmm(end)} chevauche "
+                                 f"{_hhmm(clash[0])}-{_hhmm(clash[1])} le {WEEKDAYS[day]}"
+                                 + (f" (de {clash[2]!r})" if clash[2] != spec else ""))
+        # Overlaps were refused: this sorts and joins touching ranges (12:00-13:00, 13:00-17:00).
+        return False, tuple(tuple(_normalize([(s, e) for s, e, _ in day])) for day in week)
 
     def periods(self, m: YamlMap, key: str, path: str, owner: str) -> tuple[Period, ...]:
         raw = m.get(key)
         if raw is None:
             return ()
         if not isinstance(raw, list):
-            self.problem(m.at(key), f"{path}.{key}",
-                         "attendu : une liste de {from, to, name, why}")
+            self.problem(m.at(key), f"{path}.{key}", "attendu : une liste de {from, to, name, why}")
             return ()
         result: list[Period] = []
         for i, item in enumerate(raw):
             ipath = f"{path}.{key}[{i}]"
-            if not isinstance(item, YamlMap):
-                self.problem(getattr(raw, "where", m.at(key)), ipath,
-                             "attendu : {from, to, name, why}")
+            if not self.item(item, getattr(raw, "where", m.at(key)), ipath, PERIOD_KEYS,
+                             "{from, to, name, why}"):
                 continue
-            self.unknown_keys(item, PERIOD_KEYS, ipath)
-            name = self.text(item, "name", ipath, required=True)
-            why = self.text(item, "why", ipath, required=False)
-            start = end = None
+            name = self.stripped(item, "name", ipath, required=True)
+            why = self.stripped(item, "why", ipath, required=False)
             for bound in ("from", "to"):
                 if bound not in item:
                     self.problem(item.where, f"{ipath}.{bound}", "manquant")
-            if "from" in item:
-                start = self.instant(item["from"], item.at("from"), f"{ipath}.from", end=False)
-            if "to" in item:
-                end = self.instant(item["to"], item.at("to"), f"{ipath}.to", end=True)
+            start = (self.instant(item["from"], item.at("from"), f"{ipath}.from", end=False)
+                     if "from" in item else None)
+            end = (self.instant(item["to"], item.at("to"), f"{ipath}.to", end=True)
+                   if "to" in item else None)
             if start is None or end is None:
                 continue
             if end <= start:
-                self.problem(item.at("to"), f"{ipath}.to",
-                             f"finit ({end:%Y-%m-%d %H:%M}) avant de commencer "
-                             f"({start:%Y-%m-%d %H:%M})")
+                self.problem(item.at("to"), f"{ipath}.to", f"finit ({end:%Y-%m-%d %H:%M}) "
+                             f"avant de commencer ({start:%Y-%m-%d %H:%M})")
                 continue
             result.append(Period(start, end, name, why, owner, item.where))
         return tuple(result)
 
     def entry(self, item: Any, where: Where, ipath: str, calendar_id: str) -> _Entry | None:
-        if not isinstance(item, YamlMap):
-            self.problem(where, ipath, "attendu : {name, why, rule ou date, from}")
+        if not self.item(item, where, ipath, HOLIDAY_KEYS, "{name, why, rule ou date, from}"):
             return None
-        self.unknown_keys(item, HOLIDAY_KEYS, ipath)
-        name = self.text(item, "name", ipath, required=True)
-        why = self.text(item, "why", ipath, required=False)
+        name = self.stripped(item, "name", ipath, required=True)
+        why = self.stripped(item, "why", ipath, required=False)
         start = None
         if "from" in item:
             start_min = self.clock(item["from"], item.at("from"), f"{ipath}.from")
@@ -232,44 +209,39 @@ class _Builder:
                          f"attendu : true (un jour local) ou false, trouvé {local!r}")
             return None
         if ("rule" in item) == ("date" in item):
-            self.problem(item.where, ipath, "un jour férié a exactement une « rule » ou une « "
-                                            "date »")
+            self.problem(item.where, ipath,
+                         "un jour férié a exactement une « rule » ou une « date »")
             return None
         if "rule" in item:
             if local:
-                self._local_needs_a_date(item, ipath)
-                return None
+                return self._local_needs_a_date(item, ipath)
             rule = self.rule(item["rule"], item.at("rule"), f"{ipath}.rule")
             return None if rule is None else _Entry(name, why, start, calendar_id, rule=rule)
         value = item["date"]
         where, key = item.at("date"), f"{ipath}.date"
+        if isinstance(value, str):
+            with contextlib.suppress(ValueError):  # not "12-25": that is a month-day
+                value = dt.date.fromisoformat(value.strip())
         if isinstance(value, dt.datetime):
             self.problem(where, key, "un jour férié est une date ; « from » pour une partie de "
-                                     "journée")
+                         "journée")
             return None
         if isinstance(value, dt.date):
             return _Entry(name, why, start, calendar_id, date=value, local=local)
         match = _MONTH_DAY.match(value) if isinstance(value, str) else None
-        if match is not None:
-            month, day = int(match.group(1)), int(match.group(2))
-            try:
-                dt.date(2000, month, day)  # a leap year: 02-29 is allowed
-            except ValueError:
-                self.problem(where, key, f"{value!r} n'est pas un mois-jour")
-                return None
-            if local:
-                self._local_needs_a_date(item, ipath)
-                return None
-            return _Entry(name, why, start, calendar_id, month_day=(month, day))
-        if isinstance(value, str):
-            try:
-                return _Entry(name, why, start, calendar_id,
-                              date=dt.date.fromisoformat(value.strip()), local=local)
-            except ValueError:
-                pass
-        self.problem(where, key, "attendu : une date (2026-12-31, une fois) ou un mois-jour "
-                     f"(\"12-25\", chaque année), trouvé {value!r}")
-        return None
+        if match is None:
+            self.problem(where, key, "attendu : une date (2026-12-31, une fois) ou un mois-jour "
+                         f"(\"12-25\", chaque année), trouvé {value!r}")
+            return None
+        month, day = int(match.group(1)), int(match.group(2))
+        try:
+            dt.date(2000, month, day)  # a leap year: 02-29 is allowed
+        except ValueError:
+            self.problem(where, key, f"{value!r} n'est pas un mois-jour")
+            return None
+        if local:
+            return self._local_needs_a_date(item, ipath)
+        return _Entry(name, why, start, calendar_id, month_day=(month, day))
 
     def _local_needs_a_date(self, item: YamlMap, ipath: str) -> None:
         """A local day counts for one period only: a yearly rule would close the line every
@@ -289,10 +261,8 @@ class _Builder:
         return value
 
     def rule(self, value: Any, where: Where, key: str) -> str | None:
-        """Checks an RRULE once: parses, yields dates, and is not bound to its own DTSTART.
-
-        Its first date is enough to know it gives one before 2040: listing them all took 1 ms a
-        rule, a tenth of a 50-calendar load."""
+        """Checks an RRULE once: it parses, is not bound to its own DTSTART, and gives a date
+        from 2000 to 2039 (its first is enough: listing them all cost 1 ms a rule)."""
         if not isinstance(value, str) or not value.strip():
             self.problem(where, key, "attendu : une règle RRULE, ex. \"FREQ=YEARLY;BYEASTER=-2\"")
             return None
@@ -316,38 +286,34 @@ class _Builder:
             return None
         return text
 
-    # ------------------------------------------------------------------ sections
-
     def calendar(self, calendar_id: str, m: YamlMap) -> _Calendar:
         path = f"calendars.{calendar_id}"
         self.unknown_keys(m, CALENDAR_KEYS, path)
         extends = m.get("extends")
         if extends is not None and not isinstance(extends, str):
             self.problem(m.at("extends"), f"{path}.extends", "attendu : un identifiant de "
-                                                             "calendrier")
+                         "calendrier")
             extends = None
-        entries: list[_Entry] = []
         raw = m.get("holidays")
         if raw is not None and not isinstance(raw, list):
             self.problem(m.at("holidays"), f"{path}.holidays", "attendu : une liste")
             raw = None
-        for i, item in enumerate(raw or []):
-            entry = self.entry(item, getattr(raw, "where", m.at("holidays")),
-                               f"{path}.holidays[{i}]", calendar_id)
-            if entry is not None:
-                entries.append(entry)
+        entries = [self.entry(item, getattr(raw, "where", m.at("holidays")),
+                              f"{path}.holidays[{i}]", calendar_id)
+                   for i, item in enumerate(raw or [])]
         return _Calendar(
             id=calendar_id,
-            name=self.text(m, "name", path, required=False) or calendar_id,
+            name=self.stripped(m, "name", path, required=False) or calendar_id,
             extends=extends,
-            entries=tuple(entries),
+            entries=tuple(e for e in entries if e is not None),
             closures=self.periods(m, "closures", path, calendar_id),
             openings=self.periods(m, "openings", path, calendar_id),
             local_days_per_period=self.local_days_per_period(m, path),
             local_days_where=m.at("local_days_per_period"),
         )
 
-    def provider(self, provider_id: str, m: YamlMap, calendars: Mapping[str, Any]) -> _Provider:
+    def provider(self, provider_id: str, m: YamlMap,
+                 calendars: Mapping[str, Any]) -> ProviderHours:
         path = f"providers.{provider_id}"
         always, week = self.hours(m, path)
         calendar = m.get("calendar")
@@ -356,20 +322,9 @@ class _Builder:
             self.problem(m.at("calendar"), f"{path}.calendar",
                          f"calendrier inconnu {calendar!r} (connus : {known})")
             calendar = None
-        return _Provider(provider_id, always, week, calendar,
-                         self.periods(m, "closures", path, provider_id),
-                         self.periods(m, "openings", path, provider_id))
-
-
-def _merge_minutes(ranges: list[tuple[int, int, str]]) -> list[tuple[int, int, str]]:
-    """Sort and join touching ranges (12:00-13:00 + 13:00-17:00 = 12:00-17:00)."""
-    out: list[tuple[int, int, str]] = []
-    for start, end, key in sorted(ranges):
-        if out and start == out[-1][1]:
-            out[-1] = (out[-1][0], end, out[-1][2])
-        else:
-            out.append((start, end, key))
-    return out
+        return ProviderHours(provider_id, always, week, calendar,
+                             self.periods(m, "closures", path, provider_id),
+                             self.periods(m, "openings", path, provider_id))
 
 
 def _hhmm(minutes: int) -> str:
@@ -380,37 +335,24 @@ def build_schedule(config: Any) -> tuple[Schedule, list[Problem]]:
     """Parse provider hours and calendars of a parsed config; never raises on bad data."""
     b = _Builder()
     raw_calendars: Mapping[str, YamlMap] = getattr(config, "calendars", {}) or {}
-    calendars: dict[str, _Calendar] = {}
-    for calendar_id, m in raw_calendars.items():
-        calendars[calendar_id] = b.calendar(calendar_id, m)
+    calendars = {cid: b.calendar(cid, m) for cid, m in raw_calendars.items()}
+    known = ", ".join(sorted(calendars))
     for calendar_id, cal in list(calendars.items()):
-        m = raw_calendars[calendar_id]
-        if cal.extends is None:
-            continue
-        if cal.extends not in calendars:
-            known = ", ".join(sorted(calendars))
-            b.problem(m.at("extends"), f"calendars.{calendar_id}.extends",
+        if cal.extends is not None and cal.extends not in calendars:
+            b.problem(raw_calendars[calendar_id].at("extends"), f"calendars.{calendar_id}.extends",
                       f"calendrier inconnu {cal.extends!r} (connus : {known})")
-            calendars[calendar_id] = _replace_extends(cal, None)
-    for calendar_id in sorted(calendars):
+            calendars[calendar_id] = replace(cal, extends=None)
+    for calendar_id in sorted(calendars):  # a cycle is broken at its first calendar
         seen = [calendar_id]
         current = calendars[calendar_id].extends
-        while current is not None and current in calendars:
-            if current in seen:
-                if current == calendar_id:
-                    cycle = " -> ".join([*seen, current])
-                    b.problem(raw_calendars[calendar_id].at("extends"),
-                              f"calendars.{calendar_id}.extends", f"s'étend lui-même : {cycle}")
-                    calendars[calendar_id] = _replace_extends(calendars[calendar_id], None)
-                break
+        while current in calendars and current not in seen:
             seen.append(current)
             current = calendars[current].extends
-    providers: dict[str, _Provider] = {}
-    for provider_id, raw in (getattr(config, "provider_times", {}) or {}).items():
-        if isinstance(raw, YamlMap):
-            providers[provider_id] = b.provider(provider_id, raw, calendars)
+        if current == calendar_id:
+            b.problem(raw_calendars[calendar_id].at("extends"), f"calendars.{calendar_id}.extends",
+                      f"s'étend lui-même : {' -> '.join([*seen, current])}")
+            calendars[calendar_id] = replace(calendars[calendar_id], extends=None)
+    providers = {pid: b.provider(pid, raw, calendars)
+                 for pid, raw in (getattr(config, "provider_times", {}) or {}).items()
+                 if isinstance(raw, YamlMap)}
     return Schedule(providers, calendars), b.problems
-
-
-def _replace_extends(cal: _Calendar, extends: str | None) -> _Calendar:
-    return replace(cal, extends=extends)

@@ -1,0 +1,101 @@
+"""The schedule in French words: weekly hours and the next opening (said to callers), the local
+days still to list (shown to administrators). Pure functions of plain values; no import of
+``ivr.schedule``, which uses them."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+DAY_NAMES = ("lundi", "mardi", "mercredi", "jeudi", "vendredi", "samedi", "dimanche")
+MONTH_NAMES = ("janvier", "février", "mars", "avril", "mai", "juin", "juillet", "août",
+               "septembre", "octobre", "novembre", "décembre")
+
+Ranges = tuple[tuple[int, int], ...]  # open ranges of a day, in minutes since midnight
+
+
+def hours_text(always: bool, week: tuple[Ranges, ...], holidays: bool) -> str:
+    """Weekly hours (Monday first): "du lundi au vendredi, de 7 h à 17 h, sauf les jours fériés"."""
+    if always or all(ranges == ((0, 24 * 60),) for ranges in week):
+        return "en tout temps"
+    groups: dict[Ranges, list[int]] = {}  # in the order of their first day
+    for index, ranges in enumerate(week):
+        if ranges:
+            groups.setdefault(ranges, []).append(index)
+    if not groups:
+        return ""
+    parts = [f"{_days_text(days)}, {_join([_range_text(r) for r in ranges])}"
+             for ranges, days in groups.items()]
+    text = parts[0] if len(parts) == 1 else ", ".join(parts[:-1]) + ", et " + parts[-1]
+    return text + ", sauf les jours fériés" if holidays else text
+
+
+def reopening_text(opening: dt.datetime, today: dt.date) -> str:
+    """A local opening said from ``today``: "demain à 7 h", "le lundi 1er mars à 7 h"."""
+    days = (opening.date() - today).days
+    clock = _clock(opening.hour * 60 + opening.minute, midnight="0 h")
+    if days == 0:
+        return f"aujourd'hui à {clock}"
+    if days == 1:
+        return f"demain à {clock}"
+    weekday = DAY_NAMES[opening.weekday()]
+    if days <= 6:
+        return f"{weekday} à {clock}"
+    return f"le {weekday} {_day_month(opening)} à {clock}"
+
+
+def missing_local_days_text(calendar_id: str, file: str, first: dt.date, end: dt.date,
+                            needed: int, listed: list[dt.date]) -> str:
+    """What to add to a calendar that lists too few local days in the period [first, end)."""
+    last = end - dt.timedelta(days=1)
+    period = f"du {_day_month(first)} {first.year} au {_day_month(last)} {last.year}"
+    if not listed:
+        expected = f"{needed} attendu" + ("s" if needed > 1 else "")
+        them = "les" if needed > 1 else "le"
+        return (f"{calendar_id} : aucun jour local inscrit pour la période {period} "
+                f"({expected}) : ajoutez-{them} dans {file}")
+    count, missing = len(listed), needed - len(listed)
+    days = "jours locaux inscrits" if count > 1 else "jour local inscrit"
+    dates = ", ".join(f"{_day_month(d)} {d.year}" for d in listed)
+    add = "le jour manquant" if missing == 1 else f"les {missing} jours manquants"
+    return (f"{calendar_id} : {count} {days} sur {needed} pour la période {period} "
+            f"({dates}) : ajoutez {add} dans {file}")
+
+
+def _clock(minutes: int, midnight: str = "minuit") -> str:
+    if minutes in (0, 24 * 60):
+        return midnight
+    if minutes == 12 * 60:
+        return "midi"
+    hours, rest = divmod(minutes, 60)
+    return f"{hours} h {rest:02d}" if rest else f"{hours} h"
+
+
+def _range_text(minutes: tuple[int, int]) -> str:
+    start, end = minutes
+    return "24 h sur 24" if minutes == (0, 24 * 60) else f"de {_clock(start)} à {_clock(end)}"
+
+
+def _days_text(days: list[int]) -> str:
+    if len(days) == 7:
+        return "tous les jours"
+    runs: list[list[int]] = []
+    for d in days:
+        if runs and d == runs[-1][-1] + 1:
+            runs[-1].append(d)
+        else:
+            runs.append([d])
+    items: list[str] = []
+    for run in runs:
+        if len(run) >= 3:
+            items.append(f"du {DAY_NAMES[run[0]]} au {DAY_NAMES[run[-1]]}")
+        else:
+            items.extend(f"le {DAY_NAMES[d]}" for d in run)
+    return _join(items)
+
+
+def _day_month(day: dt.date) -> str:
+    return f"{'1er' if day.day == 1 else day.day} {MONTH_NAMES[day.month - 1]}"
+
+
+def _join(items: list[str]) -> str:
+    return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " et " + items[-1]
