@@ -1,4 +1,4 @@
-"""``ivr``: the administrators' commands (check, call, tree, holidays, status) and Flask's own.
+"""``ivr``: the administrators' commands, in French (click's own words too, see ``FrenchHelp``).
 
 Problems are exceptions everywhere else; here they become ``file:line: key: message`` lines
 and exit codes.
@@ -8,23 +8,103 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import secrets
 import sys
+import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import asdict
 from datetime import datetime
 from pathlib import Path
 
 import click
-from flask.cli import FlaskGroup
+from flask import current_app
+from flask.cli import FlaskGroup, NoAppException
+from sqlalchemy.exc import OperationalError, ProgrammingError
 
 from ivr import REPO_ROOT, create_app, migrations
+from ivr.cli_schedule import holidays_command, parse_at, status_command
+from ivr.clock import ClockError, parse_instant
 from ivr.config import ConfigInvalid, Problem, Where
-from ivr.effort import REFERENCE_INSTANT
-from ivr.lint import placeholder_problems
+from ivr.effort import REFERENCE_INSTANT, budget_warnings, efforts
+from ivr.lint import config_warnings, placeholder_problems, spoken_prompts
 from ivr.loading import check, load
+from ivr.schedule import TZ
+from ivr.security import DEV_TOKEN, InsecureStart
 from ivr.services import services
 from ivr.simulator import DIAL_OUTCOMES, CallSimulator
+from ivr.speech import seconds, words
+from ivr.store import AdminUsers, current_store
 from ivr.validate import edges
+
+# ---------------------------------------------------------------------- click in French
+
+CLICK_ENGLISH = (  # click's own words (it speaks English only), as this program says them
+    (r"Show this message and exit\.", "Afficher cette aide et quitter."),
+    (r"\[default: (.*?)\]", r"[défaut : \1]"),
+    (r"\[required\]", "[obligatoire]"),
+    (r"Invalid value for '?([^':]+)'?: ", r"valeur invalide pour \1 : "),
+    (r"No such option '(.+?)'\.", r"option inconnue « \1 »."),
+    (r"No such command '(.+?)'\.", r"commande inconnue « \1 »."),
+    (r"Missing argument '(.+?)'\.", r"argument manquant : \1."),
+    (r"Missing option '(.+?)'\.", r"option manquante : \1."),
+    (r"Option '(.+?)' requires an argument\.", r"l'option \1 demande une valeur."),
+    (r"Option '(.+?)' does not take a value\.", r"l'option \1 ne prend pas de valeur."),
+    (r"Got unexpected extra arguments? \((.*)\)", r"argument(s) en trop : \1"),
+    (r"'(.*)' is not one of (.*)\.", r"« \1 » n'est pas parmi \2."),
+    (r"'(.*)' is not a valid integer\.", r"« \1 » n'est pas un nombre entier."),
+    (r"\(?Did you mean (?:one of: )?(.*?)\?\)?$", r"(vouliez-vous dire \1 ?)"),
+)
+HEADINGS = {"Commands": "Commandes", "Positional arguments": "Arguments"}
+
+
+def in_french(text: str) -> str:
+    for english, french in CLICK_ENGLISH:
+        text = re.sub(english, french, text)
+    return text
+
+
+class FrenchHelp(click.HelpFormatter):
+    def write_usage(self, prog: str, args: str = "", prefix: str | None = None) -> None:
+        super().write_usage(prog, args.replace("COMMAND [ARGS]", "COMMANDE [ARGUMENTS]"),
+                            "Utilisation : " if prefix is None else prefix)
+
+    def write_heading(self, heading: str) -> None:
+        self.write(f"{'':>{self.current_indent}}{HEADINGS.get(heading, heading)} :\n")
+
+    def write_dl(self, rows, *args, **kwargs) -> None:  # type: ignore[no-untyped-def]
+        super().write_dl([(term, in_french(text)) for term, text in rows], *args, **kwargs)
+
+
+class FrenchContext(click.Context):
+    formatter_class = FrenchHelp
+
+
+@contextmanager
+def errors_shown() -> Iterator[None]:
+    """Click's errors, shown here in French instead of by click; a configuration's problems as
+    ``file:line`` lines."""
+    try:
+        yield
+    except ConfigInvalid as exc:
+        for problem in exc.problems:
+            click.echo(str(problem), err=True)
+        sys.exit(1)
+    except click.exceptions.NoArgsIsHelpError:
+        raise  # its message is the help, already in French
+    except click.ClickException as exc:
+        if isinstance(exc, click.UsageError) and exc.ctx is not None:
+            click.echo(f"{exc.ctx.get_usage()}\nEssayez « {exc.ctx.command_path} --help » pour "
+                       "l'aide.\n", err=True)
+        click.echo(f"Erreur : {in_french(exc.format_message())}", err=True)
+        sys.exit(exc.exit_code)
+    except (click.Abort, KeyboardInterrupt, EOFError):
+        click.echo("\nInterrompu.", err=True)
+        sys.exit(1)
+
+
+# ---------------------------------------------------------------------- the group
 
 
 def config_dir(value: str | None) -> Path:
@@ -32,21 +112,15 @@ def config_dir(value: str | None) -> Path:
 
 
 config_option = click.option(
-    "--config-dir", "config_dir_", metavar="DIR", default=None,
+    "--config-dir", "config_dir_", metavar="DOSSIER", default=None,
     help="Dossier qui contient menus/, schedules/ et prompts/ (défaut : IVR_CONFIG_DIR, sinon "
          "celui du dépôt).",
 )
 
 
 def _cli_app():
-    """The app for commands that need one; a refusal to start is one line, not a traceback.
-    A command answers no webhook: without TWILIO_AUTH_TOKEN it gets a throw-away one (the
-    commands that call Twilio's API say so when Twilio refuses)."""
-    from flask.cli import NoAppException
-
-    from ivr.clock import ClockError
-    from ivr.security import InsecureStart
-
+    """The app for the commands that need one, with a throw-away TWILIO_AUTH_TOKEN if none (a
+    command answers no webhook); a refusal to start is one line, not a traceback."""
     settings: dict[str, object] = {"IVR_CLI": True}
     if not os.environ.get("TWILIO_AUTH_TOKEN"):
         settings["TWILIO_AUTH_TOKEN"] = secrets.token_hex(16)
@@ -57,24 +131,25 @@ def _cli_app():
 
 
 class LineCommands(FlaskGroup):
-    """The line's own commands only: ``ivr --help`` builds no app and lists none of Flask's
-    generic commands (``flask --app app run`` stays available for those)."""
+    """The line's own commands only (``flask --app app run`` has Flask's); errors in French,
+    a database missing or without its tables in one line."""
 
     list_commands = click.Group.list_commands
     get_command = click.Group.get_command
 
-    def invoke(self, ctx: click.Context) -> object:
-        """A database that is missing, unreachable or without its tables: one line in French,
-        not a traceback."""
-        from sqlalchemy.exc import OperationalError, ProgrammingError
+    def make_context(self, *args, **kwargs) -> click.Context:  # type: ignore[no-untyped-def]
+        with errors_shown():
+            return super().make_context(*args, **kwargs)
 
-        try:
-            return super().invoke(ctx)
-        except (OperationalError, ProgrammingError) as exc:
-            reason = (str(exc.orig).strip().splitlines() or ["?"])[0][:200]
-            raise click.ClickException(
-                f"base de données : {reason}. Une base neuve se prépare avec « ivr db upgrade » "
-                "(DATABASE_URL dit laquelle).") from exc
+    def invoke(self, ctx: click.Context) -> object:
+        with errors_shown():
+            try:
+                return super().invoke(ctx)
+            except (OperationalError, ProgrammingError) as exc:
+                reason = (str(exc.orig).strip().splitlines() or ["?"])[0][:200]
+                raise click.ClickException(
+                    f"base de données : {reason}. Une base neuve se prépare avec « ivr db "
+                    "upgrade » (DATABASE_URL dit laquelle).") from exc
 
 
 @click.group(cls=LineCommands, create_app=_cli_app, add_version_option=False,
@@ -89,25 +164,43 @@ def main() -> None:
 main.params = []  # no --app, --env-file or --debug: the line is the app
 
 
+def simulation_app(config_dir_: str | None, at: str | None = None):
+    """The real app on a throw-away database, for calls played in-process (``ivr call``,
+    ``ivr effort``, ``ivr check``): no journal, no voicemail, no text leaves it."""
+    overrides = {"IVR_CONFIG_DIR": str(config_dir(config_dir_)), "DATABASE_URL": "sqlite://",
+                 "IVR_WORKER": False, "IVR_RELOAD_SECONDS": 0, "TESTING": True,
+                 "TWILIO_AUTH_TOKEN": os.environ.get("TWILIO_AUTH_TOKEN") or secrets.token_hex(16)}
+    if at or os.environ.get("IVR_NOW"):
+        overrides["IVR_NOW"] = at or os.environ["IVR_NOW"]
+    try:
+        app = create_app(overrides)
+    except ValueError as exc:
+        raise click.UsageError(str(exc)) from exc
+    migrations.upgrade(services(app).store.engine)
+    return app
+
+
+# ---------------------------------------------------------------------- the configuration
+
+
 @main.command("check", with_appcontext=False)
 @config_option
 @click.option("--server", metavar="URL", default=None,
               help="Demander aussi à la ligne en service (son adresse) quelle version elle sert et "
-                   "whether it refused the last edit.")
+                   "si elle a refusé la dernière modification.")
 def check_command(config_dir_: str | None, server: str | None) -> None:
     """Valider tous les fichiers YAML ; chaque problème en fichier:ligne: clé: message."""
     directory = config_dir(config_dir_)
     if server:
         report_server(server)
-    problems = check(directory)
-    if not problems:
-        problems = placeholder_problems(load(directory))
-    if not problems:
-        for warning in check_warnings(directory):
+    problems = check(directory) or placeholder_problems(load(directory))
+    if not problems:  # the warnings: prompts, menus, boxes, local days, paths over budget
+        app = simulation_app(str(directory), REFERENCE_INSTANT)
+        config = services(app).line.config
+        for warning in (config_warnings(config, datetime.now(TZ).date())
+                        + budget_warnings(config, efforts(app))):
             click.echo(f"avertissement : {warning}", err=True)
     if os.environ.get("IVR_NOW"):
-        from ivr.clock import ClockError, parse_instant
-
         try:
             parse_instant(os.environ["IVR_NOW"])
         except ClockError as exc:
@@ -125,24 +218,8 @@ def check_command(config_dir_: str | None, server: str | None) -> None:
                f"(version {config.version})")
 
 
-def check_warnings(directory: Path) -> list[Problem]:
-    """What ``ivr check`` warns about a config it accepts: prompts, menus, boxes, the coming
-    year's local days, and the paths over their budget (played at the reference instant)."""
-    from ivr.effort import budget_warnings, efforts
-    from ivr.lint import config_warnings
-    from ivr.schedule import TZ
-
-    app = simulation_app(str(directory), REFERENCE_INSTANT)
-    config = services(app).line.config
-    today = datetime.now(TZ).date()
-    return config_warnings(config, today) + budget_warnings(config, efforts(app))
-
-
 def report_server(base: str) -> None:
     """What the running line serves, from its /healthz (read-only, no secret needed)."""
-    import json
-    import urllib.request
-
     url = base.rstrip("/") + "/healthz"
     try:
         with urllib.request.urlopen(url, timeout=5) as response:  # noqa: S310 (admin's URL)
@@ -162,16 +239,22 @@ def report_server(base: str) -> None:
             click.echo(f"  {problem}", err=True)
 
 
+KEY_CHARACTERS = frozenset("0123456789*#,. ")
+ENDINGS = {"dial": "transfert", "record": "boîte vocale", "hangup": "raccroché",
+           "end": "fin des instructions", "limit": "trop de requêtes", "error": "erreur"}
+
+
 @main.command("call", with_appcontext=False)
 @click.option("--at", "at", metavar="ISO", default=None,
               help="Instant de l'appel, avec son fuseau, ex. 2027-03-15T10:00:00-04:00 "
                    "(défaut : IVR_NOW, sinon maintenant).")
-@click.option("--from", "caller", default="+15145550123", show_default=True,
+@click.option("--from", "caller", metavar="NUMÉRO", default="+15145550123", show_default=True,
               help="Le numéro de l'appelant.")
-@click.option("--to", "called", default="+15145550000", show_default=True)
-@click.option("--keys", default="", help='Touches : "2,1,1,1" ; "," attend le message '
-                                         'suivant, "." reste silencieux, "*11" un raccourci.')
-@click.option("--dial", "dial_outcomes", default="",
+@click.option("--to", "called", metavar="NUMÉRO", default="+15145550000", show_default=True)
+@click.option("--keys", metavar="TOUCHES", default="",
+              help='Touches : "2,1,1,1" ; "," attend le message suivant, "." reste silencieux, '
+                   '"*11" un raccourci.')
+@click.option("--dial", "dial_outcomes", metavar="RÉSULTATS", default="",
               help=f"Résultat de chaque transfert, dans l'ordre, séparés par des virgules "
                    f"({', '.join(DIAL_OUTCOMES)}) ; défaut : completed (on répond).")
 @click.option("--json", "as_json", is_flag=True, help="L'appel en JSON.")
@@ -193,27 +276,16 @@ def call_command(at: str | None, caller: str, called: str, keys: str, dial_outco
         raise click.BadParameter(f"« {wrong} » : une touche est 0-9, * ou # (« , » attend le "
                                  "message suivant, « . » reste silencieux)", param_hint="--keys")
     if at is not None:
-        from ivr.clock import ClockError, parse_instant
-
-        try:
-            parse_instant(at)
-        except ClockError as exc:
-            raise click.BadParameter(f"« {at} » n'est pas un instant ISO-8601 avec son fuseau, "
-                                     "ex. 2027-03-15T10:00:00-04:00", param_hint="--at") from exc
+        parse_at(at)
     app = simulation_app(config_dir_, at)
-    simulator = CallSimulator(app, caller=caller, called=called, dial_outcomes=outcomes)
-    if server:
-        from ivr.security import DEV_TOKEN
-        from ivr.simulator import RemoteLine
-
-        RemoteLine(server, os.environ.get("TWILIO_AUTH_TOKEN") or DEV_TOKEN).attach(simulator)
-    result = simulator.play(keys)
+    token = (os.environ.get("TWILIO_AUTH_TOKEN") or DEV_TOKEN) if server else None
+    result = CallSimulator(app, caller=caller, called=called, dial_outcomes=outcomes,
+                           server=server, token=token).play(keys)
     if as_json:
         click.echo(json.dumps(result.to_dict(), ensure_ascii=False, indent=2))
         return
     now = None if server else services(app).now
-    when = now.strftime("%Y-%m-%d %H:%M %Z") if now else "maintenant"
-    click.echo(f"Appel de {caller}, {when}")
+    click.echo(f"Appel de {caller}, {now.strftime('%Y-%m-%d %H:%M %Z') if now else 'maintenant'}")
     for exchange in result.exchanges:
         click.echo(click.style(f"  POST {exchange.url}", dim=True))
         if exchange.status not in (200, 204):
@@ -224,7 +296,7 @@ def call_command(at: str | None, caller: str, called: str, keys: str, dial_outco
             click.echo(f"    « {text} »")
         if exchange.dialled:
             d = exchange.dialled
-            extra = f" then keys {d.send_digits}" if d.send_digits else ""
+            extra = f" puis les touches {d.send_digits}" if d.send_digits else ""
             click.echo(f"    ☎ compose {d.number}{extra} → {d.outcome}")
         if exchange.recorded:
             click.echo("    ● message enregistré")
@@ -233,48 +305,6 @@ def call_command(at: str | None, caller: str, called: str, keys: str, dial_outco
     click.echo(f"Fin : {ENDINGS.get(result.kind, result.kind)}")
     if result.kind == "error":
         sys.exit(1)
-
-
-KEY_CHARACTERS = frozenset("0123456789*#,. ")
-ENDINGS = {"dial": "transfert", "record": "boîte vocale", "hangup": "raccroché",
-           "end": "fin des instructions", "limit": "trop de requêtes", "error": "erreur"}
-
-
-def loaded(config_dir_: str | None):
-    """The config of the folder, or its problems as ``file:line`` lines and exit 1."""
-    try:
-        return load(config_dir(config_dir_))
-    except ConfigInvalid as exc:
-        for problem in exc.problems:
-            click.echo(str(problem), err=True)
-        sys.exit(1)
-
-
-def simulation_app(config_dir_: str | None, at: str | None = None):
-    """The real app on a throw-away database, for calls played in-process (``ivr call``,
-    ``ivr effort``, ``ivr check``): no journal, no voicemail, no text leaves it."""
-    overrides = {
-        "IVR_CONFIG_DIR": str(config_dir(config_dir_)),
-        # A simulated call leaves no trace in the line's journal or voicemail boxes.
-        "DATABASE_URL": "sqlite://",
-        "IVR_WORKER": False,
-        "IVR_RELOAD_SECONDS": 0,  # calls played now: nothing to watch
-        # The simulator signs its own requests; a throw-away token when none is configured.
-        "TWILIO_AUTH_TOKEN": os.environ.get("TWILIO_AUTH_TOKEN") or secrets.token_hex(16),
-        "TESTING": True,
-    }
-    if at or os.environ.get("IVR_NOW"):
-        overrides["IVR_NOW"] = at or os.environ["IVR_NOW"]
-    try:
-        app = create_app(overrides)
-    except ConfigInvalid as exc:
-        for problem in exc.problems:
-            click.echo(str(problem), err=True)
-        sys.exit(1)
-    except ValueError as exc:
-        raise click.UsageError(str(exc)) from exc
-    migrations.upgrade(services(app).store.engine)
-    return app
 
 
 @main.command("effort", with_appcontext=False)
@@ -289,8 +319,6 @@ def effort_command(at: str | None, as_json: bool, config_dir_: str | None) -> No
     2,6 par seconde (plus les pauses et, si l'appelant attend sans taper, le délai du menu).
     Les budgets sont dans menus/ligne.yaml (line.budgets).
     """
-    from ivr.effort import efforts
-
     app = simulation_app(config_dir_, at or REFERENCE_INSTANT)
     found = efforts(app)
     config = services(app).line.config
@@ -301,16 +329,12 @@ def effort_command(at: str | None, as_json: bool, config_dir_: str | None) -> No
     width = max((len(e.keys) for e in found), default=4)
     for effort in found:
         title = config.nodes[effort.node].title if effort.node in config.nodes else effort.node
-        budget = f"/ {effort.budget} s" if effort.budget and effort.ends in ("dial", "record") \
-            else ""
-        flag = "  AU-DELÀ DU BUDGET" if effort.over and effort.ends in ("dial", "record") \
-            else ""
+        person = effort.ends in ("dial", "record")
+        budget = f"/ {effort.budget} s" if effort.budget and person else ""
+        flag = "  AU-DELÀ DU BUDGET" if effort.over and person else ""
+        ending = {"dial": "☎", "record": "●", "info": "ℹ"}.get(effort.ends, "✕")
         click.echo(f"{effort.keys:<{width}}  {effort.seconds:5.1f} s {budget:<7} "
-                   f"{_ending(effort.ends)} {effort.destination} — {title}{flag}")
-
-
-def _ending(ends: str) -> str:
-    return {"dial": "☎", "record": "●", "info": "ℹ"}.get(ends, "✕")
+                   f"{ending} {effort.destination} — {title}{flag}")
 
 
 @main.command("prompts", with_appcontext=False)
@@ -319,11 +343,9 @@ def _ending(ends: str) -> str:
 @config_option
 def prompts_command(spoken: bool, config_dir_: str | None) -> None:
     """Les messages de la ligne, tels qu'écrits ou (--spoken) tels que dits."""
-    from ivr.lint import spoken_prompts
-    from ivr.speech import seconds, words
     from ivr.twiml import spoken_ssml
 
-    config = loaded(config_dir_)
+    config = load(config_dir(config_dir_))
     for prompt_id in spoken_prompts(config):
         prompt = config.prompts[prompt_id]
         if not spoken:
@@ -338,30 +360,24 @@ def prompts_command(spoken: bool, config_dir_: str | None) -> None:
 @config_option
 def tree_command(config_dir_: str | None) -> None:
     """L'arborescence téléphonique, en plan indenté."""
-    config = loaded(config_dir_)
-
+    config = load(config_dir(config_dir_))
     shown: set[str] = set()
 
-    def describe(node_id: str) -> str:
-        node = config.nodes[node_id]
-        detail = node.type
-        if node.type == "route":
-            detail = "route: " + " → ".join(
-                f"{s.kind} {s.target}" for s in node.steps)
-        elif node.type == "voicemail":
-            detail = f"voicemail box {node.box}"
-        if node.sms:
-            detail += f"; {node.sms.key} = SMS"
-        return f"{node.id} — {node.title} [{detail}]"
-
     def walk(node_id: str, label: str, depth: int) -> None:
-        indent = "  " * depth
-        if node_id in shown and any(True for _ in edges(config, config.nodes[node_id])):
+        node, indent = config.nodes[node_id], "  " * depth
+        if node_id in shown and any(True for _ in edges(config, node)):
             click.echo(f"{indent}{label} {node_id} (voir plus haut)")
             return
         shown.add(node_id)
-        click.echo(f"{indent}{label} {describe(node_id)}")
-        for edge_label, target in edges(config, config.nodes[node_id]):
+        detail = node.type
+        if node.type == "route":
+            detail = "route: " + " → ".join(f"{s.kind} {s.target}" for s in node.steps)
+        elif node.type == "voicemail":
+            detail = f"boîte vocale {node.box}"
+        if node.sms:
+            detail += f"; {node.sms.key} = SMS"
+        click.echo(f"{indent}{label} {node.id} — {node.title} [{detail}]")
+        for edge_label, target in edges(config, node):
             walk(target, edge_label, depth + 1)
 
     walk(config.line.root, "☎", 0)
@@ -379,28 +395,20 @@ def db_group() -> None:
 @db_group.command("upgrade")
 def db_upgrade() -> None:
     """Créer ou mettre à jour le schéma (sans danger si on la relance)."""
-    from flask import current_app
+    from sqlalchemy.engine import make_url
 
     store = services(current_app).store
     migrations.upgrade(store.engine)
     click.echo(f"Base de données à la version {migrations.current(store.engine)} : "
-               f"{_safe_url(store.url)}")
+               f"{make_url(store.url).render_as_string(hide_password=True)}")
 
 
 @db_group.command("current")
 def db_current() -> None:
     """La version du schéma, et si c'est la plus récente."""
-    from flask import current_app
-
     store = services(current_app).store
     state = "à jour" if migrations.is_current(store.engine) else "à mettre à jour : ivr db upgrade"
     click.echo(f"{migrations.current(store.engine)} ({state})")
-
-
-def _safe_url(url: str) -> str:
-    from sqlalchemy.engine import make_url
-
-    return make_url(url).render_as_string(hide_password=True)
 
 
 # ---------------------------------------------------------------------- storage: voicemails,
@@ -424,43 +432,36 @@ def _parse_since(value: str | None):
 
 
 def _local(moment) -> str | None:
-    from ivr.schedule import TZ
-
     return moment.astimezone(TZ).isoformat() if moment is not None else None
 
 
 def _short(moment) -> str:
-    from ivr.schedule import TZ
-
     return moment.astimezone(TZ).strftime("%Y-%m-%d %H:%M") if moment is not None else "-"
 
 
-def _echo_json(data) -> None:
-    click.echo(json.dumps(data, ensure_ascii=False, indent=2))
+def _echo_json(rows, names: str, **computed) -> None:
+    """Each row's fields ``names``, instants in Montréal time; ``computed``: fields of its own."""
+    found = []
+    for row in rows:
+        fields = {name: getattr(row, name) for name in names.split()}
+        fields = {k: _local(v) if isinstance(v, datetime) else v for k, v in fields.items()}
+        found.append({**fields, **{name: value(row) for name, value in computed.items()}})
+    click.echo(json.dumps(found, ensure_ascii=False, indent=2))
 
 
 @main.command("voicemails")
-@click.option("--box", default=None, help="Seulement cette boîte.")
+@click.option("--box", metavar="BOÎTE", default=None, help="Seulement cette boîte.")
 @click.option("--status", type=click.Choice(["new", "handled"]), default=None,
               help="Seulement les messages nouveaux (new) ou traités (handled).")
 @click.option("--json", "as_json", is_flag=True, help="Les messages en JSON.")
 def voicemails_command(box: str | None, status: str | None, as_json: bool) -> None:
     """Les messages vocaux, du plus récent au plus ancien."""
-    from flask import current_app
-
-    store = services(current_app).store
-    rows = store.voicemails(box=box, status=status)
+    rows = services(current_app).store.voicemails(box=box, status=status)
     if as_json:
-        _echo_json([{
-            "id": v.id, "box": v.box, "caller": v.caller, "received_at": _local(v.received_at),
-            "duration": v.duration, "path": v.path, "status": v.status,
-            "recording_sid": v.recording_sid, "handled_by": v.handled_by,
-            "handled_at": _local(v.handled_at),
-        } for v in rows])
-        return
+        return _echo_json(rows, "id box caller received_at duration path status recording_sid "
+                                "handled_by handled_at")
     if not rows:
-        click.echo("Aucun message vocal.")
-        return
+        return click.echo("Aucun message vocal.")
     config = services(current_app).line.config
     for v in rows:
         duration = f"{(v.duration or 0) // 60}:{(v.duration or 0) % 60:02d}"
@@ -475,25 +476,16 @@ def voicemails_command(box: str | None, status: str | None, as_json: bool) -> No
 
 
 @main.command("calls")
-@_since_option("Only calls started since")
+@_since_option("Seulement les appels commencés depuis")
 @click.option("--json", "as_json", is_flag=True, help="Les appels en JSON.")
 def calls_command(since: str | None, as_json: bool) -> None:
     """Les appels du journal, du plus récent au plus ancien (numéros masqués)."""
-    from flask import current_app
-
-    store = services(current_app).store
-    rows = store.calls(since=_parse_since(since))
+    rows = services(current_app).store.calls(since=_parse_since(since))
     if as_json:
-        _echo_json([{
-            "call_sid": c.call_sid, "started_at": _local(c.started_at),
-            "ended_at": _local(c.ended_at), "caller": c.caller, "branch": c.branch,
-            "last_node": c.last_node, "destination": c.destination, "outcome": c.outcome,
-            "duration": c.duration,
-        } for c in rows])
-        return
+        return _echo_json(rows, "call_sid started_at ended_at caller branch last_node "
+                                "destination outcome duration")
     if not rows:
-        click.echo("Aucun appel.")
-        return
+        return click.echo("Aucun appel.")
     for c in rows:
         duration = f"{c.duration} s" if c.duration is not None else "-"
         click.echo(f"{_short(c.started_at)}  {c.call_sid}  {c.caller or '?':<10} "
@@ -513,8 +505,6 @@ def calls_command(since: str | None, as_json: bool) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Les messages en JSON.")
 def outbox_command(status: str | None, send: bool, retry: bool, as_json: bool) -> None:
     """Les courriels et textos à envoyer, envoyés ou abandonnés (numéros masqués)."""
-    from flask import current_app
-
     from ivr.notify import make_due, mask_recipient, outbox_pass, scrub
 
     store = services(current_app).store
@@ -527,17 +517,13 @@ def outbox_command(status: str | None, send: bool, retry: bool, as_json: bool) -
         click.echo(f"{sent} message(s) envoyé(s).", err=as_json)
     rows = store.outbox(status=status)
     if as_json:
-        _echo_json([{
-            "id": m.id, "kind": m.kind, "recipient": mask_recipient(m), "subject": m.subject,
-            "status": m.status, "attempts": m.attempts, "created_at": _local(m.created_at),
-            "next_attempt_at": _local(m.next_attempt_at) if m.status == "pending" else None,
-            "sent_at": _local(m.sent_at), "external_id": m.external_id,
-            "last_error": scrub(m.last_error) if m.last_error else None,
-        } for m in rows])
-        return
+        return _echo_json(
+            rows, "id kind recipient subject status attempts created_at next_attempt_at sent_at "
+                  "external_id last_error", recipient=mask_recipient,
+            next_attempt_at=lambda m: _local(m.next_attempt_at) if m.status == "pending" else None,
+            last_error=lambda m: scrub(m.last_error) if m.last_error else None)
     if not rows:
-        click.echo("Rien à envoyer.")
-        return
+        return click.echo("Rien à envoyer.")
     for m in rows:
         when = (f"envoyé le {_short(m.sent_at)}" if m.status == "sent" else
                 f"prochain essai le {_short(m.next_attempt_at)}" if m.status == "pending"
@@ -554,14 +540,11 @@ def outbox_command(status: str | None, send: bool, retry: bool, as_json: bool) -
 def purge_command(dry_run: bool) -> None:
     """Effacer les messages vocaux plus vieux que la conservation de leur boîte (chez Twilio
     aussi) et l'ancien journal."""
-    from flask import current_app
-
     from ivr.recordings import describe, purge
 
-    store = services(current_app).store
-    config = services(current_app).line.config
     try:
-        report = purge(store, config, current_app.config, dry_run=dry_run)
+        report = purge(services(current_app).store, services(current_app).line.config,
+                       current_app.config, dry_run=dry_run)
     except ValueError as exc:
         raise click.UsageError(str(exc)) from exc
     journal = f"appels commencés avant le {_short(report.journal_before)}"
@@ -584,19 +567,15 @@ def purge_command(dry_run: bool) -> None:
 
 
 @main.command("reconcile")
-@_since_option("Recordings made at Twilio since", required=True)
+@_since_option("Les enregistrements faits chez Twilio depuis", required=True)
 def reconcile_command(since: str) -> None:
     """Ajouter les messages que Twilio a enregistrés sans que la ligne en soit avisée."""
-    from flask import current_app
-
     from ivr.recordings import TwilioUnavailable, describe, reconcile
 
     moment = _parse_since(since)
-    store = services(current_app).store
-    config = services(current_app).line.config
     try:
-        result = reconcile(store, config, current_app.config, moment,
-                           current_app.config.get("IVR_PUBLIC_URL"))
+        result = reconcile(services(current_app).store, services(current_app).line.config,
+                           current_app.config, moment, current_app.config.get("IVR_PUBLIC_URL"))
     except TwilioUnavailable as exc:
         raise click.ClickException(str(exc)) from exc
     except RuntimeError as exc:
@@ -612,6 +591,9 @@ def reconcile_command(since: str) -> None:
                f"{_short(result.since)}).")
 
 
+# ---------------------------------------------------------------------- the console's accounts
+
+
 @main.group("admin")
 def admin_group() -> None:
     """Les comptes de la console (la console est à /admin)."""
@@ -623,24 +605,30 @@ def _new_password(password_stdin: bool) -> str:
     if password_stdin:
         password = sys.stdin.readline().rstrip("\n")
     else:
-        password = click.prompt(f"Mot de passe (au moins {MIN_PASSWORD_LENGTH} caractères)",
-                                hide_input=True, confirmation_prompt=True)
+        while True:
+            password = click.prompt(f"Mot de passe (au moins {MIN_PASSWORD_LENGTH} caractères)",
+                                    hide_input=True)
+            if click.prompt("Le même, encore une fois", hide_input=True) == password:
+                break
+            click.echo("Erreur : les deux saisies diffèrent.", err=True)
     try:
         return hash_password(password)
     except PasswordTooWeak as exc:
         raise click.ClickException(f"password refused: {exc}") from exc
 
 
+username_argument = click.argument("username", metavar="IDENTIFIANT")
+password_stdin_option = click.option("--password-stdin", is_flag=True,
+                                     help="Lire le mot de passe sur l'entrée standard.")
+
+
 @admin_group.command("create-user")
-@click.argument("username")
-@click.option("--name", "display_name", default=None, help="Le nom affiché dans la console.")
-@click.option("--password-stdin", is_flag=True, help="Lire le mot de passe sur l'entrée standard.")
+@username_argument
+@click.option("--name", "display_name", metavar="NOM", default=None,
+              help="Le nom affiché dans la console.")
+@password_stdin_option
 def admin_create_user(username: str, display_name: str | None, password_stdin: bool) -> None:
     """Créer un compte de la console ; le mot de passe est demandé deux fois, gardé haché."""
-    import re
-
-    from ivr.store import AdminUsers, current_store
-
     if not re.fullmatch(r"[A-Za-z0-9._@-]{2,64}", username):
         raise click.ClickException("username: 2 to 64 letters, digits or . _ @ -")
     accounts = AdminUsers(current_store())
@@ -651,45 +639,57 @@ def admin_create_user(username: str, display_name: str | None, password_stdin: b
 
 
 @admin_group.command("set-password")
-@click.argument("username")
-@click.option("--password-stdin", is_flag=True, help="Lire le mot de passe sur l'entrée standard.")
+@username_argument
+@password_stdin_option
 def admin_set_password(username: str, password_stdin: bool) -> None:
     """Changer un mot de passe ; les sessions du compte se terminent, le verrou est levé."""
-    from ivr.store import AdminUsers, current_store
-
     if not AdminUsers(current_store()).set_password(username, _new_password(password_stdin)):
         raise click.ClickException(f"no account {username!r}")
     click.echo(f"Password of {username!r} changed.")
 
 
 @admin_group.command("unlock")
-@click.argument("username")
+@username_argument
 def admin_unlock(username: str) -> None:
     """Lever le verrouillage après trop d'essais manqués."""
-    from ivr.store import AdminUsers, current_store
-
     if not AdminUsers(current_store()).unlock(username):
         raise click.ClickException(f"no account {username!r}")
     click.echo(f"{username!r} unlocked.")
 
 
+@admin_group.command("logout-all")
+@username_argument
+def admin_logout_all(username: str) -> None:
+    """Fermer toutes les sessions ouvertes du compte, sur tous les appareils."""
+    from ivr.admin.accounts import SessionStore
+
+    user = AdminUsers(current_store()).by_name(username)
+    if user is None:
+        raise click.ClickException(f"no account {username!r}")
+    closed = SessionStore(current_store()).revoke_all(user.id)
+    click.echo(f"{closed} session(s) de {username!r} fermée(s).")
+
+
 @admin_group.command("users")
 def admin_users() -> None:
     """Les comptes de la console."""
-    from ivr.store import AdminUsers, current_store, utcnow
+    from ivr.admin.accounts import account_locked
 
     for user in AdminUsers(current_store()).all():
-        locked = user.locked_until is not None and user.locked_until > utcnow()
+        locked = account_locked(current_store(), user.username)
         last = _short(user.last_login_at) if user.last_login_at else "never"
         flag = "\tLOCKED" if locked else ""
         click.echo(f"{user.username}\t{user.display_name or ''}\tlast login {last}{flag}")
 
 
-def _register_schedule_commands() -> None:
-    from ivr.cli_schedule import holidays_command, status_command
-
-    main.add_command(holidays_command, "holidays")
-    main.add_command(status_command, "status")
+main.add_command(holidays_command, "holidays")
+main.add_command(status_command, "status")
 
 
-_register_schedule_commands()
+def _in_french(command: click.Command) -> None:
+    command.context_class = FrenchContext
+    for sub in getattr(command, "commands", {}).values():
+        _in_french(sub)
+
+
+_in_french(main)

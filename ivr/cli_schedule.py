@@ -1,35 +1,22 @@
-"""`ivr holidays` and `ivr status`: let an administrator see what the line will decide.
-
-An administrator who edits schedules/*.yaml checks the result here before a caller meets it:
-the holidays of a year as the code computes them, and each provider's state at any instant.
-"""
+"""``ivr holidays`` and ``ivr status``: what the line will decide, before a caller meets it —
+a year's holidays as the code computes them, and each team's state at any instant."""
 
 from __future__ import annotations
 
 import datetime as dt
 import json
 import os
-from pathlib import Path
 from typing import Any
 
 import click
 
-from ivr.schedule import DAY_NAMES, TZ, Schedule, overlapping
-
-REPO_ROOT = Path(__file__).resolve().parent.parent
+from ivr import REPO_ROOT
+from ivr.clock import ClockError, parse_instant
+from ivr.schedule import DAY_NAMES, TZ, overlapping
 
 
 def _config() -> Any:
-    """The running app's config when there is one, else the config directory's (validated)."""
-    try:
-        from flask import current_app, has_app_context
-
-        if has_app_context():
-            config = getattr(current_app.extensions.get("ivr"), "config", None)
-            if config is not None and getattr(config, "schedule", None) is not None:
-                return config
-    except ImportError:  # pragma: no cover - flask is a dependency
-        pass
+    """The configuration of IVR_CONFIG_DIR (else the repository's), validated."""
     from ivr.config import ConfigInvalid
     from ivr.loading import load
 
@@ -37,28 +24,25 @@ def _config() -> Any:
     try:
         return load(directory)
     except ConfigInvalid as exc:
-        raise click.ClickException(f"invalid configuration in {directory}:\n{exc}") from exc
+        raise click.ClickException(f"configuration invalide dans {directory} :\n{exc}") from exc
 
 
-def _parse_instant(text: str, source: str) -> dt.datetime:
+def parse_at(text: str, hint: str = "--at") -> dt.datetime:
+    """An ISO-8601 instant with its offset, in Montréal time; else a usage error."""
     try:
-        value = dt.datetime.fromisoformat(text.strip())
-    except ValueError as exc:
-        raise click.BadParameter(f"{text!r} is not an ISO-8601 instant", param_hint=source) \
-            from exc
-    if value.tzinfo is None or value.utcoffset() is None:
-        raise click.BadParameter(f"{text!r} needs an offset, e.g. 2027-03-15T07:30-04:00",
-                                 param_hint=source)
-    return value
+        return parse_instant(text)
+    except ClockError as exc:
+        raise click.BadParameter(f"« {text} » n'est pas un instant ISO-8601 avec son fuseau "
+                                 "(offset), ex. 2027-03-15T10:00:00-04:00",
+                                 param_hint=hint) from exc
 
 
 def _now(at: str | None) -> dt.datetime:
     """--at, else IVR_NOW (frozen clock), else the real clock; always in Montréal time."""
     if at:
-        return _parse_instant(at, "--at").astimezone(TZ)
-    frozen = os.environ.get("IVR_NOW")
-    if frozen:
-        return _parse_instant(frozen, "IVR_NOW").astimezone(TZ)
+        return parse_at(at)
+    if os.environ.get("IVR_NOW"):
+        return parse_at(os.environ["IVR_NOW"], "IVR_NOW")
     return dt.datetime.now(TZ)
 
 
@@ -67,13 +51,13 @@ def _stamp(value: dt.datetime | None) -> str | None:
 
 
 @click.command("holidays")
-@click.argument("year", type=int, required=False)
-@click.option("--calendar", "calendar_id", default="rsss", show_default=True,
-              help="Le calendrier (nom du fichier dans schedules/calendars/).")
+@click.argument("year", type=int, required=False, metavar="[ANNÉE]")
+@click.option("--calendar", "calendar_id", metavar="CALENDRIER", default="rsss",
+              show_default=True, help="Le calendrier (nom du fichier dans schedules/calendars/).")
 @click.option("--json", "as_json", is_flag=True, help="En JSON.")
 def holidays_command(year: int | None, calendar_id: str, as_json: bool) -> None:
     """Les jours fériés de ANNÉE (défaut : cette année), avec leur nom."""
-    schedule: Schedule = _config().schedule
+    schedule = _config().schedule
     if calendar_id not in schedule.calendar_ids():
         raise click.BadParameter(
             f"unknown calendar {calendar_id!r} (known: {', '.join(schedule.calendar_ids())})",
@@ -111,19 +95,18 @@ def holidays_command(year: int | None, calendar_id: str, as_json: bool) -> None:
 def status_command(at: str | None, as_json: bool) -> None:
     """Chaque équipe ouverte ou fermée, jusqu'à quand, et sa prochaine ouverture."""
     config = _config()
-    schedule: Schedule = config.schedule
     now = _now(at)
     rows = []
     for provider_id in config.providers:
-        state = schedule.state(provider_id, now)
+        state = config.schedule.state(provider_id, now)
         rows.append({
             "provider": provider_id,
             "open": state.open,
             "until": _stamp(state.until),
             "next_open": _stamp(state.next_open),
             "reason": state.reason,
-            "hours": schedule.hours_text(provider_id),
-            "reopening": schedule.reopening_text(provider_id, now),
+            "hours": config.schedule.hours_text(provider_id),
+            "reopening": config.schedule.reopening_text(provider_id, now),
         })
     if as_json:
         click.echo(json.dumps({"at": _stamp(now), "providers": rows}, ensure_ascii=False,

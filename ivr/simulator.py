@@ -1,24 +1,23 @@
-"""Plays a call through the real app in-process, the way Twilio would drive it.
-
-``ivr call``, the tests and the console's simulator all use this one path: signed POSTs to the
-app's own webhooks, TwiML parsed and followed verb by verb. A ``CallSession`` is one call between
-the caller's moves: ``CallSimulator.play()`` answers each ``<Gather>``, ``<Dial>`` and ``<Record>``
-at once from a ``Keypad``; the console answers them one web request at a time, the session's
-``state()`` travelling through the browser in between (it holds no secret: every request is
-signed again, here, with the app's own token).
+"""Plays a call through the real app, the way Twilio would drive it: signed POSTs to the app's
+own webhooks, the TwiML followed verb by verb. ``ivr call``, ``ivr effort``, the tests and the
+console's simulator all use it. ``CallSimulator.play()`` answers every wait from a script; the
+console answers one move per web request, the ``CallSession.state()`` travelling through the
+browser in between (no secret: each request is signed again here).
 """
 
 from __future__ import annotations
 
 import secrets
+import urllib.error
+import urllib.request
 import wave
 import xml.etree.ElementTree as ET
 from collections import deque
 from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
-from typing import Any, Protocol
-from urllib.parse import urlsplit
+from typing import Any
+from urllib.parse import urlencode, urlsplit
 
 from flask import Flask
 
@@ -30,6 +29,7 @@ from ivr.services import services
 from ivr.speech import heard_seconds, seconds, words
 
 DIAL_OUTCOMES = ("completed", "busy", "no-answer", "failed", "canceled")
+WAITING_KINDS = ("keys", "dial", "record")
 RECORDING_SID = "RE" + "1" * 32
 
 
@@ -47,10 +47,6 @@ class Said:
     text: str
     audio: str | None = None
 
-    def legacy(self) -> str:
-        """The form ``ivr call`` prints and ``CallResult.says`` lists."""
-        return f"[audio {self.audio}]" if self.audio is not None else self.text
-
 
 @dataclass
 class Exchange:
@@ -58,12 +54,12 @@ class Exchange:
 
     url: str
     status: int
-    said: list[str] = field(default_factory=list)
+    said: list[str] = field(default_factory=list)  # recorded files as "[audio URL]"
     pressed: str | None = None  # keys sent to the next request; "" = silence
     dialled: Dialled | None = None
     recorded: bool = False
     hung_up: bool = False
-    speech: list[Said] = field(default_factory=list)  # ``said``, recorded files told apart
+    speech: list[Said] = field(default_factory=list)
     seconds: float = 0.0  # of speech before the caller could answer (ivr.speech's count)
 
 
@@ -79,7 +75,6 @@ class CallResult:
 
     @property
     def heard(self) -> str:
-        """Everything said, as one text (a menu's prompt and options are one ``<Say>``)."""
         return " ".join(self.says)
 
     @property
@@ -88,8 +83,7 @@ class CallResult:
 
     @property
     def seconds(self) -> float:
-        """Seconds of speech the caller heard before the first person rang or the beep (or
-        the end): the call's effort, as ``ivr effort`` counts it."""
+        """Seconds of speech heard until the first transfer or beep (``ivr effort``'s count)."""
         total = 0.0
         for exchange in self.exchanges:
             total += exchange.seconds
@@ -113,47 +107,12 @@ class CallResult:
         }
 
 
-class Keypad:
-    """The caller's keys: ',' waits for the next prompt, '.' stays silent through one prompt."""
-
-    def __init__(self, keys: str) -> None:
-        keys = "".join(keys.split())
-        self.segments = deque(keys.split(",")) if keys else deque()
-        self.pending: deque[str] = deque()
-
-    def press(self, num_digits: int, finish_on_key: str = "") -> str | None:
-        """Keys typed into a ``<Gather>``; None when the caller stays silent."""
-        if not self.pending:
-            if not self.segments:
-                return None
-            self.pending.extend(self.segments.popleft())
-        if not self.pending or self.pending[0] == ".":
-            if self.pending:
-                self.pending.popleft()
-            return None
-        taken: list[str] = []
-        while self.pending and len(taken) < num_digits and self.pending[0] != ".":
-            key = self.pending.popleft()
-            if finish_on_key and key in finish_on_key:
-                break
-            taken.append(key)
-        return "".join(taken)
-
-
-# ---------------------------------------------------------------------- what a document awaits
-
-WAITING_KINDS = ("keys", "dial", "record")
-
-
 @dataclass
 class Awaiting:
-    """How one TwiML document ends: a verb that waits for an answer (keys, dial, record), or
-    where the call goes on its own (redirect, hangup, end).
-
-    ``url`` and ``params`` are the next request: the answer adds its own parameters (``Digits``,
-    ``DialCallStatus``, the recording). ``otherwise`` is where Twilio goes when the verb posts
-    nothing (a ``<Redirect>`` after it; None: the call ends).
-    """
+    """How one TwiML document ends: a verb that waits (``WAITING_KINDS``), or where the call
+    goes on its own (redirect, hangup, end). ``url`` and ``params``: the next request, to which
+    the answer adds its own parameters; ``otherwise``: where Twilio goes when the verb posts
+    nothing (the ``<Redirect>`` after it; None: the call ends)."""
 
     kind: str  # keys | dial | record | redirect | hangup | end
     url: str | None = None
@@ -167,19 +126,9 @@ class Awaiting:
     number: str | None = None  # <Dial><Number>
     send_digits: str | None = None
 
-    @property
-    def waits(self) -> bool:
-        return self.kind in WAITING_KINDS
-
-    def details(self) -> dict[str, Any]:
-        """Everything but url and params, for ``CallSession.state()``."""
-        return {k: v for k, v in asdict(self).items() if k not in ("url", "params")}
-
 
 @dataclass(frozen=True)
 class Choice:
-    """The caller's answer to what a document awaits."""
-
     kind: str  # keys | silence | dial | record | hangup
     value: str = ""  # the keys, or the dial's result
 
@@ -193,52 +142,57 @@ class Move:
     choice: Choice
 
 
-class Caller(Protocol):
-    def choose(self, awaiting: Awaiting) -> Choice | None:
-        """The answer now, or None to answer later (step by step)."""
+class Keypad:
+    """The caller's keys: ',' waits for the next prompt, '.' stays silent through one prompt."""
 
+    def __init__(self, keys: str) -> None:
+        keys = "".join(keys.split())
+        self.segments = deque(keys.split(",")) if keys else deque()
+        self.pending: deque[str] = deque()
 
-class ScriptedCaller:
-    """``play()``'s caller: the keypad's keys, the scripted dial results, a message at the beep."""
-
-    def __init__(self, keypad: Keypad, outcomes: deque[str]) -> None:
-        self.keypad = keypad
-        self.outcomes = outcomes
-
-    def choose(self, awaiting: Awaiting) -> Choice | None:
-        if awaiting.kind == "keys":
-            keys = self.keypad.press(awaiting.num_digits, awaiting.finish_on_key)
-            return Choice("keys", keys) if keys else Choice("silence")
-        if awaiting.kind == "dial":
-            return Choice("dial", self.outcomes.popleft() if self.outcomes else "completed")
-        return Choice("record")
+    def press(self, num_digits: int, finish_on_key: str = "") -> str:
+        """Keys typed into a ``<Gather>``; "" when the caller stays silent."""
+        if not self.pending and self.segments:
+            self.pending.extend(self.segments.popleft())
+        if self.pending and self.pending[0] == ".":
+            self.pending.popleft()
+            return ""
+        keys = ""
+        while self.pending and len(keys) < num_digits and self.pending[0] != ".":
+            key = self.pending.popleft()
+            if key in finish_on_key:
+                break
+            keys += key
+        return keys
 
 
 class SessionError(ValueError):
-    """A move the call cannot take now (a key while a transfer rings, a call already over).
-
-    ``reason``: "over" (the call has ended), "unexpected" (the call awaits another move) or
-    "invalid" (the move's value: keys, dial result, state).
-    """
+    """A move the call cannot take now. ``reason``: "over" (the call has ended), "unexpected"
+    (it awaits another move) or "invalid" (the move's value: keys, dial result, state)."""
 
     def __init__(self, message: str, reason: str = "invalid") -> None:
         super().__init__(message)
         self.reason = reason
 
 
-# ---------------------------------------------------------------------- the simulator
+def _path(url: str) -> str:
+    parts = urlsplit(url)
+    return parts.path + (f"?{parts.query}" if parts.query else "")
 
 
 class CallSimulator:
     """Signs and posts the webhooks of one call (``call_sid``) and reads Twilio's verbs.
 
-    ``instant`` and ``simulated`` go to each request's WSGI environ (``ivr.clock``, ``ivr.voice``):
-    the console plays a call at a chosen time that leaves no journal, voicemail or text.
+    ``instant`` and ``simulated`` go to each request's WSGI environ (``ivr.clock``,
+    ``ivr.effects``): the console plays a call at a chosen time that leaves no journal,
+    voicemail or text. ``server``: a running line's URL to post to over HTTP instead (``ivr call
+    --server``), signed with ``token``.
     """
 
     def __init__(self, app: Flask, *, caller: str = "+15145550123", called: str = "+15145550000",
                  dial_outcomes: Iterable[str] = (), max_requests: int = 60,
-                 instant: datetime | None = None, simulated: bool = False) -> None:
+                 instant: datetime | None = None, simulated: bool = False,
+                 server: str | None = None, token: str | None = None) -> None:
         self.app = app
         self.client = app.test_client()
         self.caller = caller
@@ -247,79 +201,61 @@ class CallSimulator:
         self.max_requests = max_requests
         self.instant = instant
         self.simulated = simulated
+        self.server = server
+        self.token = token or app.config["TWILIO_AUTH_TOKEN"]
         self.call_sid = "CA" + secrets.token_hex(16)
-        public = urlsplit(app.config.get("IVR_PUBLIC_URL") or "http://localhost")
+        public = urlsplit(server or app.config.get("IVR_PUBLIC_URL") or "http://localhost")
         self.origin = f"{public.scheme}://{public.netloc}"
         self.prefix = public.path.rstrip("/")  # the app served under a path of the public host
-        self.remote: RemoteLine | None = None
+
+    def play(self, keys: str = "") -> CallResult:
+        return CallSession(self, Keypad(keys)).start().result()
 
     def post(self, url: str, params: dict[str, str]) -> tuple[int, str]:
-        parts = urlsplit(url)
-        path = parts.path + (f"?{parts.query}" if parts.query else "")
+        path = _path(url)
         if self.prefix and not path.startswith(self.prefix + "/"):
             path = self.prefix + path
-        form = {
-            "CallSid": self.call_sid,
-            "AccountSid": "AC" + "0" * 32,
-            "From": self.caller,
-            "To": self.called,
-            "Caller": self.caller,
-            "Called": self.called,
-            "CallStatus": "in-progress",
-            "Direction": "inbound",
-            "ApiVersion": "2010-04-01",
-            **params,
-        }
-        signature = sign(self.origin + path, form, self.signing_token())
-        if self.remote is not None:
-            return self.remote.post(self.origin + path, form, signature)
+        form = {"CallSid": self.call_sid, "AccountSid": "AC" + "0" * 32, "From": self.caller,
+                "To": self.called, "Caller": self.caller, "Called": self.called,
+                "CallStatus": "in-progress", "Direction": "inbound", "ApiVersion": "2010-04-01",
+                **params}
+        headers = {"X-Twilio-Signature": sign(self.origin + path, form, self.token)}
+        if self.server:
+            request = urllib.request.Request(self.origin + path, data=urlencode(form).encode(),
+                                             method="POST", headers=headers)
+            try:
+                with urllib.request.urlopen(request, timeout=15) as response:  # noqa: S310
+                    return response.status, response.read().decode()
+            except urllib.error.HTTPError as exc:
+                return exc.code, exc.read().decode(errors="replace")
         environ: dict[str, Any] = {}
         if self.instant is not None:
             environ[REQUEST_INSTANT] = self.instant
         if self.simulated:
             environ[SIMULATED] = True
-        response = self.client.post(path, data=form, headers={"X-Twilio-Signature": signature},
+        response = self.client.post(path, data=form, headers=headers,
                                     environ_overrides=environ or None)
         return response.status_code, response.get_data(as_text=True)
-
-    def signing_token(self) -> str:
-        return self.app.config["TWILIO_AUTH_TOKEN"]
 
     def local(self, url: str | None) -> str | None:
         """``url`` as a path on the app: no origin, no public URL's path (``post`` adds both)."""
         if not url:
             return url
-        parts = urlsplit(url)
-        path = parts.path + (f"?{parts.query}" if parts.query else "")
+        path = _path(url)
         if self.prefix and (path == self.prefix or path.startswith(self.prefix + "/")):
             path = path[len(self.prefix):]
         return path
 
-    def play(self, keys: str = "") -> CallResult:
-        session = CallSession(self, ScriptedCaller(Keypad(keys), self.outcomes))
-        session.start()
-        return session.result()
-
-    # ------------------------------------------------------------------ TwiML
-
     def _follow(self, root: ET.Element, exchange: Exchange,
-                keypad: Caller | Keypad) -> tuple[str | None, dict[str, str]]:
-        """Run the verbs of one TwiML document; the next request to make, if any.
-
-        ``keypad`` answers the verb that waits; one that answers None (the console's caller)
-        leaves the call waiting there, and (None, {}) comes back.
-        """
-        caller = keypad if not isinstance(keypad, Keypad) else ScriptedCaller(keypad,
-                                                                              self.outcomes)
+                session: CallSession) -> tuple[str | None, dict[str, str]]:
+        """Run the verbs of one TwiML document: the next request, or (None, {}) when the call
+        ends or waits for a move (``session.choose`` answered None)."""
         awaiting = self._read(root, exchange)
         if awaiting.kind == "redirect":
             return awaiting.url, {}
         if awaiting.kind == "hangup":
             exchange.hung_up = True
-            return None, {}
-        if awaiting.kind == "end":
-            return None, {}
-        choice = caller.choose(awaiting)
+        choice = session.choose(awaiting) if awaiting.kind in WAITING_KINDS else None
         if choice is None:
             return None, {}
         return self._answer(awaiting, exchange, choice)
@@ -366,19 +302,20 @@ class CallSimulator:
             exchange.seconds += heard_seconds(verb)
             return
         if verb.tag == "Play":
-            said = Said("", (verb.text or "").strip())
-            exchange.seconds += self._recording_seconds(said.audio or "")
-        else:
-            said = Said(" ".join("".join(verb.itertext()).split()))
-            exchange.seconds += heard_seconds(verb)
-        exchange.speech.append(said)
-        exchange.said.append(said.legacy())
+            audio = (verb.text or "").strip()
+            exchange.speech.append(Said("", audio))
+            exchange.said.append(f"[audio {audio}]")
+            exchange.seconds += self._recording_seconds(audio)
+            return
+        text = " ".join("".join(verb.itertext()).split())
+        exchange.speech.append(Said(text))
+        exchange.said.append(text)
+        exchange.seconds += heard_seconds(verb)
 
     def _recording_seconds(self, url: str) -> float:
         """A recorded prompt lasts as long as its file (WAV), or as its text would take."""
         config = services(self.app).line.config
-        name = urlsplit(url).path.rsplit("/audio/", 1)[-1]
-        path = config.directory / "prompts" / "audio" / name
+        path = config.directory / "prompts" / "audio" / urlsplit(url).path.rsplit("/audio/")[-1]
         if path.suffix == ".wav":
             try:
                 with wave.open(str(path)) as audio:
@@ -400,33 +337,20 @@ class CallSimulator:
             exchange.pressed = ""
             return (awaiting.url, base) if awaiting.on_empty else (awaiting.otherwise, {})
         if choice.kind == "dial":
-            outcome = choice.value
-            exchange.dialled = Dialled(awaiting.number or "", awaiting.send_digits, outcome)
-            if awaiting.url:
-                return awaiting.url, {
-                    **base,
-                    "DialCallStatus": outcome,
-                    "DialCallSid": "CA" + secrets.token_hex(16),
-                    "DialCallDuration": "42" if outcome == "completed" else "0",
-                }
-            return awaiting.otherwise, {}
-        if choice.kind == "record":
+            exchange.dialled = Dialled(awaiting.number or "", awaiting.send_digits, choice.value)
+            answer = {"DialCallStatus": choice.value, "DialCallSid": "CA" + secrets.token_hex(16),
+                      "DialCallDuration": "42" if choice.value == "completed" else "0"}
+        elif choice.kind == "record":
             exchange.recorded = True
-            recording = {
-                "RecordingUrl": "https://api.twilio.com/2010-04-01/Accounts/AC0/Recordings/"
-                                + RECORDING_SID,
-                "RecordingSid": RECORDING_SID,
-                "RecordingDuration": "17",
-                "Digits": "#",
-            }
+            answer = {"RecordingUrl": "https://api.twilio.com/2010-04-01/Accounts/AC0/Recordings/"
+                                      + RECORDING_SID,
+                      "RecordingSid": RECORDING_SID, "RecordingDuration": "17", "Digits": "#"}
             if awaiting.callback:
-                self.post(awaiting.callback, {**recording, "RecordingStatus": "completed"})
-            if awaiting.url:
-                return awaiting.url, {**base, **recording}
-            return awaiting.otherwise, {}
-        # The caller hangs up instead of answering (at the beep, nothing recorded: no request).
-        exchange.hung_up = True
-        return None, {}
+                self.post(awaiting.callback, {**answer, "RecordingStatus": "completed"})
+        else:  # the caller hangs up instead (at the beep: nothing recorded, no request)
+            exchange.hung_up = True
+            return None, {}
+        return (awaiting.url, {**base, **answer}) if awaiting.url else (awaiting.otherwise, {})
 
 
 def _redirect_after(verbs: list[ET.Element]) -> str | None:
@@ -439,59 +363,24 @@ def _redirect_after(verbs: list[ET.Element]) -> str | None:
     return None
 
 
-class RemoteLine:
-    """A running line reached over HTTP (``ivr call --server``): the same signed posts, sent
-    to its URL. The token is the line's (TWILIO_AUTH_TOKEN, or the public development token
-    of a line started with IVR_DEV=1)."""
-
-    def __init__(self, base_url: str, token: str) -> None:
-        self.base_url = base_url.rstrip("/")
-        self.token = token
-
-    def attach(self, simulator: CallSimulator) -> CallSimulator:
-        parts = urlsplit(self.base_url)
-        simulator.origin = f"{parts.scheme}://{parts.netloc}"
-        simulator.prefix = parts.path.rstrip("/")
-        simulator.remote = self
-        simulator.signing_token = lambda: self.token  # type: ignore[method-assign]
-        return simulator
-
-    def post(self, url: str, form: dict[str, str], signature: str) -> tuple[int, str]:
-        import urllib.error
-        import urllib.request
-        from urllib.parse import urlencode
-
-        request = urllib.request.Request(url, data=urlencode(form).encode(), method="POST",
-                                         headers={"X-Twilio-Signature": signature})
-        try:
-            with urllib.request.urlopen(request, timeout=15) as response:  # noqa: S310
-                return response.status, response.read().decode()
-        except urllib.error.HTTPError as exc:
-            return exc.code, exc.read().decode(errors="replace")
-
-
-# ---------------------------------------------------------------------- one call, move by move
-
-
 class CallSession:
-    """One call, from ``start()`` to its end, one caller's move at a time.
+    """One call, from ``start()`` to its end, one move at a time.
 
-    With a ``caller`` (``play()``) every wait is answered at once and ``start()`` runs the whole
-    call. Without one, the session stops at each wait (``awaiting``) until ``press``, ``silence``,
-    ``dial_result``, ``record`` or ``hang_up``; ``state()``/``restore()`` carry it between two
-    web requests.
+    With a ``keypad`` (``play()``: its keys, the simulator's dial outcomes, a message at each
+    beep) every wait is answered at once and ``start()`` runs the whole call. Without one, the
+    session stops at each wait (``awaiting``) until ``press``, ``silence``, ``dial_result``,
+    ``record`` or ``hang_up``; ``state()``/``restore()`` carry it between two web requests.
     """
 
-    def __init__(self, simulator: CallSimulator, caller: Caller | None = None) -> None:
+    def __init__(self, simulator: CallSimulator, keypad: Keypad | None = None) -> None:
         self.simulator = simulator
-        self.caller = caller
+        self.keypad = keypad
         self.awaiting: Awaiting | None = None
         self.exchanges: list[Exchange] = []
         self.answers: list[Move] = []
         self.kind: str | None = None  # set when the call is over
         self.transfer: Awaiting | None = None  # the <Dial> someone answered
         self.voicemail: Awaiting | None = None  # the <Record> that took a message
-        self._answered = self._recorded = False
 
     @property
     def call_sid(self) -> str:
@@ -500,8 +389,6 @@ class CallSession:
     @property
     def ended(self) -> bool:
         return self.kind is not None
-
-    # ------------------------------------------------------------------ moves
 
     def start(self) -> CallSession:
         if self.exchanges or self.awaiting is not None or self.ended:
@@ -535,25 +422,21 @@ class CallSession:
         if self.ended:
             raise SessionError("the call is over", "over")
         awaiting, self.awaiting = self.awaiting, None
-        exchange = self._current()
-        exchange.hung_up = True
+        self._current().hung_up = True
         if awaiting is not None:
             self._chose(awaiting, Choice("hangup"))
         self._end("hangup")
         return self
 
-    # ------------------------------------------------------------------ state
-
     def state(self) -> dict[str, Any] | None:
         """The waiting call, for the browser to send back with the next move (None: over)."""
         if self.ended or self.awaiting is None:
             return None
-        local = self.simulator.local
-        details = self.awaiting.details()
-        details["otherwise"] = local(details["otherwise"])
-        details["callback"] = local(details["callback"])
-        return {"call_sid": self.call_sid, "url": local(self.awaiting.url),
-                "params": dict(self.awaiting.params), "awaiting": details}
+        local, awaiting = self.simulator.local, self.awaiting
+        details = {k: v for k, v in asdict(awaiting).items() if k not in ("url", "params")}
+        details.update(otherwise=local(awaiting.otherwise), callback=local(awaiting.callback))
+        return {"call_sid": self.call_sid, "url": local(awaiting.url),
+                "params": dict(awaiting.params), "awaiting": details}
 
     @classmethod
     def restore(cls, simulator: CallSimulator, state: Mapping[str, Any]) -> CallSession:
@@ -562,22 +445,27 @@ class CallSession:
         session = cls(simulator)
         session.awaiting = Awaiting(url=state["url"], params=dict(state.get("params") or {}),
                                     **state["awaiting"])
-        if not session.awaiting.waits:
+        if session.awaiting.kind not in WAITING_KINDS:
             raise SessionError(f"nothing to answer in a {session.awaiting.kind!r} state")
         return session
 
     def result(self) -> CallResult:
         return CallResult(self.kind or "limit", self.exchanges, self.call_sid)
 
-    # ------------------------------------------------------------------ the engine
-
     def choose(self, awaiting: Awaiting) -> Choice | None:
-        """``_follow`` asks at each verb that waits: the scripted answer, or wait here."""
-        choice = self.caller.choose(awaiting) if self.caller is not None else None
-        if choice is None:
+        """``_follow`` asks at each verb that waits: the keypad's answer, or wait here."""
+        outcomes = self.simulator.outcomes
+        if self.keypad is None:
             self.awaiting = awaiting
+            return None
+        if awaiting.kind == "dial":
+            choice = Choice("dial", outcomes.popleft() if outcomes else "completed")
+        elif awaiting.kind == "record":
+            choice = Choice("record")
         else:
-            self._chose(awaiting, choice)
+            keys = self.keypad.press(awaiting.num_digits, awaiting.finish_on_key)
+            choice = Choice("keys", keys) if keys else Choice("silence")
+        self._chose(awaiting, choice)
         return choice
 
     def _chose(self, awaiting: Awaiting, choice: Choice) -> None:
@@ -608,45 +496,35 @@ class CallSession:
         exchange = self._current()
         self._chose(awaiting, choice)
         url, params = self.simulator._answer(awaiting, exchange, choice)
-        self._track(exchange)
-        if url is None:
-            self._end("hangup" if exchange.hung_up else "end")
-        else:
-            self._go(url, params)
+        self._go(url, params)
         return self
 
     def _go(self, url: str | None, params: dict[str, str]) -> None:
         """Post requests until the call waits for the caller or ends."""
         while url is not None:
             if len(self.exchanges) >= self.simulator.max_requests:
-                self._end("limit")
-                return
+                return self._end("limit")
             status, body = self.simulator.post(url, params)
             exchange = Exchange(url=url, status=status)
             self.exchanges.append(exchange)
-            if status != 200:
-                self._end("error")
-                return
             try:
-                root = ET.fromstring(body)
+                root = ET.fromstring(body) if status == 200 else None
             except ET.ParseError:
-                self._end("error")
-                return
-            self.awaiting = None
+                root = None
+            if root is None:
+                return self._end("error")
             url, params = self.simulator._follow(root, exchange, self)
-            self._track(exchange)
             if url is None and self.awaiting is not None:
                 return  # waiting for the caller's next move
         self._end("hangup" if self.exchanges and self.exchanges[-1].hung_up else "end")
-
-    def _track(self, exchange: Exchange) -> None:
-        dialled = exchange.dialled
-        self._answered = self._answered or bool(dialled and dialled.outcome == "completed")
-        self._recorded = self._recorded or exchange.recorded
 
     def _end(self, kind: str) -> None:
         if self.ended:
             return
         self.awaiting = None
-        self.kind = "dial" if self._answered else "record" if self._recorded else kind
+        if any(ex.dialled and ex.dialled.outcome == "completed" for ex in self.exchanges):
+            kind = "dial"
+        elif any(ex.recorded for ex in self.exchanges):
+            kind = "record"
+        self.kind = kind
         self.simulator.post("/voice/status", {"CallStatus": "completed", "CallDuration": "60"})

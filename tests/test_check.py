@@ -325,9 +325,9 @@ def test_the_dial_option_s_default_is_one_it_accepts():
 def test_help_needs_no_token_and_lists_the_line_s_commands_only():
     result = ivr("--help")
     assert result.exit_code == 0, result.output
-    assert "TWILIO_AUTH_TOKEN" not in result.output.split("Options:")[1]
+    assert "TWILIO_AUTH_TOKEN" not in result.output.split("Options :")[1]
     assert "Traceback" not in result.output
-    commands = result.output.split("Commands:")[1]
+    commands = result.output.split("Commandes :")[1]
     for name in ("check", "call", "effort", "tree", "voicemails", "calls", "admin"):
         assert f"  {name} " in commands, name
     for flask_own in ("run", "shell", "routes"):
