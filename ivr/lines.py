@@ -27,17 +27,23 @@ from ivr.answers import Answers
 from ivr.config import Config, ConfigInvalid
 from ivr.loading import load
 from ivr.services import services
+from ivr.yamlsource import MAX_PROBLEMS
 
 log = logging.getLogger(__name__)
 
 WATCHED = ("menus", "prompts", "schedules")
 SETTLE_SECONDS = 0.2  # an editor saving several files, or one file in two writes
+# ``GET /healthz`` is public: it shows the first problems of a refused edit, not all of them
+# (``ivr check`` and the console show up to ``MAX_PROBLEMS``).
+HEALTH_PROBLEMS = 20
+PROBLEM_CHARS = 1_000  # "file:line: key: message", each part bounded by ivr.yamlsource
 
 
 @dataclass(frozen=True)
 class ReloadError:
     at: datetime
-    problems: tuple[str, ...]
+    problems: tuple[str, ...]  # the first ones (ConfigInvalid keeps MAX_PROBLEMS)
+    count: int = 0  # how many were found in all
 
 
 Snapshot = tuple[tuple[str, int, int], ...]
@@ -103,12 +109,11 @@ class LineConfig:
         try:
             config = load(self.directory)
         except ConfigInvalid as exc:
-            problems = tuple(str(p) for p in exc.problems)
-            self._refuse(problems)
+            self._refuse(tuple(str(p) for p in exc.problems), exc.total)
             return False
         except Exception as exc:  # unreadable folder, a bug in a validator: keep serving
             log.exception("config reload failed")
-            self._refuse((f"{type(exc).__name__}: {exc}",))
+            self._refuse((f"{type(exc).__name__}: {exc}",), 1)
             return False
         changed = config.version != self.config.version
         if changed:
@@ -123,10 +128,14 @@ class LineConfig:
             self.last_error = None
         return changed
 
-    def _refuse(self, problems: tuple[str, ...]) -> None:
-        self.last_error = ReloadError(datetime.now(UTC), problems)
+    def _refuse(self, problems: tuple[str, ...], count: int) -> None:
+        # Bounded here too: whatever raised, /healthz, the console and the log stay small.
+        problems = tuple(p if len(p) <= PROBLEM_CHARS else p[:PROBLEM_CHARS - 2] + " …"
+                         for p in problems[:MAX_PROBLEMS + 1])
+        self.last_error = ReloadError(datetime.now(UTC), problems, max(count, len(problems)))
         log.error("config change refused, still serving version %s: %d problem(s):\n  %s",
-                  self.config.version, len(problems), "\n  ".join(problems[:20]))
+                  self.config.version, self.last_error.count,
+                  "\n  ".join(problems[:HEALTH_PROBLEMS]))
 
     # ------------------------------------------------------------------ watcher
 
@@ -165,9 +174,20 @@ class LineConfig:
             "directory": str(self.directory),
             "last_reload_error": None if error is None else {
                 "at": error.at.isoformat(timespec="seconds"),
-                "problems": list(error.problems),
+                "count": error.count,
+                "problems": _first(error),
             },
         }
+
+
+def _first(error: ReloadError) -> list[str]:
+    """The problems /healthz shows: the first ``HEALTH_PROBLEMS``, then how many more."""
+    shown = list(error.problems[:HEALTH_PROBLEMS])
+    if error.count > len(shown):
+        more = error.count - len(shown)
+        shown.append(f"… et {more} autre{'s' if more > 1 else ''} problème"
+                     f"{'s' if more > 1 else ''} (« ivr check » les liste)")
+    return shown
 
 
 def init_app(app: Flask) -> None:

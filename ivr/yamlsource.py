@@ -7,6 +7,8 @@ options on the same digit); administrators need both reported, so mappings are b
 from __future__ import annotations
 
 import contextlib
+import heapq
+import reprlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -25,28 +27,95 @@ class Where:
         return f"{self.file}:{self.line}"
 
 
+# Limits on what a config file (an administrator's, or anyone's who can write one) may cost to
+# read and to report: a problem goes to ``ivr check``, the console, the log and the public
+# ``GET /healthz``, so none of them may grow with the file (an alias bomb of 1 kB once made a
+# 312 MB message).
+MAX_FILE_BYTES = 2 * 1024 * 1024  # per file; the 1,000-menu bench's largest file is 0.95 MB
+MAX_ALIASES = 1_000  # alias uses (*name) per file; the shipped config uses none
+MAX_ALIAS_CHARS = 100_000  # what the aliases of a file add once expanded (see _check_aliases)
+MAX_PROBLEMS = 100  # problems kept, per file read and per config; then « … et N autres »
+MAX_KEY_CHARS = 200
+MAX_MESSAGE_CHARS = 500
+MAX_VALUE_CHARS = 200  # a value quoted in a message: see shown()
+
+
+def _cut(text: str, limit: int) -> str:
+    """``text`` at most ``limit`` characters: its start and its end, « … » between (the end of a
+    message often says what is wrong with the value quoted before it)."""
+    if len(text) <= limit:
+        return text
+    tail = limit // 3
+    return f"{text[:limit - tail - 3]} … {text[len(text) - tail:]}"
+
+
+_REPR = reprlib.Repr()  # Python 3.11: no keyword arguments
+_REPR.maxlevel, _REPR.maxlist, _REPR.maxtuple, _REPR.maxdict, _REPR.maxset = 3, 10, 10, 10, 10
+_REPR.maxstring = _REPR.maxother = MAX_VALUE_CHARS
+
+
+def shown(value: object, limit: int = MAX_VALUE_CHARS) -> str:
+    """``repr(value)`` for a message, at most ``limit`` characters, built without writing out
+    a large value first (``{value!r}`` of a big list costs its whole size)."""
+    try:
+        text = _REPR.repr(value)
+    except Exception:  # a value with a broken __repr__: its type is enough
+        text = f"<{type(value).__name__}>"
+    return _cut(text, limit)
+
+
 @dataclass(frozen=True)
 class Problem:
-    """One thing wrong in the configuration, reported as ``file:line: key: message``."""
+    """One thing wrong in the configuration, reported as ``file:line: key: message``; the key
+    and the message are cut to a bounded length (a value quoted in either may be huge)."""
 
     where: Where
     key: str
     message: str
+
+    def __post_init__(self) -> None:
+        if len(self.key) > MAX_KEY_CHARS:
+            object.__setattr__(self, "key", _cut(self.key, MAX_KEY_CHARS))
+        if len(self.message) > MAX_MESSAGE_CHARS:
+            object.__setattr__(self, "message", _cut(self.message, MAX_MESSAGE_CHARS))
 
     def __str__(self) -> str:
         return f"{self.where}: {self.key}: {self.message}"
 
 
 SYNTAX = "(syntaxe)"
+FILE = "(fichier)"
+MORE = "(suite)"
+_FIRST = frozenset((SYNTAX, FILE))  # a file that could not be read: the rest is knock-on
+
+
+def more_problems(where: Where, hidden: int, scope: str = "") -> Problem:
+    """The line that stands for ``hidden`` problems left out."""
+    return Problem(where, MORE, f"… et {hidden} autre{'s' if hidden > 1 else ''} "
+                                f"problème{'s' if hidden > 1 else ''}{scope} non "
+                                f"affiché{'s' if hidden > 1 else ''} (corrigez d'abord ceux-ci)")
+
+
+def first_problems(problems: list[Problem], limit: int = MAX_PROBLEMS) -> list[Problem]:
+    """The ``limit`` first problems in report order (a file that could not be read first, then
+    by file and line), then one line for the others."""
+    def order(p: Problem) -> tuple[bool, Where, str]:
+        return (p.key not in _FIRST, p.where, p.key)
+
+    if len(problems) <= limit:
+        return sorted(problems, key=order)
+    kept = heapq.nsmallest(limit, problems, key=order)  # = sorted(...)[:limit]
+    return [*kept, more_problems(Where("(configuration)", 0), len(problems) - limit)]
 
 
 class ConfigInvalid(Exception):
-    """The configuration cannot be served; carries every problem found, not just the first.
-    Syntax errors come first: what follows from a file that could not be read is their
-    knock-on."""
+    """The configuration cannot be served; carries the problems found, not just the first
+    (the first ``MAX_PROBLEMS``, then one line for the others). A file that could not be read
+    comes first: what follows from it is its knock-on."""
 
     def __init__(self, problems: list[Problem]) -> None:
-        self.problems = sorted(problems, key=lambda p: (p.key != SYNTAX, p.where, p.key))
+        self.total = len(problems)
+        self.problems = first_problems(problems)
         super().__init__("\n".join(str(p) for p in self.problems))
 
 
@@ -81,7 +150,30 @@ class YamlList(list):
 _SAFE_LOADER: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
-def _loader_for(file: str, problems: list[Problem]) -> type[yaml.SafeLoader]:
+class _FileProblems:
+    """The problems of one file: the first ``MAX_PROBLEMS`` kept, the others counted (10,000
+    duplicate keys make one line, not 10,000)."""
+
+    def __init__(self, problems: list[Problem]) -> None:
+        self.problems = problems
+        self.count = 0
+        self.first_hidden: Where | None = None
+
+    def append(self, problem: Problem) -> None:
+        self.count += 1
+        if self.count <= MAX_PROBLEMS:
+            self.problems.append(problem)
+        elif self.first_hidden is None:
+            self.first_hidden = problem.where
+
+    def close(self) -> None:
+        if self.first_hidden is not None:
+            self.problems.append(more_problems(self.first_hidden, self.count - MAX_PROBLEMS,
+                                               " dans ce fichier"))
+            self.first_hidden = None
+
+
+def _loader_for(file: str, problems: _FileProblems) -> type[yaml.SafeLoader]:
     class Loader(_SAFE_LOADER):  # type: ignore[valid-type,misc]
         pass
 
@@ -94,8 +186,10 @@ def _loader_for(file: str, problems: list[Problem]) -> type[yaml.SafeLoader]:
             raw = loader.construct_object(key_node, deep=True)
             line = key_node.start_mark.line + 1
             if isinstance(raw, bool) or raw is None or isinstance(raw, (list, dict)):
+                shown_key = (str(key_node.value) if isinstance(key_node, yaml.ScalarNode)
+                             else shown(raw))  # a node's repr is its whole subtree
                 problems.append(
-                    Problem(Where(file, line), str(key_node.value),
+                    Problem(Where(file, line), shown_key,
                             "écrivez cette clé entre guillemets (YAML la lit comme "
                             f"{type(raw).__name__})")
                 )
@@ -132,24 +226,117 @@ def _loader_for(file: str, problems: list[Problem]) -> type[yaml.SafeLoader]:
 def read_yaml(path: Path, label: str, problems: list[Problem],
               content: bytes | None = None) -> Any:
     """Parse one file (``content``: its bytes, when the caller has read them already); syntax
-    errors and duplicate keys go to ``problems`` with their line."""
+    errors and duplicate keys go to ``problems`` with their line (at most ``MAX_PROBLEMS``,
+    then one line for the others). A file larger than ``MAX_FILE_BYTES``, or whose aliases
+    would expand past ``MAX_ALIASES`` / ``MAX_ALIAS_CHARS``, is refused whole (``None``)."""
     text = None
     if content is not None:
+        if len(content) > MAX_FILE_BYTES:
+            problems.append(_too_big(label, len(content)))
+            return None
         with contextlib.suppress(UnicodeDecodeError):  # read again below, for its message
             text = _text(content)
     if text is None:
         try:
-            text = path.read_text(encoding="utf-8")
+            with path.open("rb") as f:  # no more than the limit is read
+                data = f.read(MAX_FILE_BYTES + 1)
+                if len(data) > MAX_FILE_BYTES:
+                    problems.append(_too_big(label, max(path.stat().st_size, len(data))))
+                    return None
+            text = _text(data)
         except (OSError, UnicodeDecodeError) as exc:
-            problems.append(Problem(Where(label, 1), "(fichier)", f"illisible : {exc}"))
+            problems.append(Problem(Where(label, 1), FILE, f"illisible : {exc}"))
             return None
+    found = _FileProblems(problems)
     try:
-        return yaml.load(text, Loader=_loader_for(label, problems))  # noqa: S506 (SafeLoader)
+        # Aliases (*name) need an anchor (&name): a text without both has none to check.
+        if "*" in text and "&" in text and (refused := _check_aliases(text, label)):
+            problems.append(refused)
+            return None
+        return yaml.load(text, Loader=_loader_for(label, found))  # noqa: S506 (SafeLoader)
     except yaml.MarkedYAMLError as exc:
         problems.append(_syntax_problem(text, label, exc))
     except (yaml.YAMLError, ValueError) as exc:  # ValueError: an impossible date like 2027-02-30
         problems.append(Problem(Where(label, 1), SYNTAX, f"YAML illisible : {exc}"))
+    except RecursionError:  # libyaml nests up to 1,000 levels; building them takes a frame each
+        problems.append(_too_deep(text, label))
+    finally:
+        found.close()
     return None
+
+
+def _too_big(label: str, size: int) -> Problem:
+    megabytes = f"{size / 1_048_576:.1f}".replace(".", ",")
+    return Problem(Where(label, 1), FILE,
+                   f"fichier trop volumineux : {megabytes} Mo (limite "
+                   f"{MAX_FILE_BYTES // 1_048_576} Mo par fichier) ; il n'est pas lu")
+
+
+def _check_aliases(text: str, label: str) -> Problem | None:
+    """A problem at the alias (``*name``) past the limits, or None.
+
+    The reader shares an anchored value between its aliases, but whatever walks or quotes the
+    value (``{value!r}`` in a problem) expands it: nine aliases of nine aliases of … eight
+    levels deep are 43 million strings in 1 kB of YAML. So each alias counts for its anchor's
+    size once expanded: one per node plus the characters of its scalars, its own aliases
+    expanded. The events are read once more for this (libyaml composes nodes out of reach),
+    only for a text that may hold an alias."""
+    sizes: dict[str, int] = {}  # anchor -> its value's size, aliases expanded
+    open_: list[list[Any]] = []  # collections being read: [size so far, anchor]
+    uses = expanded = 0
+    for event in yaml.parse(text, Loader=_SAFE_LOADER):
+        if isinstance(event, yaml.AliasEvent):
+            line = Where(label, event.start_mark.line + 1)
+            name = _cut(event.anchor, 40)
+            if any(anchor == event.anchor for _, anchor in open_):
+                return Problem(line, SYNTAX, f"alias récursif *{name} : la valeur ancrée "
+                                             f"&{name} se contient elle-même")
+            if event.anchor not in sizes:
+                return None  # an unknown alias: the reader says so, at its line
+            uses += 1
+            size = sizes[event.anchor]
+            expanded += size
+            if uses > MAX_ALIASES:
+                return Problem(line, SYNTAX, f"trop d'alias (*{name}) : plus de {MAX_ALIASES} "
+                                             f"dans ce fichier (limite {MAX_ALIASES}) ; "
+                                             "écrivez les valeurs sans alias")
+            if expanded > MAX_ALIAS_CHARS:
+                return Problem(line, SYNTAX, f"trop d'alias : développés, ceux de ce fichier "
+                                             f"dépassent {MAX_ALIAS_CHARS} caractères à *{name} "
+                                             f"(limite {MAX_ALIAS_CHARS}) ; écrivez les valeurs "
+                                             "sans alias")
+        elif isinstance(event, yaml.ScalarEvent):
+            size = 1 + len(event.value)
+            if event.anchor is not None:
+                sizes[event.anchor] = size
+        elif isinstance(event, yaml.CollectionStartEvent):
+            open_.append([1, event.anchor])
+            continue
+        elif isinstance(event, yaml.CollectionEndEvent):
+            size, anchor = open_.pop()
+            if anchor is not None:
+                sizes[anchor] = size
+        else:
+            continue
+        if open_:
+            open_[-1][0] += size
+    return None
+
+
+def _too_deep(text: str, label: str) -> Problem:
+    """The line where the text's nesting is deepest (found from the events once more)."""
+    depth = deepest = 0
+    line = 1
+    with contextlib.suppress(yaml.YAMLError):
+        for event in yaml.parse(text, Loader=_SAFE_LOADER):
+            if isinstance(event, yaml.CollectionStartEvent):
+                depth += 1
+                if depth > deepest:
+                    deepest, line = depth, event.start_mark.line + 1
+            elif isinstance(event, yaml.CollectionEndEvent):
+                depth -= 1
+    return Problem(Where(label, line), SYNTAX,
+                   f"valeurs imbriquées trop profondément ({deepest} niveaux) ; simplifiez")
 
 
 def _text(content: bytes) -> str:
