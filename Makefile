@@ -36,6 +36,7 @@ test: $(STAMP) lint
 fuzz: $(STAMP)
 	IVR_FUZZ_EXAMPLES=10000 $(BIN)/pytest -q -p no:cacheprovider tests/test_fuzz.py
 	$(BIN)/python bench/load.py --calls 200
+	$(BIN)/python bench/faults.py
 
 # The line against a bare Flask app under the same gunicorn (wrk on loopback: requests/s, p50,
 # p99, memory, ratio IVR/bare), then a 1,000-menu config and a year of holiday decisions.

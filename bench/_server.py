@@ -16,6 +16,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
@@ -178,6 +179,11 @@ def server_env(database_url: str, at: str | None) -> dict[str, str]:
     if os.environ.get("IVR_CONFIG_DIR"):
         env["IVR_CONFIG_DIR"] = os.environ["IVR_CONFIG_DIR"]
     env["DATABASE_URL"] = database_url
+    # A spool of its own: the repository's instance/ one may hold a dev server's rows.
+    if database_url.startswith("sqlite:///"):
+        env["IVR_SPOOL"] = database_url.removeprefix("sqlite:///") + ".spool"
+    else:
+        env["IVR_SPOOL"] = os.path.join(tempfile.mkdtemp(prefix="ivr-spool-"), "spool.sqlite3")
     if at:
         env["IVR_NOW"] = at
     return env

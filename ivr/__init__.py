@@ -20,6 +20,7 @@ SETTINGS = (
     "IVR_PUBLIC_URL",
     "IVR_TRUSTED_PROXIES",
     "DATABASE_URL",
+    "IVR_SPOOL",
     "IVR_CONFIG_DIR",
     "IVR_NOW",
     "IVR_DEV",

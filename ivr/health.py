@@ -26,6 +26,10 @@ bp = Blueprint("health", __name__)
 
 PROBE_SECONDS = 2.0
 CACHE_SECONDS = 5.0
+# The spool is behind: "degraded" past this many rows waiting, or one waiting this long (the
+# worker writes every second; a minute means the database has been away that long).
+BACKLOG_ROWS = 10_000
+BACKLOG_SECONDS = 60.0
 
 
 class DatabaseProbe:
@@ -58,14 +62,23 @@ def healthz() -> ResponseReturnValue:
     worker = current_worker()
     database = services(current_app).db_probe.reachable()
     config = line.status()
-    degraded = not database or config["last_reload_error"] is not None
+    try:
+        backlog = services(current_app).spool.backlog()
+        spool = {"pending": backlog.pending, "quarantined": backlog.quarantined,
+                 "oldest_seconds": None if backlog.oldest is None else
+                 round(max(0.0, time.time() - backlog.oldest), 1)}
+        behind = backlog.quarantined > 0 or backlog.pending > BACKLOG_ROWS or \
+            (spool["oldest_seconds"] or 0) > BACKLOG_SECONDS
+    except Exception as exc:  # the spool's file is unreadable: what is acknowledged may not be
+        spool, behind = {"error": type(exc).__name__}, True
+    degraded = not database or behind or config["last_reload_error"] is not None
     return jsonify(
         status="degraded" if degraded else "ok",
         config=config,
         database={"reachable": database,
                   "backend": services(current_app).store.engine.dialect.name},
-        worker={"pending": worker.pending, "failures": worker.stats.failures,
-                "events_lost": worker.stats.events_lost, "tasks_lost": worker.stats.tasks_lost},
+        spool=spool,
+        worker={"failures": worker.stats.failures},
     ), 200, {"Cache-Control": "no-store"}
 
 

@@ -132,7 +132,9 @@ def voicemail_email(config: Config, voicemail: Voicemail, console_base: str | No
     path = " > ".join(config.nodes[n].title if n in config.nodes else n
                       for n in (voicemail.path or "").split(".") if n)
     duration = voicemail.duration or 0
-    subject = f"Nouveau message vocal — {box_name} — {caller}"
+    # A header takes no line break: a caller field that carried one (stored before the spool
+    # cleaned it, or from elsewhere) must not make every retry fail.
+    subject = " ".join(f"Nouveau message vocal — {box_name} — {caller}".split())
     lines = [
         f"Un nouveau message vocal attend dans la boîte « {box_name} ».",
         "",
@@ -330,4 +332,9 @@ def init_app(app: Flask) -> None:
     # Loi 25: SQL logged at INFO/DEBUG, and database errors, must not show callers' numbers.
     services(app).store.engine.hide_parameters = True
     protect_logs()
-    worker.init_app(app, outbox=lambda: outbox_pass(app))
+    from ivr.effects import handlers
+    from ivr.recordings import reconcile_recent
+
+    worker.init_app(app, handlers(app), outbox=lambda: outbox_pass(app),
+                    reconcile=(lambda: reconcile_recent(app)) if twilio_configured(app.config)
+                    else None)

@@ -155,8 +155,10 @@ class Reconciliation:
 
 
 def reconcile(store: Store, config: Config, settings: Mapping[str, Any], since: datetime,
-              console_base: str | None = None) -> Reconciliation:
-    """Add the voicemails Twilio recorded since ``since`` whose callbacks never arrived."""
+              console_base: str | None = None, until: datetime | None = None
+              ) -> Reconciliation:
+    """Add the voicemails Twilio recorded since ``since`` (and before ``until``) whose
+    callbacks never arrived."""
     if not twilio_configured(settings):
         raise RuntimeError("Twilio REST API not configured (TWILIO_ACCOUNT_SID, "
                            "TWILIO_AUTH_TOKEN)")
@@ -175,6 +177,8 @@ def reconcile(store: Store, config: Config, settings: Mapping[str, Any], since: 
                                          .where(Voicemail.recording_sid.in_(sids))).all())
         base = (settings.get("TWILIO_API_BASE_URL") or TWILIO_API).rstrip("/")
         for recording in sorted(recordings, key=lambda r: (r.date_created or since, r.sid)):
+            if until is not None and recording.date_created and recording.date_created > until:
+                continue  # its callbacks may still be on their way
             if recording.sid in stored:
                 result.known += 1
                 continue
@@ -200,6 +204,26 @@ def reconcile(store: Store, config: Config, settings: Mapping[str, Any], since: 
             stored.add(recording.sid)
             log.info("reconcile: added voicemail %s (box %s, caller %s)", recording.sid, box,
                      mask_phone(caller))
+    return result
+
+
+AUTO_RECONCILE_HOURS = 26  # the worker's look-back, every RECONCILE interval: a day, and more
+AUTO_RECONCILE_QUIET = timedelta(minutes=10)  # younger recordings wait for their callbacks
+
+
+def reconcile_recent(app: Any) -> Reconciliation:
+    """The worker's regular ``ivr reconcile`` (when Twilio's REST API is configured): a
+    recording whose callbacks never came still becomes a voicemail, with no one acting."""
+    from ivr.services import services
+
+    now = utcnow()
+    result = reconcile(services(app).store, services(app).line.config, app.config,
+                       now - timedelta(hours=AUTO_RECONCILE_HOURS),
+                       app.config.get("IVR_PUBLIC_URL"), until=now - AUTO_RECONCILE_QUIET)
+    if result.added:
+        log.warning("reconcile: %d voicemail(s) whose callbacks never came were added",
+                    len(result.added))
+        services(app).worker.wake()
     return result
 
 

@@ -1,6 +1,9 @@
 """Replays: the same signed request seen again (Twilio retrying through a connection
 override, or someone who captured it) gets the same answer, but its journal notes are not
-written twice. Texts, voicemails and e-mails are idempotent on their own keys in the store.
+written twice: each event's ``uid`` in the journal is the request's fingerprint and its index,
+so a replay adds nothing, whichever process or instance gets it. This process also remembers
+the requests it answered lately, for the access line's ``replay`` and to skip the spool. Texts,
+voicemails and e-mails are idempotent on their own keys in the store.
 """
 
 from __future__ import annotations
@@ -35,12 +38,19 @@ class RecentRequests:
             return at is not None and now - at < self.ttl
 
 
-def replayed(app: Flask, req: LineRequest) -> bool:
-    if req.replayed is None:
+def fingerprint(req: LineRequest) -> str:
+    """The request's identity: Twilio's idempotency token (the same on its retries), else its
+    signature (of the URL and every parameter) and path."""
+    if req.fingerprint is None:
         environ = req.environ
         token = environ.get("HTTP_I_TWILIO_IDEMPOTENCY_TOKEN", "")[:128]
-        fingerprint = token or hashlib.sha256(
-            (environ.get("HTTP_X_TWILIO_SIGNATURE", "") + req.full_path).encode()
-        ).hexdigest()
-        req.replayed = services(app).recent.seen(fingerprint)
+        req.fingerprint = hashlib.sha256(
+            (f"token:{token}" if token else
+             environ.get("HTTP_X_TWILIO_SIGNATURE", "") + req.full_path).encode()).hexdigest()
+    return req.fingerprint
+
+
+def replayed(app: Flask, req: LineRequest) -> bool:
+    if req.replayed is None:
+        req.replayed = services(app).recent.seen(fingerprint(req))
     return req.replayed

@@ -59,6 +59,12 @@ def init_app(app: Flask) -> None:
         app.wsgi_app = PublicPrefix(app.wsgi_app, prefix)  # type: ignore[method-assign]
 
 
+# On the recording callback's URL: Twilio retries it up to 5 times within its 15 s when it
+# gets a 5xx (the spool refused the message), cannot connect or times out. A fragment: it
+# never reaches the server.
+RETRY_OVERRIDES = "#rc=5&rp=5xx,ct,rt"
+
+
 def public_prefix(public_url: str | None) -> str:
     """The path part of ``IVR_PUBLIC_URL`` ("/ligne" for https://host/ligne/), or ""."""
     return urlsplit(public_url or "").path.rstrip("/")
@@ -147,7 +153,9 @@ def require_twilio_signature() -> None:
         # validate()'s two (with and without a default port) only when that one differs.
         valid = algorithm.upper() in (HMAC_SHA1, HMAC_SHA256) and compare(
             validator.compute_signature(url, req.form, algorithm), signature) or \
-            validator.validate(url, req.form, signature, algorithm)
+            validator.validate(url, req.form, signature, algorithm) or \
+            req.endpoint == "voice.recording_status" and validator.validate(
+                url + RETRY_OVERRIDES, req.form, signature, algorithm)  # if signed with it
     elif "bodySHA256" in req.args:  # Twilio signs other bodies by a hash in the URL
         valid = validator.validate(url, req.get_data(as_text=True), signature, algorithm)
     else:  # a body the signature does not cover: refused, whatever the URL's signature

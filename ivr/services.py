@@ -15,6 +15,7 @@ if TYPE_CHECKING:
     from ivr.lookup import LineTypes
     from ivr.replays import RecentRequests
     from ivr.security import PublicURL
+    from ivr.spool import Spool
     from ivr.store import Store
     from ivr.twiml import Voice
     from ivr.worker import Worker
@@ -25,6 +26,7 @@ KEY = "ivr"
 @dataclass
 class Services:
     store: Store = None  # type: ignore[assignment]  # each set by its init_app, in order
+    spool: Spool = None  # type: ignore[assignment]
     line: LineConfig = None  # type: ignore[assignment]
     worker: Worker = None  # type: ignore[assignment]
     line_types: LineTypes = None  # type: ignore[assignment]

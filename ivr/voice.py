@@ -30,10 +30,9 @@ from ivr.flow import (
 )
 from ivr.lines import current_config, line_of
 from ivr.notify import sms_configured
-from ivr.request import LineRequest
+from ivr.request import LineRequest, seconds
 from ivr.services import services
 from ivr.twiml import Voice, render
-from ivr.worker import current_worker
 
 log = logging.getLogger(__name__)
 bp = Blueprint("voice", __name__, url_prefix="/voice")
@@ -55,7 +54,7 @@ class FlaskUrls:
 
     def recording_status(self, node_id: str, query: Mapping[str, str]) -> str:
         return security.absolute_url(url_for("voice.recording_status", node_id=node_id,
-                                             **query))
+                                             **query)) + security.RETRY_OVERRIDES
 
     def shortcut(self, query: Mapping[str, str]) -> str:
         return url_for("voice.shortcut", **query)
@@ -176,30 +175,31 @@ def _state(turn: Turn) -> CallState:
 
 @bp.post("/record/<node_id>")
 def recorded(node_id: str) -> Response:
-    """The caller finished recording: thank them now, store the message just after."""
+    """The caller finished recording: spool the message, thank them.
+
+    Should the spool refuse it (a full disk), the recording callback, which Twilio retries,
+    and the worker's reconciliation with Twilio still store it: the thanks hold."""
     turn = _turn()
-    duration = request.form.get("RecordingDuration", "0")
-    has_message = bool(request.form.get("RecordingUrl")) and duration not in ("", "0")
+    form = request.form
+    has_message = bool(form.get("RecordingUrl")) and seconds(form.get("RecordingDuration")) != 0
     prompt = "systeme.message_enregistre" if has_message else "systeme.aucun_message"
-    if request.form.get("RecordingSid") and not effects.simulated():
-        current_worker().defer("voicemail", effects.voicemail_saver(turn.config, node_id))
+    if form.get("RecordingSid") and not effects.simulated():
+        effects.spool_voicemail(turn.config, node_id)
         turn.note("recorded" if has_message else "empty-recording", node_id,
-                  request.form.get("RecordingSid"))
+                  form.get("RecordingSid"))
     return _respond(turn, Goodbye((turn.say(prompt),)))
 
 
 @bp.post("/recording/<node_id>")
 def recording_status(node_id: str) -> Response:
-    """Twilio's recording callback, outside the conversation: store it now, or soon."""
+    """Twilio's recording callback, outside the conversation: 204 once the message is in the
+    spool; 503 if the disk refused it, which Twilio retries (``security.RETRY_OVERRIDES`` on
+    this URL: the only webhook allowed a 5xx, since no caller hears it)."""
     if request.form.get("RecordingSid") and not effects.simulated() and \
-            request.form.get("RecordingStatus", "completed") == "completed":
-        save = effects.voicemail_saver(current_config(), node_id)
-        worker = current_worker()
-        try:
-            save(worker.store)
-        except Exception as exc:
-            log.warning("voicemail callback: storing later (%s)", type(exc).__name__)
-            worker.defer("voicemail", save)
+            request.form.get("RecordingStatus", "completed") == "completed" and \
+            not effects.spool_voicemail(current_config(), node_id):
+        request.outcome = "retry"  # type: ignore[attr-defined]
+        return Response(b"", status=503)
     request.outcome = "ack"  # type: ignore[attr-defined]
     return Response(b"", status=204)
 
@@ -233,9 +233,9 @@ def status() -> Response:
     """Twilio's call-status callback closes the call in the journal."""
     turn = _turn()
     call_status = request.form.get("CallStatus", "")[:32]
-    duration = request.form.get("CallDuration", "")
+    duration = seconds(request.form.get("CallDuration"))
     turn.note("status", None, call_status,
-              duration=duration if duration.isdigit() else None)
+              duration=None if duration is None else str(duration))
     return _respond(turn, Acknowledge())
 
 
@@ -274,7 +274,7 @@ def _last_resort() -> Response:
                                   "signal sonore. Nous vous rappellerons.")),
             action=url_for("voice.recorded", node_id=box),
             status_callback=security.absolute_url(url_for("voice.recording_status",
-                                                          node_id=box)),
+                                                          node_id=box)) + security.RETRY_OVERRIDES,
             no_message=(Speech("Au revoir."),),
         )
     except Exception:

@@ -30,9 +30,9 @@ def no_thread_outlives_its_test() -> Iterator[None]:
 
 
 @pytest.fixture
-def make_app(monkeypatch):
-    """An app built like production, with the test token and any overrides; its threads
-    are stopped when the test ends."""
+def make_app(monkeypatch, tmp_path_factory):
+    """An app built like production, with the test token and any overrides (a spool of its
+    own); its threads are stopped when the test ends."""
     built = []
     for name in ("TWILIO_AUTH_TOKEN", "IVR_PUBLIC_URL", "IVR_NOW", "IVR_DEV", "IVR_CONFIG_DIR",
                  "DATABASE_URL", "IVR_TRUSTED_PROXIES", "IVR_VOICE"):
@@ -43,6 +43,7 @@ def make_app(monkeypatch):
                   "DATABASE_URL": "sqlite://", "IVR_NOW": "2026-12-01T10:00:00-05:00",
                   "IVR_RELOAD_SECONDS": 0, "SECRET_KEY": "test-secret-key",
                   "IVR_LOOKUP": False,  # no caller's line type asked of Twilio unless a test does
+                  "IVR_SPOOL": str(tmp_path_factory.mktemp("spool") / "spool.sqlite3"),
                   **overrides}
         app = create_app(config)
         built.append(app)
@@ -53,6 +54,7 @@ def make_app(monkeypatch):
     yield build
     for app in built:
         stop_threads(app)
+        services(app).store.engine.dispose()
 
 
 @pytest.fixture
@@ -141,3 +143,20 @@ def console(app):
     from console import logged_in
 
     return logged_in(app)
+
+
+@pytest.fixture
+def written_events():
+    """written_events(app) → the journal events the app's worker wrote from its spool, as
+    dicts (call_sid, kind, node, detail), in order."""
+    from ivr.store import CallEvent
+
+    def read(app) -> list[dict]:
+        parts = services(app)
+        assert parts.worker.drain(), "the spool was not written"
+        with parts.store.session() as session:
+            rows = session.query(CallEvent).order_by(CallEvent.id).all()
+            return [{"call_sid": e.call_sid, "kind": e.kind, "node": e.node,
+                     "detail": e.detail} for e in rows]
+
+    return read

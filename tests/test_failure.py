@@ -144,26 +144,24 @@ def test_refused_requests_are_logged_too(client, caplog):
 # ---------------------------------------------------------------------- replays
 
 
-def test_a_replayed_request_gets_the_same_answer_and_is_journaled_once(app):
+def test_a_replayed_request_gets_the_same_answer_and_is_journaled_once(app, written_events):
     client = app.test_client()
     form = twilio_form(Digits="2")
     first_answer = signed_post(client, "/voice/input/accueil", form).get_data()
     again = signed_post(client, "/voice/input/accueil", form).get_data()
     assert first_answer == again
-    worker = services(app).worker
-    keys = [e for e in worker.queued_events() if e["kind"] == "key"]
+    keys = [e for e in written_events(app) if e["kind"] == "key"]
     assert len(keys) == 1
 
 
-def test_twilio_idempotency_token_tells_a_retry_from_a_repeated_key(app):
+def test_twilio_idempotency_token_tells_a_retry_from_a_repeated_key(app, written_events):
     """Pressing # twice sends two identical signed requests: with distinct tokens, both count."""
     client = app.test_client()
     form = twilio_form(Digits="#")
     for token in ("tok-1", "tok-2", "tok-2"):
         signed_post(client, "/voice/input/personnel?p=accueil", form,
                     headers={"I-Twilio-Idempotency-Token": token})
-    worker = services(app).worker
-    assert len([e for e in worker.queued_events() if e["kind"] == "key"]) == 2
+    assert len([e for e in written_events(app) if e["kind"] == "key"]) == 2
 
 
 # ---------------------------------------------------------------------- a path prefix
@@ -217,7 +215,7 @@ def test_silence_at_the_shortcut_prompt_is_not_an_unknown_shortcut(client):
     assert first(answer, "Gather").get("action").endswith("n=1")
 
 
-def test_a_failure_is_journaled_where_it_happened(app, monkeypatch):
+def test_a_failure_is_journaled_where_it_happened(app, monkeypatch, written_events):
     """The statistics' "where calls fail" counts technical errors by node."""
 
     def explode(*_args, **_kwargs):
@@ -225,6 +223,6 @@ def test_a_failure_is_journaled_where_it_happened(app, monkeypatch):
 
     monkeypatch.setattr(voice.Turn, "key_pressed", explode)
     signed_post(app.test_client(), "/voice/input/personnel?p=accueil", twilio_form(Digits="1"))
-    events = services(app).worker.queued_events()
+    events = written_events(app)
     assert ("error", "personnel") in [(e["kind"], e["node"]) for e in events]
     assert any(e["kind"] == "dial" for e in events)  # then the urgent line

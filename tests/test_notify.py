@@ -222,3 +222,16 @@ def test_the_outbox_pass_announces_recent_unannounced_messages_only(make_app, sm
     assert services(app).worker.drain()
     assert [m.dedupe_key for m in store.outbox()] == ["vm:RErecent:telesante@example.org"]
     assert len(smtp.received) == 1
+
+
+@pytest.mark.parametrize("caller", ["+1514555\r\nBcc: x@evil.example", "+15145550123\n"])
+def test_a_line_break_in_the_caller_field_never_stops_the_email(make_app, smtp, two_addresses,
+                                                                 caller):
+    """A ``From`` holding CR/LF (forged, or a carrier's oddity): the e-mail is sent, once per
+    address, with the value cleaned; no header is injected, no retry fails on it."""
+    played = play(make_app, "1,1,1", caller=caller,
+                  **{**smtp.settings(), "IVR_CONFIG_DIR": str(two_addresses)})
+    played.drain()
+    assert sorted(rcpt for mail in smtp.received for rcpt in mail.rcpt_tos) == sorted(TEAM)
+    assert all("\n" not in mail.subject and "Bcc" not in mail.message for mail in smtp.received)
+    assert {(m.status, m.attempts) for m in played.store.outbox()} == {("sent", 1)}

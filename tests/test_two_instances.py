@@ -25,11 +25,13 @@ class AlternatingSimulator(CallSimulator):
 
 
 @pytest.fixture
-def instances(database_url):
-    """Two instances of the line on one database, as two servers would run it."""
+def instances(database_url, tmp_path):
+    """Two instances of the line on one database, as two servers would run it (each with
+    its own spool, on its own disk)."""
     settings = {"TESTING": True, "TWILIO_AUTH_TOKEN": TOKEN, "IVR_WORKER": False,
                 "DATABASE_URL": database_url, "IVR_NOW": "2026-12-01T10:00:00-05:00"}
-    apps = [create_app(settings), create_app(settings)]
+    apps = [create_app({**settings, "IVR_SPOOL": str(tmp_path / f"spool{n}.sqlite3")})
+            for n in (1, 2)]
     yield apps
     for app in apps:
         stop_threads(app)

@@ -1,37 +1,63 @@
-"""ivr.worker: the call path only appends to memory; the worker writes, retries and survives.
+"""ivr.worker: the call path only appends to the spool; the worker writes, retries, isolates a
+poisoned row and survives.
 
 Tests taking ``store`` run on SQLite and on PostgreSQL (ids ``[sqlite]``/``[postgresql]``).
 """
 
 from __future__ import annotations
 
-import copy
+import os
 import socket
+import sqlite3
 import threading
+import time
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
-from types import MappingProxyType
+from datetime import UTC, datetime
 
 import pytest
-from dbfixtures import connections_tried_by_this_thread
 
 from ivr import worker as worker_module
+from ivr.effects import handlers
+from ivr.spool import Spool
 from ivr.store import Store
 from ivr.worker import Worker
 
 T0 = datetime(2026, 12, 1, 15, 0, tzinfo=UTC)
+NOTES = [{"kind": "key", "node": "accueil", "detail": "2"}, {"kind": "enter", "node": "csi"},
+         {"kind": "dial", "node": "csi", "destination": "csi"}]
 VOICEMAIL = {"recording_sid": "RE1", "call_sid": "CA1", "box": "soutien", "node": "vm",
-             "caller": None, "path": "vm", "received_at": T0,
+             "caller": "+15145550123", "path": "vm", "received_at": T0.timestamp(),
              "recording_url": "https://api.twilio.com/RE1", "duration": 7}
 
 
-def events(n: int, call_sid: str = "CA1") -> list[dict]:
-    return [{"call_sid": call_sid, "at": T0 + timedelta(milliseconds=i), "kind": "key",
-             "node": "accueil", "detail": str(i)} for i in range(n)]
+class FakeApp:
+    """What the worker's handlers read of an app: the line's config and settings."""
+
+    def __init__(self) -> None:
+        from ivr import REPO_ROOT
+        from ivr.loading import load
+        from ivr.services import Services
+
+        self.config: dict = {}
+        self.extensions = {"ivr": Services()}
+        self.extensions["ivr"].line = type("Line", (), {"config": load(REPO_ROOT)})()
 
 
-def save_voicemail(store: Store) -> None:
-    store.save_voicemail(**VOICEMAIL)
+def make_worker(store: Store, spool: Spool, **options) -> Worker:
+    app = FakeApp()
+    worker = Worker(store, spool, handlers(app), **{"threaded": False, **options})
+    app.extensions["ivr"].worker = worker
+    return worker
+
+
+def put_notes(worker: Worker, call_sid: str = "CA1", notes=NOTES, fingerprint=None) -> None:
+    assert worker.put("notes", {"call_sid": call_sid, "at": T0.timestamp(), "caller": None,
+                                "notes": notes}, fingerprint)
+
+
+@pytest.fixture
+def spool(tmp_path) -> Spool:
+    return Spool(tmp_path / "spool.sqlite3")
 
 
 class BootClock:
@@ -85,174 +111,126 @@ def hanging_store() -> Iterator[tuple[Store, socket.socket]]:
 # ---------------------------------------------------------------------- the happy path
 
 
-def test_recorded_events_are_written_by_drain(store):
-    worker = Worker(store, threaded=False)
-    for e in events(3):
-        worker.record(e)
+def test_spooled_notes_voicemails_and_texts_are_written_by_drain(store, spool):
+    worker = make_worker(store, spool)
+    put_notes(worker)
+    assert worker.put("voicemail", VOICEMAIL)
+    assert worker.put("sms", {"recipient": "+15145550123", "body": "Octopus : …",
+                              "dedupe_key": "sms:CA1:octopus"})
     assert worker.pending == 3
-    assert store.calls() == []  # nothing touched the database on the call path
     assert worker.drain()
+    assert [e.kind for e in store.events("CA1")] == ["key", "enter", "dial"]
+    [voicemail] = store.voicemails()
+    assert (voicemail.recording_sid, voicemail.duration) == ("RE1", 7)
+    assert [m.recipient for m in store.outbox()] == ["+15145550123"]
+    assert worker.pending == 0 and worker.stats.items_written == 3
+
+
+def test_large_backlogs_are_written_in_batches_in_order(store, spool, monkeypatch):
+    monkeypatch.setattr(worker_module, "ITEMS_PER_BATCH", 7)
+    worker = make_worker(store, spool)
+    for i in range(30):
+        put_notes(worker, notes=[{"kind": "key", "node": "accueil", "detail": str(i)}])
+    worker.run_once()  # one pass: the whole backlog, batch after batch
     assert worker.pending == 0
-    assert [e.detail for e in store.events("CA1")] == ["0", "1", "2"]
-    assert (worker.stats.events_written, worker.stats.failures) == (3, 0)
+    assert [e.detail for e in store.events("CA1")] == [str(i) for i in range(30)]
 
 
-def test_deferred_work_runs_on_drain(store):
-    worker = Worker(store, threaded=False)
-    worker.defer("voicemail", save_voicemail)
-    assert store.voicemails() == []
+def test_what_a_killed_process_spooled_is_written_by_the_next_one(store, tmp_path):
+    """The spool is a file: a process killed after answering leaves its rows there, even in
+    the middle of a batch it had claimed; the next process (or instance start) writes them."""
+    path = tmp_path / "spool.sqlite3"
+    put_notes(make_worker(store, Spool(path)))  # the answered request: on disk
+    dead_pid = _a_finished_pid()
+    connection = sqlite3.connect(path)
+    with connection:
+        connection.execute("UPDATE items SET claimed_by = ?, claimed_at = ?",
+                           (dead_pid, time.time()))  # claimed, then killed
+    connection.close()
+    worker = make_worker(store, Spool(path))
+    assert worker.drain(timeout=5)  # not after the 60 s lease: its claimer is gone
+    assert [e.kind for e in store.events("CA1")] == ["key", "enter", "dial"]
+
+
+def _a_finished_pid() -> int:
+    pid = os.fork()
+    if pid == 0:
+        os._exit(0)
+    os.waitpid(pid, 0)
+    return pid
+
+
+def test_a_row_written_twice_is_written_once(store, spool):
+    worker = make_worker(store, spool)
+    put_notes(worker, fingerprint="a" * 64)
+    put_notes(worker, fingerprint="a" * 64)  # a replay, another process's copy
     assert worker.drain()
-    assert [v.recording_sid for v in store.voicemails()] == ["RE1"]
-    assert worker.stats.tasks_done == 1
+    assert len(store.events("CA1")) == 3
 
 
-def test_large_batches_are_written_in_order(store):
-    worker = Worker(store, threaded=False)
-    for e in events(1200):
-        worker.record(e)
+# ---------------------------------------------------------------------- poison
+
+
+def test_a_poisoned_row_is_quarantined_and_the_others_written(store, spool, caplog):
+    """One bad row among many: found by halving, kept aside with its error; every other row
+    is written, and the journal goes on for the next calls."""
+    worker = make_worker(store, spool)
+    for n in range(10):
+        put_notes(worker, call_sid=f"CA{n}")
+        if n == 6:
+            assert worker.put("notes", {"call_sid": "CAX", "at": T0.timestamp(),
+                                        "caller": None, "notes": [{"node": "no kind"}]})
+    worker.put("mystery", {"from": "a newer version"})
     assert worker.drain()
-    assert [int(e.detail) for e in store.events("CA1")] == list(range(1200))
+    assert len(store.calls()) == 10
+    [(_, kind, error, _), (_, other, _, _)] = spool.quarantined()
+    assert (kind, other) == ("notes", "mystery") and "KeyError" in error
+    assert worker.stats.items_quarantined == 2
+    assert any("quarantined" in r.getMessage() for r in caplog.records)
+    put_notes(worker, call_sid="CA99")
+    assert worker.drain() and len(store.calls()) == 11
+    assert spool.requeue() == 2 and worker.pending == 2  # after a fix, tried again
 
 
-# ---------------------------------------------------------------------- a request's notes
-
-# One request's notes as Turn.note makes them, shared by every request (a cached tuple):
-# read-only, so that any change made to them fails the test.
-NOTES = tuple(MappingProxyType(note) for note in (
-    {"kind": "key", "node": "personnel", "detail": "1"},
-    {"kind": "enter", "node": "urgence_ti", "detail": None, "branch": "personnel",
-     "last_node": "urgence_ti"},
-    {"kind": "dial", "node": "urgence_ti", "detail": "csi", "destination": "csi"},
-))
-
-
-def test_a_request_s_notes_are_one_entry_made_into_events_by_the_writer(store):
-    before = copy.deepcopy([dict(note) for note in NOTES])
-    worker = Worker(store, threaded=False)
-    worker.record(events(1, "CA2")[0])
-    worker.record_notes("CA1", T0, "+1514…23", NOTES)
-    worker.record_notes("CA2", T0 + timedelta(seconds=1), "+1438…99", NOTES)
-    assert (len(worker.events), worker.pending) == (3, 7)  # one entry per request
-    assert [(e["call_sid"], e["kind"]) for e in worker.queued_events()] == [
-        ("CA2", "key"), ("CA1", "key"), ("CA1", "enter"), ("CA1", "dial"),
-        ("CA2", "key"), ("CA2", "enter"), ("CA2", "dial")]
-    assert store.calls() == []
-
+def test_a_voicemail_is_kept_whatever_its_optional_fields_hold(store, spool):
+    """A duration no integer column takes (a value that reached the spool unchecked): the
+    message is stored without it, never quarantined, never dropped."""
+    worker = make_worker(store, spool)
+    worker.put("voicemail", {**VOICEMAIL, "duration": 10 ** 23})
     assert worker.drain()
-    assert (worker.pending, worker.stats.events_written) == (0, 7)
-    assert [(e.kind, e.node, e.detail, e.at) for e in store.events("CA1")] == [
-        ("key", "personnel", "1", T0), ("enter", "urgence_ti", None, T0),
-        ("dial", "urgence_ti", "csi", T0)]
-    assert [e.kind for e in store.events("CA2")] == ["key", "key", "enter", "dial"]
-    calls = {c.call_sid: c for c in store.calls()}
-    assert (calls["CA1"].caller, calls["CA1"].branch, calls["CA1"].last_node,
-            calls["CA1"].destination) == ("+1514…23", "personnel", "urgence_ti", "csi")
-    assert [dict(note) for note in NOTES] == before
+    [voicemail] = store.voicemails()
+    assert (voicemail.recording_sid, voicemail.duration) == ("RE1", None)
+    assert spool.backlog().quarantined == 0
 
 
-def test_a_batch_holds_whole_requests_within_its_size(store, monkeypatch):
-    monkeypatch.setattr(worker_module, "EVENTS_PER_BATCH", 5)
-    sizes: list[int] = []
-    write_notes = store.write_notes
-    monkeypatch.setattr(store, "write_notes", lambda batch: (
-        sizes.append(sum(len(notes) for *_, notes in batch)), write_notes(batch)))
-    worker = Worker(store, threaded=False)
-    for n in range(3):
-        worker.record_notes(f"CA{n}", T0, None, NOTES)
-    for e in events(4, "CA9"):
-        worker.record(e)
-    assert worker.drain()
-    assert sizes == [3, 3, 5, 2]  # 3 + 3 > 5: a request's notes are never split
-    assert worker.stats.events_written == 13
+# ---------------------------------------------------------------------- a sick database
 
 
-def test_notes_count_against_the_limit_by_event(dead_store, monkeypatch):
-    monkeypatch.setattr(worker_module, "MAX_PENDING_EVENTS", 10)
-    worker = Worker(dead_store, threaded=False)
-    for n in range(5):
-        worker.record_notes(f"CA{n}", T0, None, NOTES)
-    # Checked before queueing: the fourth request goes over (12), the fifth is refused.
-    assert (worker.pending, worker.stats.events_lost) == (12, 3)
-    worker.run_once(force=True)  # fails: the batch goes back as events, up to the limit
-    assert (worker.pending, worker.stats.events_lost) == (10, 5)
-    assert [e["call_sid"] for e in worker.queued_events()] == ["CA0"] + ["CA1"] * 3 + [
-        "CA2"] * 3 + ["CA3"] * 3
-    worker.record_notes("CA9", T0, None, NOTES)
-    assert (worker.pending, worker.stats.events_lost) == (10, 8)
+def test_a_dead_database_loses_nothing_and_is_caught_up_later(dead_store, store, spool):
+    worker = make_worker(dead_store, spool)
+    put_notes(worker)
+    worker.put("voicemail", VOICEMAIL)
+    assert not worker.drain(timeout=0.3)
+    assert worker.stats.failures >= 1 and worker.pending == 2
+    assert spool.backlog().quarantined == 0  # away is not poisoned
+    assert make_worker(store, spool).drain()  # the database is back
+    assert len(store.events("CA1")) == 3 and len(store.voicemails()) == 1
 
 
-def test_a_cleared_queue_counts_from_zero(store):
-    worker = Worker(store, threaded=False)  # never runs, as for `ivr call`: its queue is cleared
-    worker.record_notes("CA1", T0, None, NOTES)
-    worker.events.clear()
-    worker.record_notes("CA2", T0, None, NOTES)
-    assert worker.pending == 3
-
-
-def test_record_notes_never_raises(store, caplog):
-    worker = Worker(store, threaded=False)
-    worker.record_notes("CA1", T0, None, None)  # type: ignore[arg-type]
-    worker.record_notes("CA1", T0, None, ())
-    assert worker.pending == 0
-    assert "journal notes dropped" in caplog.text
-
-
-# ---------------------------------------------------------------------- a dead database
-
-
-def test_a_dead_database_loses_nothing_and_is_caught_up_later(dead_store, store):
-    worker = Worker(dead_store, threaded=False)
-    with connections_tried_by_this_thread(dead_store) as tried:
-        for e in events(1000):
-            worker.record(e)
-        worker.defer("voicemail", save_voicemail)
-    assert tried == []  # the call path only queued: it never went near the database
-
-    worker.run_once(force=True)  # both fail: counted, kept
-    assert worker.stats.failures == 2
-    assert worker.stats.last_error is not None
-    assert worker.pending == 1001
-    assert (worker.stats.events_written, worker.stats.events_lost) == (0, 0)
-    assert not worker.drain(timeout=0.2)  # still down: nothing is dropped
-    assert worker.pending == 1001
-
-    worker.store = store  # the database is back
-    assert worker.drain()
-    assert [int(e.detail) for e in store.events("CA1")] == list(range(1000))
-    assert [v.recording_sid for v in store.voicemails()] == ["RE1"]
-    assert (worker.stats.events_written, worker.stats.tasks_done) == (1000, 1)
-    assert (worker.stats.events_lost, worker.stats.tasks_lost) == (0, 0)
-
-
-def test_pending_events_are_bounded(dead_store, monkeypatch):
-    monkeypatch.setattr(worker_module, "MAX_PENDING_EVENTS", 10)
-    monkeypatch.setattr(worker_module, "MAX_PENDING_TASKS", 2)
-    worker = Worker(dead_store, threaded=False)
-    for e in events(15):
-        worker.record(e)
-    for _ in range(3):
-        worker.defer("voicemail", save_voicemail)
-    assert (len(worker.events), worker.stats.events_lost) == (10, 5)
-    assert (len(worker.tasks), worker.stats.tasks_lost) == (2, 1)
-    worker.run_once(force=True)
-    assert len(worker.events) == 10  # a failed batch goes back, up to the limit
-    assert [e["detail"] for e in worker.events] == [str(i) for i in range(10)]
-
-
-def test_the_call_path_never_waits_for_a_hanging_database(workers, hanging_store):
+def test_the_call_path_never_waits_for_a_hanging_database(workers, hanging_store, spool):
     store, listener = hanging_store  # (torn down before ``workers``: the thread gets unstuck)
-    worker = Worker(store, threaded=True, interval=0.01)
+    worker = make_worker(store, spool, threaded=True, interval=0.01)
     workers.append(worker)
-    worker.record(events(1)[0])  # the thread starts and blocks connecting
+    put_notes(worker)  # the thread starts and blocks connecting
     server_side, _ = listener.accept()  # it is now inside the store, waiting for an answer
 
     queued = threading.Event()
 
     def call_path() -> None:
-        for e in events(1000):
-            worker.record(e)
+        for n in range(1000):
+            put_notes(worker, call_sid=f"CA{n}")
         for _ in range(100):
-            worker.defer("voicemail", save_voicemail)
+            worker.put("voicemail", VOICEMAIL)
         queued.set()
 
     threading.Thread(target=call_path, name="test-call-path", daemon=True).start()
@@ -264,58 +242,56 @@ def test_the_call_path_never_waits_for_a_hanging_database(workers, hanging_store
 
     server_side.close()  # now the connection fails: counted, and nothing is lost
     listener.close()
-    assert worker.wait_for(lambda: worker.stats.failures >= 1 and len(worker.events) == 1001,
-                           timeout=60), worker.stats
-    assert worker.stats.events_lost == 0
+    assert worker.wait_for(lambda: worker.stats.failures >= 1, timeout=60), worker.stats
+    assert worker.pending == 1101
 
 
-# ---------------------------------------------------------------------- retries
-
-
-def test_a_failing_deferred_task_is_retried_later_and_succeeds(store):
-    tries: list[int] = []
-
-    def flaky(s: Store) -> None:
-        tries.append(len(tries))
-        if len(tries) < 3:
-            raise ConnectionError("database restarting")
-        save_voicemail(s)
-
+def test_a_dead_database_is_tried_again_after_its_back_off_not_before(dead_store, spool):
     clock = BootClock()
-    worker = Worker(store, threaded=False, clock=clock)
-    worker.defer("voicemail", flaky)
+    worker = make_worker(dead_store, spool, clock=clock)
+    put_notes(worker)
     worker.run_once()
-    assert (len(tries), worker.stats.failures) == (1, 1)
-    (task,) = worker.tasks
-    assert task.attempts == 1 and task.not_before > clock.now  # backing off
+    assert worker.stats.failures == 1
+    clock.now += 1.9
     worker.run_once()
-    assert len(tries) == 1  # not yet
-
-    clock.now = task.not_before  # time passes
+    assert worker.stats.failures == 1
+    clock.now += 0.2
     worker.run_once()
-    assert (len(tries), worker.stats.failures, task.attempts) == (2, 2, 2)
-    assert "ConnectionError: database restarting" in (worker.stats.last_error or "")
-    assert worker.drain()
-    assert len(tries) == 3
-    assert (worker.stats.tasks_done, worker.stats.tasks_lost) == (1, 0)
-    assert [v.recording_sid for v in store.voicemails()] == ["RE1"]
+    assert worker.stats.failures == 2 and worker.pending == 1
 
 
-def test_a_deferred_task_older_than_a_day_is_given_up(store, monkeypatch):
-    def broken(s: Store) -> None:
-        raise RuntimeError("bug")
-
+def test_a_dead_database_is_logged_once_a_minute_per_error(dead_store, spool, caplog):
+    """Every pass fails: each error is one line a minute, not one per pass."""
     clock = BootClock()
-    worker = Worker(store, threaded=False, clock=clock)
-    worker.defer("broken", broken)
+    worker = make_worker(dead_store, spool, clock=clock)
+    put_notes(worker)
+
+    def warnings() -> list[str]:
+        return [r.getMessage().split(": ", 1)[1].split(":")[0] for r in caplog.records
+                if r.name == "ivr.worker" and "deferred work failed" in r.getMessage()]
+
+    for _ in range(10):
+        worker.run_once(force=True)
+        clock.now += 1
+    assert worker.stats.failures == 10
+    assert warnings() == ["spool"]
+    clock.now += 60
     worker.run_once(force=True)
-    assert (worker.pending, worker.stats.tasks_lost) == (1, 0)  # retried later
-    clock.now += worker_module.TASK_MAX_AGE + 1
-    worker.run_once(force=True)
-    assert (worker.pending, worker.stats.tasks_lost, worker.stats.failures) == (0, 1, 2)
+    assert warnings() == ["spool", "spool"]
 
 
-def test_the_outbox_pass_runs_and_its_failures_are_counted(store):
+def test_an_unwritable_spool_says_so_and_the_request_decides(tmp_path, store):
+    """A spool the disk refuses (here: a directory where the file should be) answers False
+    at once; the webhook then chooses (the recording callback answers 503 for a retry)."""
+    (tmp_path / "spool.sqlite3").mkdir()
+    worker = make_worker(store, Spool(tmp_path / "spool.sqlite3"))
+    assert worker.put("voicemail", VOICEMAIL) is False
+
+
+# ---------------------------------------------------------------------- the outbox, reconciling
+
+
+def test_the_outbox_pass_runs_and_its_failures_are_counted(store, spool):
     calls: list[int] = []
 
     def outbox() -> int:
@@ -324,7 +300,7 @@ def test_the_outbox_pass_runs_and_its_failures_are_counted(store):
             raise OSError("SMTP down")
         return 0
 
-    worker = Worker(store, outbox=outbox, threaded=False, outbox_interval=1.0)
+    worker = make_worker(store, spool, outbox=outbox, outbox_interval=1.0)
     worker.run_once(force=True)
     worker.run_once()  # not due yet
     assert len(calls) == 1
@@ -336,103 +312,55 @@ def test_the_outbox_pass_runs_and_its_failures_are_counted(store):
     assert len(calls) == 3
 
 
+def test_reconciling_runs_every_interval_by_itself(store, spool):
+    """``ivr reconcile`` without anyone: a recording whose callbacks never came is fetched."""
+    runs: list[float] = []
+    clock = BootClock()
+    worker = make_worker(store, spool, reconcile=lambda: runs.append(clock.now),
+                         reconcile_interval=900, clock=clock)
+    worker.run_once()
+    assert runs == []  # not at start: the callbacks of the last minutes may be on their way
+    clock.now += 900
+    worker.run_once(force=True)
+    worker.run_once()
+    assert runs == [905.0]
+    clock.now += 900
+    worker.run_once()
+    assert runs == [905.0, 1805.0]
+
+
 # ---------------------------------------------------------------------- the thread
 
 
-def test_a_threaded_worker_writes_in_the_background(store, workers):
-    worker = Worker(store, threaded=True, interval=0.05)
+def test_a_threaded_worker_writes_in_the_background(store, spool, workers):
+    worker = make_worker(store, spool, threaded=True, interval=0.05)
     workers.append(worker)
-    for e in events(5):
-        worker.record(e)
-    worker.defer("voicemail", save_voicemail)
-    assert worker.wait_for(lambda: worker.stats.tasks_done == 1
-                           and worker.stats.events_written == 5, timeout=60), worker.stats
+    put_notes(worker)
+    worker.put("voicemail", VOICEMAIL)
+    assert worker.wait_for(lambda: worker.stats.items_written == 2, timeout=60), worker.stats
     assert worker.pending == 0
-    assert [e.detail for e in store.events("CA1")] == ["0", "1", "2", "3", "4"]
+    assert [e.kind for e in store.events("CA1")] == ["key", "enter", "dial"]
     assert [v.recording_sid for v in store.voicemails()] == ["RE1"]
     assert worker._thread is not None and worker._thread.name == "ivr-worker"
 
 
 @pytest.mark.parametrize("seconds_since_boot", [0.5, 5.0, 59.0])
-def test_a_worker_started_just_after_boot_does_its_first_pass_at_once(store, seconds_since_boot):
+def test_a_worker_started_just_after_boot_does_its_first_pass_at_once(store, spool,
+                                                                       seconds_since_boot):
     """Nothing is "last done" at time 0: on a machine up for less than an interval, the
-    journal, the deferred work and the outbox are all due on the first pass."""
+    spool and the outbox are both due on the first pass."""
     sent: list[int] = []
-    worker = Worker(store, threaded=False, journal_interval=3600, outbox_interval=3600,
-                    outbox=lambda: sent.append(1) or 0, clock=BootClock(seconds_since_boot))
-    worker.record_notes("CA1", T0, None, NOTES)
-    worker.defer("voicemail", save_voicemail)
+    worker = make_worker(store, spool, outbox_interval=3600, outbox=lambda: sent.append(1) or 0,
+                         clock=BootClock(seconds_since_boot))
+    put_notes(worker)
     worker.run_once()
-    assert (worker.pending, worker.stats.events_written, worker.stats.tasks_done) == (0, 3, 1)
+    assert (worker.pending, worker.stats.items_written) == (0, 1)
     assert sent == [1]
-    assert [e.kind for e in store.events("CA1")] == ["key", "enter", "dial"]
 
 
-def test_a_threaded_worker_started_just_after_boot_writes_without_waiting(store, workers):
-    worker = Worker(store, threaded=True, interval=0.01, journal_interval=3600,
-                    clock=BootClock(5.0))
+def test_a_threaded_worker_started_just_after_boot_writes_without_waiting(store, spool, workers):
+    worker = make_worker(store, spool, threaded=True, interval=3600, clock=BootClock(5.0))
     workers.append(worker)
-    worker.record_notes("CA1", T0, None, NOTES)
-    assert worker.wait_for(lambda: worker.stats.events_written == 3, timeout=60), worker.stats
+    put_notes(worker)
+    assert worker.wait_for(lambda: worker.stats.items_written == 1, timeout=60), worker.stats
     assert [e.kind for e in store.events("CA1")] == ["key", "enter", "dial"]
-
-
-def test_a_dead_database_is_tried_again_after_its_back_off_not_before(dead_store):
-    clock = BootClock()
-    worker = Worker(dead_store, threaded=False, journal_interval=0, clock=clock)
-    worker.record(events(1)[0])
-    worker.run_once()
-    assert worker.stats.failures == 1
-    clock.now += 1.9
-    worker.run_once()
-    assert worker.stats.failures == 1
-    clock.now += 0.2
-    worker.run_once()
-    assert worker.stats.failures == 2 and worker.pending == 1
-
-
-def test_one_pass_writes_the_whole_queue_about_once_a_journal_interval(store, monkeypatch):
-    """The journal is written in large transactions (cheaper per event), every
-    ``journal_interval``: one pass takes everything queued, batch after batch."""
-    monkeypatch.setattr(worker_module, "EVENTS_PER_BATCH", 5)
-    sizes: list[int] = []
-    write_notes = store.write_notes
-    monkeypatch.setattr(store, "write_notes", lambda batch: (
-        sizes.append(sum(len(notes) for *_, notes in batch)), write_notes(batch)))
-    clock = BootClock(5.0)  # whatever the machine's uptime
-    worker = Worker(store, threaded=False, journal_interval=3600, clock=clock)
-    for n in range(4):
-        worker.record_notes(f"CA{n}", T0, None, NOTES)
-    worker.run_once()
-    assert sizes == [3, 3, 3, 3] and worker.pending == 0  # the first pass: all of it
-    worker.record_notes("CA9", T0, None, NOTES)
-    worker.run_once()
-    assert sizes == [3, 3, 3, 3] and worker.pending == 3  # within the interval: waits
-    clock.now += 3600  # an interval later: due
-    worker.run_once()
-    assert sizes == [3, 3, 3, 3, 3] and worker.pending == 0
-    worker.record_notes("CA10", T0, None, NOTES)
-    worker.run_once(force=True)  # drain(), shutdown: now, whatever the interval
-    assert sizes == [3, 3, 3, 3, 3, 3] and worker.pending == 0
-
-
-def test_a_dead_database_is_logged_once_a_minute_per_error(dead_store, caplog):
-    """The journal and a voicemail fail in turn on every pass: each error is one line a
-    minute, not one per pass."""
-    clock = BootClock()
-    worker = Worker(dead_store, threaded=False, clock=clock)
-    worker.record(events(1)[0])
-    worker.defer("voicemail", save_voicemail)
-
-    def warnings() -> list[str]:
-        return [r.getMessage().split(": ", 1)[1].split(":")[0] for r in caplog.records
-                if r.name == "ivr.worker" and "deferred work failed" in r.getMessage()]
-
-    for _ in range(10):
-        worker.run_once(force=True)
-        clock.now += 1
-    assert worker.stats.failures == 20
-    assert warnings() == ["journal", "voicemail"]
-    clock.now += 60
-    worker.run_once(force=True)
-    assert warnings() == ["journal", "voicemail", "journal", "voicemail"]
