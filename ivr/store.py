@@ -8,6 +8,7 @@ Every write is an idempotent upsert, so Twilio's callbacks may come twice or in 
 from __future__ import annotations
 
 import logging
+import tempfile
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
@@ -28,7 +29,6 @@ from sqlalchemy import (
     create_engine,
     delete,
     event,
-    insert,
     select,
     update,
 )
@@ -36,7 +36,9 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
 from sqlalchemy.pool import StaticPool
 
+from ivr.request import clean, seconds
 from ivr.services import services
+from ivr.spool import Spool
 
 log = logging.getLogger(__name__)
 
@@ -115,7 +117,8 @@ class Call(Base):
 
 class CallEvent(Base):
     __tablename__ = "call_events"
-    __table_args__ = (Index("ix_call_events_call_at", "call_sid", "at"),)
+    __table_args__ = (Index("ix_call_events_call_at", "call_sid", "at"),
+                      Index("ux_call_events_uid", "uid", unique=True))
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     call_sid: Mapped[str] = mapped_column(String(64), ForeignKey("calls.call_sid",
@@ -124,6 +127,9 @@ class CallEvent(Base):
     kind: Mapped[str] = mapped_column(String(16))  # enter|key|dial|dial-result|record|status
     node: Mapped[str | None] = mapped_column(String(128))
     detail: Mapped[str | None] = mapped_column(Text)
+    # The request's fingerprint and the event's index in it: a request written twice (the
+    # spool replayed after a crash, a replay on another instance) adds its events once.
+    uid: Mapped[str | None] = mapped_column(String(72))
 
 
 class OutboxMessage(Base):
@@ -163,6 +169,39 @@ class AdminUser(Base):
     session_version: Mapped[int] = mapped_column(Integer, default=1)
 
 
+class AdminSession(Base):
+    """One console session: the cookie holds a random token, the table only its SHA-256.
+    Revoked at logout, at a password change or by « déconnecter partout » (ivr.admin.accounts).
+    """
+
+    __tablename__ = "admin_sessions"
+    __table_args__ = (Index("ux_admin_sessions_token_hash", "token_hash", unique=True),
+                      Index("ix_admin_sessions_user_id", "user_id"))
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    token_hash: Mapped[str] = mapped_column(String(64))
+    user_id: Mapped[int] = mapped_column(Integer, ForeignKey("admin_users.id",
+                                                             ondelete="CASCADE"))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    last_seen_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    ip: Mapped[str | None] = mapped_column(String(64))
+    user_agent: Mapped[str | None] = mapped_column(String(256))
+
+
+class AdminLoginThrottle(Base):
+    """Login tries per key (a source address, an account from unknown browsers, an account
+    from one trusted browser) in the current window, shared by every instance."""
+
+    __tablename__ = "admin_login_throttle"
+    __table_args__ = (Index("ix_admin_login_throttle_window_start", "window_start"),)
+
+    key: Mapped[str] = mapped_column(String(160), primary_key=True)
+    window_start: Mapped[datetime] = mapped_column(UTCDateTime())
+    tries: Mapped[int] = mapped_column(Integer)
+
+
 # ---------------------------------------------------------------------- engine
 
 
@@ -177,7 +216,7 @@ READ_ONLY_SQLSTATE = "25006"  # read_only_sql_transaction
 def make_engine(url: str) -> Engine:
     """An engine with short timeouts: a dead database must fail fast, never hang a worker."""
     if url.startswith("sqlite"):
-        kwargs: dict[str, Any] = {"connect_args": {"check_same_thread": False, "timeout": 5}}
+        kwargs: dict[str, Any] = {"connect_args": {"check_same_thread": False, "timeout": 2}}
         if url in ("sqlite://", "sqlite:///:memory:"):
             kwargs["poolclass"] = StaticPool
         engine = create_engine(url, **kwargs)
@@ -202,8 +241,17 @@ def make_engine(url: str) -> Engine:
         url = "postgresql://" + url[len("postgres://"):]
     if url.startswith("postgresql://"):
         url = "postgresql+psycopg://" + url[len("postgresql://"):]
-    engine = create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=5, pool_timeout=3,
-                           connect_args={"connect_timeout": 3})
+    # No webhook touches the database (they write the spool); the console, the health probe
+    # and the worker do. A frozen server (SIGSTOP: the kernel still acknowledges, so no TCP
+    # timeout fires) holds a query for as long as it is frozen: the small pool bounds how many
+    # of a process's threads it can hold (the others get a connection in 2 s or an error page);
+    # statement_timeout and lock_timeout bound a slow or locked server's queries.
+    engine = create_engine(url, pool_pre_ping=True, pool_size=3, max_overflow=1, pool_timeout=2,
+                           connect_args={"connect_timeout": 3, "keepalives": 1,
+                                         "keepalives_idle": 10, "keepalives_interval": 5,
+                                         "keepalives_count": 3,
+                                         "options": "-c statement_timeout=5000 "
+                                                    "-c lock_timeout=2000"})
 
     @event.listens_for(engine, "handle_error")
     def _read_only_is_stale(context: Any) -> None:
@@ -230,8 +278,7 @@ class Store:
             yield session
 
     def _insert(self, table: Any) -> Any:
-        dialect = postgresql if self.engine.dialect.name == "postgresql" else sqlite
-        return dialect.insert(table)
+        return _insert(self.engine.dialect.name, table)
 
     def ping(self) -> bool:
         try:
@@ -312,14 +359,13 @@ class Store:
     def write_events(self, events: Sequence[Mapping[str, Any]]) -> None:
         """Write a batch of journal events, creating or updating each call's summary row."""
         if events:
-            self.journal.write([(e["call_sid"], e["at"], e.get("caller"), [e])
+            self.journal.write([(e["call_sid"], e["at"], e.get("caller"), [e], None)
                                 for e in events])
 
     def write_notes(self, entries: Sequence[JournalEntry]) -> None:
-        """Write requests' notes as journal events: ``(call_sid, at, caller, notes)`` each,
-        ``notes`` the events without the call's fields. A tuple of notes is taken as shared
-        by the requests that got the same answer, never modified: it is prepared once for
-        all of them (any other sequence, every time)."""
+        """Write requests' notes as journal events: ``(call_sid, at, caller, notes,
+        fingerprint)`` each, ``notes`` the events without the call's fields, ``fingerprint``
+        the request's (its events are written once: ``CallEvent.uid``) or None."""
         if entries:
             self.journal.write(entries)
 
@@ -429,8 +475,8 @@ class Store:
 # In the table's order, which is the order of a compiled UPDATE's parameters.
 SUMMARY_COLUMNS = ("branch", "last_node", "destination", "ended_at", "duration")
 
-# (call_sid, at, caller, notes): one request's journal events, as the worker queues them.
-JournalEntry = tuple[str, datetime, "str | None", Sequence[Mapping[str, Any]]]
+# (call_sid, at, caller, notes, fingerprint): one request's journal events, as spooled.
+JournalEntry = tuple[str, datetime, "str | None", Sequence[Mapping[str, Any]], "str | None"]
 
 
 class PreparedNotes(NamedTuple):
@@ -447,15 +493,15 @@ def prepare_notes(notes: Sequence[Mapping[str, Any]]) -> PreparedNotes:
     closes = False
     for note in notes:
         get = note.get
-        kind = note["kind"]
-        rows.append((kind, get("node"), get("detail")))
+        kind = clean(note["kind"], 16)
+        rows.append((kind, clean(get("node"), 128), clean(get("detail"), 2000)))
         for column in ("branch", "last_node", "destination"):
             if (value := get(column)) is not None:
-                changes[column] = value
+                changes[column] = clean(value, 64 if column == "destination" else 128)
         if kind == "status":
             closes = True
-            if str(duration := get("duration") or "").isdigit():
-                changes["duration"] = int(duration)
+            if (duration := seconds(get("duration"))) is not None:
+                changes["duration"] = duration
     return PreparedNotes(tuple(rows), changes, closes)
 
 
@@ -496,12 +542,15 @@ class Journal:
         new_calls: dict[str, dict[str, Any]] = {}
         changes: dict[str, dict[str, Any]] = {}  # call → latest value of each field
         event_rows = []
-        for call_sid, at, caller, notes in entries:
+        for call_sid, at, caller, notes, fingerprint in entries:
             prepared = prepare_notes(notes)
+            call_sid = clean(call_sid, 64)
             event_rows += [{"call_sid": call_sid, "at": at, "kind": kind, "node": node,
-                            "detail": detail} for kind, node, detail in prepared.rows]
+                            "detail": detail,
+                            "uid": f"{fingerprint[:64]}:{index}" if fingerprint else None}
+                           for index, (kind, node, detail) in enumerate(prepared.rows)]
             new_calls.setdefault(call_sid, {"call_sid": call_sid, "started_at": at,
-                                            "caller": caller})
+                                            "caller": clean(caller, 32)})
             change = changes.setdefault(call_sid, {})
             change.update(prepared.changes)
             if prepared.closes:
@@ -515,8 +564,9 @@ class Journal:
         with self.engine.begin() as connection:
             connection.execute(_insert_new(connection.dialect.name, calls),
                                list(new_calls.values()))
-            if event_rows:
-                connection.execute(insert(events), event_rows)
+            if event_rows:  # a request's events already written (replayed, respooled): kept
+                connection.execute(_insert(connection.dialect.name, events)
+                                   .on_conflict_do_nothing(index_elements=["uid"]), event_rows)
             for columns, rows in updates.items():
                 connection.execute(
                     update(calls).where(calls.c.call_sid == bindparam("sid"))
@@ -535,14 +585,23 @@ class Journal:
                      for sid, kinds in closed.items()])
 
 
+def _insert(dialect: str, table: Any) -> Any:
+    return (postgresql if dialect == "postgresql" else sqlite).insert(table)
+
+
 def _insert_new(dialect: str, table: Any) -> Any:
     """INSERT … ON CONFLICT DO NOTHING: a call another instance (or batch) created stays."""
-    module = postgresql if dialect == "postgresql" else sqlite
-    return module.insert(table).on_conflict_do_nothing(index_elements=["call_sid"])
+    return _insert(dialect, table).on_conflict_do_nothing(index_elements=["call_sid"])
 
 
 class AdminUsers:
-    """Console accounts: creation, look-up, and the failed-login counter behind lock-out."""
+    """Console accounts: creation, look-up, password changes and unlocking. Sessions and the
+    login-throttle counters themselves are in ``ivr.admin.accounts``."""
+
+    # Throttle keys of one account (see ivr.admin.accounts): tries from browsers it does not
+    # know, and tries from each browser it logged in from before.
+    UNTRUSTED_KEY = "user:{username}"
+    DEVICE_KEY_PREFIX = "device:{user_id}:"
 
     def __init__(self, store: Store) -> None:
         self.store = store
@@ -570,17 +629,6 @@ class AdminUsers:
         with self.store.session() as session:
             return session.scalars(select(AdminUser).order_by(AdminUser.username)).all()
 
-    def failed(self, user_id: int, max_failures: int, lock_for: timedelta) -> AdminUser:
-        """Count a failed login; lock the account once ``max_failures`` follow each other."""
-        with self.store.session() as session:
-            user = session.get(AdminUser, user_id, with_for_update=True)
-            assert user is not None
-            user.failed_logins = (user.failed_logins or 0) + 1
-            if user.failed_logins >= max_failures:
-                user.locked_until = utcnow() + lock_for
-                user.failed_logins = 0
-            return user
-
     def succeeded(self, user_id: int) -> None:
         with self.store.session() as session:
             session.execute(update(AdminUser).where(AdminUser.id == user_id).values(
@@ -595,19 +643,50 @@ class AdminUsers:
             user.password_hash = password_hash
             user.session_version = (user.session_version or 1) + 1
             user.failed_logins, user.locked_until = 0, None
+            self._clear_counters(session, user)
+            session.execute(update(AdminSession).where(
+                AdminSession.user_id == user.id, AdminSession.revoked_at.is_(None))
+                .values(revoked_at=utcnow()))  # every open session ends
             return True
 
     def unlock(self, username: str) -> bool:
+        """Clear the account's login-throttle counters (not its source addresses')."""
         with self.store.session() as session:
-            done = session.execute(update(AdminUser).where(AdminUser.username == username)
-                                   .values(failed_logins=0, locked_until=None))
-            return bool(done.rowcount)
+            user = session.scalars(select(AdminUser).where(AdminUser.username == username)
+                                   ).one_or_none()
+            if user is None:
+                return False
+            user.failed_logins, user.locked_until = 0, None
+            self._clear_counters(session, user)
+            return True
+
+    def _clear_counters(self, session: Session, user: AdminUser) -> None:
+        prefix = self.DEVICE_KEY_PREFIX.format(user_id=user.id)
+        session.execute(delete(AdminLoginThrottle).where(
+            (AdminLoginThrottle.key == self.UNTRUSTED_KEY.format(username=user.username))
+            | AdminLoginThrottle.key.startswith(prefix, autoescape=True)))
 
 
 def init_app(app: Flask) -> None:
     url = app.config.get("DATABASE_URL") or default_url(app)
     app.config["DATABASE_URL"] = url
     services(app).store = Store(url)
+    services(app).spool = Spool(spool_path(app.config.get("IVR_SPOOL"), url,
+                                           app.instance_path))
+
+
+def spool_path(setting: str | None, database_url: str, instance_path: str) -> Path:
+    """``IVR_SPOOL``, else beside a SQLite database (its own: two databases never share one),
+    else in the instance folder, shared by the instance's processes. A database in memory
+    keeps nothing: its spool is a private temporary file."""
+    if setting:
+        return Path(setting)
+    if database_url in ("sqlite://", "sqlite:///:memory:"):
+        return Path(tempfile.mkdtemp(prefix="ivr-spool-")) / "spool.sqlite3"
+    if database_url.startswith("sqlite:///"):
+        database = Path(database_url.removeprefix("sqlite:///"))
+        return database.with_name(f"{database.stem}-spool.sqlite3")
+    return Path(instance_path) / "spool.sqlite3"
 
 
 def current_store() -> Store:

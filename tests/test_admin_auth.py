@@ -112,8 +112,12 @@ def test_session_cookie_flags(make_app):
     app = make_app()
     create_user(app)
     response = login(app.test_client())
-    cookie = response.headers["Set-Cookie"]
+    cookies = {c.split("=", 1)[0]: c for c in response.headers.getlist("Set-Cookie")}
+    cookie = cookies["ivr_console"]
     assert "HttpOnly" in cookie and "Secure" in cookie and "SameSite=Lax" in cookie
+    device = cookies["ivr_console_device"]  # the browser is known to the account from now on
+    assert "HttpOnly" in device and "Secure" in device and "SameSite=Strict" in device
+    assert "Path=/admin" in device
     dev = make_app(IVR_DEV=True, TWILIO_AUTH_TOKEN=None)
     assert dev.config["SESSION_COOKIE_SECURE"] is False  # http://127.0.0.1 in development
 
@@ -137,6 +141,22 @@ def test_no_open_redirect_after_login(app, target):
                            data={"username": "admin", "password": PASSWORD,
                                  "csrf_token": token})
     assert response.headers["Location"] == "/admin/"
+
+
+@pytest.mark.parametrize("target", ["/admin%0d%0aSet-Cookie:x", "/admin/%0aLocation:x",
+                                    "/admin/%09x", "/admin/../voice", "/administration"])
+def test_a_next_with_control_characters_goes_to_the_dashboard(app, target):
+    """A CRLF in ``next`` (a header split) once answered 500: now the dashboard."""
+    create_user(app)
+    client = app.test_client()
+    token = csrf_token(client)
+    response = client.post(f"/admin/connexion?next={target}",
+                           data={"username": "admin", "password": PASSWORD,
+                                 "csrf_token": token})
+    assert response.status_code == 302 and response.headers["Location"] == "/admin/"
+    again = client.get(f"/admin/connexion?next={target}")  # logged in already
+    assert again.status_code == 302 and again.headers["Location"] == "/admin/"
+    assert client.get_cookie("x") is None
 
 
 def test_next_brings_back_to_the_page_asked_for(app):

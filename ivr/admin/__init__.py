@@ -27,6 +27,7 @@ PAGES = (
     ("admin.tree", "Arborescence"),
     ("admin.simulator", "Simulateur"),
     ("admin.stats", "Statistiques"),
+    ("admin.accounts", "Comptes"),
 )
 
 CSP = ("default-src 'self'; img-src 'self' data:; media-src 'self'; style-src 'self'; "
@@ -90,6 +91,7 @@ def admin_pages() -> list[tuple[str, str]]:
 
 def init_app(app: Flask) -> None:
     from ivr.admin import (  # noqa: F401  (each module adds its routes to bp)
+        accounts,
         auth,
         dashboard,
         schedules,
