@@ -24,6 +24,7 @@ from flask.cli import FlaskGroup, NoAppException
 from sqlalchemy.exc import OperationalError, ProgrammingError
 
 from ivr import REPO_ROOT, create_app, migrations
+from ivr.admin.commands import admin_group
 from ivr.cli_schedule import holidays_command, parse_at, status_command
 from ivr.clock import ClockError, parse_instant
 from ivr.config import ConfigInvalid, Problem, Where
@@ -35,7 +36,6 @@ from ivr.security import DEV_TOKEN, InsecureStart
 from ivr.services import services
 from ivr.simulator import DIAL_OUTCOMES, CallSimulator
 from ivr.speech import seconds, words
-from ivr.store import AdminUsers, current_store
 from ivr.validate import edges
 
 # ---------------------------------------------------------------------- click in French
@@ -204,7 +204,7 @@ def check_command(config_dir_: str | None, server: str | None) -> None:
         try:
             parse_instant(os.environ["IVR_NOW"])
         except ClockError as exc:
-            problems.append(Problem(Where("(environment)", 0), "IVR_NOW", str(exc)))
+            problems.append(Problem(Where("(environnement)", 0), "IVR_NOW", str(exc)))
     for problem in problems:
         click.echo(str(problem), err=True)
     if problems:
@@ -449,6 +449,14 @@ def _echo_json(rows, names: str, **computed) -> None:
     click.echo(json.dumps(found, ensure_ascii=False, indent=2))
 
 
+# What the lists show of a status or an outcome (the JSON and --status keep the identifiers).
+VOICEMAIL_STATES = {"new": "nouveau", "handled": "traité"}
+OUTCOMES = {"answered": "répondu", "voicemail": "boîte vocale", "no-answer": "sans réponse",
+            "info": "renseigné", "hangup": "raccroché"}
+OUTBOX_STATES = {"pending": "en attente", "sent": "envoyé", "failed": "abandonné"}
+KINDS = {"email": "courriel", "sms": "texto"}
+
+
 @main.command("voicemails")
 @click.option("--box", metavar="BOÎTE", default=None, help="Seulement cette boîte.")
 @click.option("--status", type=click.Choice(["new", "handled"]), default=None,
@@ -465,9 +473,10 @@ def voicemails_command(box: str | None, status: str | None, as_json: bool) -> No
     config = services(current_app).line.config
     for v in rows:
         duration = f"{(v.duration or 0) // 60}:{(v.duration or 0) % 60:02d}"
-        handled = f" by {v.handled_by} {_short(v.handled_at)}" if v.status == "handled" else ""
+        state = (f"traité par {v.handled_by} le {_short(v.handled_at)}"
+                 if v.status == "handled" else VOICEMAIL_STATES.get(v.status, v.status))
         click.echo(f"#{v.id:<5} {_short(v.received_at)}  {v.box:<12} "
-                   f"{v.caller or 'numéro masqué':<16} {duration:>5}  {v.status}{handled}")
+                   f"{v.caller or 'numéro masqué':<16} {duration:>5}  {state}")
         titles = [config.nodes[n].title if n in config.nodes else n
                   for n in (v.path or "").split(".") if n]
         if titles:
@@ -489,7 +498,8 @@ def calls_command(since: str | None, as_json: bool) -> None:
     for c in rows:
         duration = f"{c.duration} s" if c.duration is not None else "-"
         click.echo(f"{_short(c.started_at)}  {c.call_sid}  {c.caller or '?':<10} "
-                   f"{c.outcome or 'in progress':<10} {duration:>6}  "
+                   f"{OUTCOMES.get(c.outcome, c.outcome) if c.outcome else 'en cours':<12} "
+                   f"{duration:>6}  "
                    f"{c.branch or '-'} → {c.last_node or '-'}"
                    + (f" ({c.destination})" if c.destination else ""))
     click.echo(f"{len(rows)} appel(s)")
@@ -497,7 +507,8 @@ def calls_command(since: str | None, as_json: bool) -> None:
 
 @main.command("outbox")
 @click.option("--status", type=click.Choice(["pending", "sent", "failed"]), default=None,
-              help="Seulement les messages dans cet état.")
+              help="Seulement les messages en attente (pending), envoyés (sent) ou abandonnés "
+                   "(failed).")
 @click.option("--send", is_flag=True, help="Envoyer maintenant ce qui est dû, puis lister.")
 @click.option("--retry", is_flag=True,
               help="Avec --send : tout ce qui attend est dû maintenant (après avoir réparé "
@@ -525,11 +536,11 @@ def outbox_command(status: str | None, send: bool, retry: bool, as_json: bool) -
     if not rows:
         return click.echo("Rien à envoyer.")
     for m in rows:
-        when = (f"envoyé le {_short(m.sent_at)}" if m.status == "sent" else
-                f"prochain essai le {_short(m.next_attempt_at)}" if m.status == "pending"
-                else "abandonné")
-        click.echo(f"#{m.id:<5} {m.kind:<5} {mask_recipient(m):<30} {m.status:<7} "
-                   f"essais {m.attempts}  {when}")
+        when = (f"  le {_short(m.sent_at)}" if m.status == "sent" else
+                f"  prochain essai le {_short(m.next_attempt_at)}" if m.status == "pending"
+                else "")
+        click.echo(f"#{m.id:<5} {KINDS.get(m.kind, m.kind):<8} {mask_recipient(m):<30} "
+                   f"{OUTBOX_STATES.get(m.status, m.status):<10} essais {m.attempts}{when}")
         if m.last_error and m.status != "sent":
             click.echo(f"       dernière erreur : {scrub(m.last_error)[:200]}")
     click.echo(f"{len(rows)} message(s)")
@@ -591,97 +602,7 @@ def reconcile_command(since: str) -> None:
                f"{_short(result.since)}).")
 
 
-# ---------------------------------------------------------------------- the console's accounts
-
-
-@main.group("admin")
-def admin_group() -> None:
-    """Les comptes de la console (la console est à /admin)."""
-
-
-def _new_password(password_stdin: bool) -> str:
-    from ivr.admin.auth import MIN_PASSWORD_LENGTH, PasswordTooWeak, hash_password
-
-    if password_stdin:
-        password = sys.stdin.readline().rstrip("\n")
-    else:
-        while True:
-            password = click.prompt(f"Mot de passe (au moins {MIN_PASSWORD_LENGTH} caractères)",
-                                    hide_input=True)
-            if click.prompt("Le même, encore une fois", hide_input=True) == password:
-                break
-            click.echo("Erreur : les deux saisies diffèrent.", err=True)
-    try:
-        return hash_password(password)
-    except PasswordTooWeak as exc:
-        raise click.ClickException(f"password refused: {exc}") from exc
-
-
-username_argument = click.argument("username", metavar="IDENTIFIANT")
-password_stdin_option = click.option("--password-stdin", is_flag=True,
-                                     help="Lire le mot de passe sur l'entrée standard.")
-
-
-@admin_group.command("create-user")
-@username_argument
-@click.option("--name", "display_name", metavar="NOM", default=None,
-              help="Le nom affiché dans la console.")
-@password_stdin_option
-def admin_create_user(username: str, display_name: str | None, password_stdin: bool) -> None:
-    """Créer un compte de la console ; le mot de passe est demandé deux fois, gardé haché."""
-    if not re.fullmatch(r"[A-Za-z0-9._@-]{2,64}", username):
-        raise click.ClickException("username: 2 to 64 letters, digits or . _ @ -")
-    accounts = AdminUsers(current_store())
-    if accounts.by_name(username) is not None:
-        raise click.ClickException(f"{username!r} already exists (ivr admin set-password)")
-    accounts.create(username, _new_password(password_stdin), display_name)
-    click.echo(f"Account {username!r} created.")
-
-
-@admin_group.command("set-password")
-@username_argument
-@password_stdin_option
-def admin_set_password(username: str, password_stdin: bool) -> None:
-    """Changer un mot de passe ; les sessions du compte se terminent, le verrou est levé."""
-    if not AdminUsers(current_store()).set_password(username, _new_password(password_stdin)):
-        raise click.ClickException(f"no account {username!r}")
-    click.echo(f"Password of {username!r} changed.")
-
-
-@admin_group.command("unlock")
-@username_argument
-def admin_unlock(username: str) -> None:
-    """Lever le verrouillage après trop d'essais manqués."""
-    if not AdminUsers(current_store()).unlock(username):
-        raise click.ClickException(f"no account {username!r}")
-    click.echo(f"{username!r} unlocked.")
-
-
-@admin_group.command("logout-all")
-@username_argument
-def admin_logout_all(username: str) -> None:
-    """Fermer toutes les sessions ouvertes du compte, sur tous les appareils."""
-    from ivr.admin.accounts import SessionStore
-
-    user = AdminUsers(current_store()).by_name(username)
-    if user is None:
-        raise click.ClickException(f"no account {username!r}")
-    closed = SessionStore(current_store()).revoke_all(user.id)
-    click.echo(f"{closed} session(s) de {username!r} fermée(s).")
-
-
-@admin_group.command("users")
-def admin_users() -> None:
-    """Les comptes de la console."""
-    from ivr.admin.accounts import account_locked
-
-    for user in AdminUsers(current_store()).all():
-        locked = account_locked(current_store(), user.username)
-        last = _short(user.last_login_at) if user.last_login_at else "never"
-        flag = "\tLOCKED" if locked else ""
-        click.echo(f"{user.username}\t{user.display_name or ''}\tlast login {last}{flag}")
-
-
+main.add_command(admin_group)
 main.add_command(holidays_command, "holidays")
 main.add_command(status_command, "status")
 

@@ -60,7 +60,8 @@ def holidays_command(year: int | None, calendar_id: str, as_json: bool) -> None:
     schedule = _config().schedule
     if calendar_id not in schedule.calendar_ids():
         raise click.BadParameter(
-            f"unknown calendar {calendar_id!r} (known: {', '.join(schedule.calendar_ids())})",
+            f"calendrier inconnu « {calendar_id} » (connus : "
+            f"{', '.join(schedule.calendar_ids())})",
             param_hint="--calendar")
     year = year or _now(None).year
     days = schedule.holidays(calendar_id, year)

@@ -43,7 +43,7 @@ def parse_since(value: str) -> datetime:
             return datetime.combine(date.fromisoformat(value), time(0), TZ)
         moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
     except ValueError as exc:
-        raise ValueError(f"{value!r}: expected YYYY-MM-DD or an ISO-8601 date-time") from exc
+        raise ValueError(f"« {value} » : attendu AAAA-MM-JJ ou un instant ISO-8601") from exc
     return moment if moment.tzinfo else moment.replace(tzinfo=TZ)
 
 
@@ -183,10 +183,10 @@ def reconcile(store: Store, config: Config, settings: Mapping[str, Any], since: 
                 result.known += 1
                 continue
             if recording.status != "completed":
-                result.skipped.append((recording.sid, f"status {recording.status}"))
+                result.skipped.append((recording.sid, f"statut {recording.status} chez Twilio"))
                 continue
             if not recording.call_sid:
-                result.skipped.append((recording.sid, "no call"))
+                result.skipped.append((recording.sid, "aucun appel"))
                 continue
             caller = _caller(client, recording.call_sid, result)
             box, node, path = _where(store, config, recording.call_sid)
@@ -232,8 +232,8 @@ def _caller(client: Any, call_sid: str, result: Reconciliation) -> str | None:
     try:
         call = client.calls(call_sid).fetch()
     except Exception as exc:
-        result.problems.append(scrub(f"call {call_sid}: caller unknown ({type(exc).__name__}: "
-                                     f"{str(exc)[:200]})"))
+        result.problems.append(scrub(f"appel {call_sid} : appelant inconnu "
+                                     f"({type(exc).__name__} : {str(exc)[:200]})"))
         return None
     number = getattr(call, "_from", None) or getattr(call, "from_", None)
     return str(number)[:32] if number else None

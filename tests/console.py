@@ -5,8 +5,8 @@ from __future__ import annotations
 import re
 
 from ivr.admin.auth import hash_password
+from ivr.admin.models import AdminUsers
 from ivr.services import services
-from ivr.store import AdminUsers
 
 PASSWORD = "un mot de passe assez long"
 TOKEN = re.compile(r'name="csrf_token" value="([^"]+)"')

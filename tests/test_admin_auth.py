@@ -175,17 +175,18 @@ def test_create_user_cli(app):
     runner = app.test_cli_runner()
     short = runner.invoke(main, ["admin", "create-user", "marie", "--password-stdin"],
                           input="court\n")
-    assert short.exit_code != 0 and "password refused" in short.output
+    assert short.exit_code != 0 and "mot de passe refusé : au moins 12 caractères" in short.output
     made = runner.invoke(main, ["admin", "create-user", "marie", "--name", "Marie T.",
                                "--password-stdin"], input="un mot de passe correct\n")
     assert made.exit_code == 0, made.output
+    assert made.output == "Compte « marie » créé.\n"
     again = runner.invoke(main, ["admin", "create-user", "marie", "--password-stdin"],
                           input="un mot de passe correct\n")
-    assert again.exit_code != 0 and "already exists" in again.output
+    assert again.exit_code != 0 and "le compte « marie » existe déjà" in again.output
     listed = runner.invoke(main, ["admin", "users"])
-    assert "marie\tMarie T." in listed.output
+    assert "marie\tMarie T.\tdernière connexion jamais\n" in listed.output
     with app.app_context():
-        from ivr.store import AdminUsers
+        from ivr.admin.models import AdminUsers
 
         stored = AdminUsers(services(app).store).by_name("marie").password_hash
     assert "un mot de passe correct" not in stored and stored.startswith("scrypt:")

@@ -17,9 +17,10 @@ from sqlalchemy import select, update
 import ivr.admin.auth as auth
 from ivr.admin.accounts import LoginThrottle, address_key
 from ivr.admin.auth import DEVICE_COOKIE, IP_MAX_FAILURES, LOCK_MINUTES, MAX_FAILURES
+from ivr.admin.models import AdminLoginThrottle
 from ivr.cli import main
 from ivr.services import services
-from ivr.store import AdminLoginThrottle, utcnow
+from ivr.store import utcnow
 
 WRONG = "un mauvais mot de passe"
 ERROR = re.compile(r'<p class="error" role="alert" id="erreur">([^<]*)</p>')
@@ -235,12 +236,15 @@ def test_unlock_clears_the_account_s_counters(app):
         login(browser(app, ip="203.0.113.30"), password=WRONG)
     runner = app.test_cli_runner()
     listed = runner.invoke(main, ["admin", "users"])
-    assert "LOCKED" in listed.output
+    assert "admin\tAgente Test\tdernière connexion " in listed.output
+    assert listed.output.rstrip().endswith("\tVERROUILLÉ")
     result = runner.invoke(main, ["admin", "unlock", "admin"])
     assert result.exit_code == 0, result.output
     assert login(usual).status_code == 302
     assert login(browser(app, ip="203.0.113.31")).status_code == 302
-    assert runner.invoke(main, ["admin", "unlock", "personne"]).exit_code != 0
+    assert result.output == "Compte « admin » déverrouillé.\n"
+    unknown = runner.invoke(main, ["admin", "unlock", "personne"])
+    assert unknown.exit_code != 0 and "aucun compte « personne »" in unknown.output
 
 
 def test_unlock_from_the_console(app):

@@ -79,8 +79,9 @@ def test_voicemails_filters_and_text(make_app):
     assert [v["id"] for v in ivr_json(app, "voicemails", "--status", "new")] == [2]
 
     text = ivr(app, "voicemails").output
-    assert "#1     2026-12-01 10:01  telesante    +15145550123      1:05  handled by " \
-           "marie@example.org" in text
+    assert "#1     2026-12-01 10:01  telesante    +15145550123      1:05  traité par " \
+           "marie@example.org le " in text
+    assert "1:05  nouveau" in text
     assert "numéro masqué" in text
     assert ("Accueil > Intervenant, médecin ou agente administrative > Personnel — acquisitions"
             in text)
@@ -102,12 +103,13 @@ def test_calls_lists_the_journal_with_masked_callers(make_app):
     assert call["destination"] == "voicemail:patients"
     assert datetime.fromisoformat(call["started_at"]).tzinfo is not None
     text = ivr(played.app, "calls").output
-    assert played.result.call_sid in text and "voicemail" in text and CALLER not in text
+    assert played.result.call_sid in text and "boîte vocale" in text and CALLER not in text
     today = date.today()
     assert len(ivr_json(played.app, "calls", "--since", str(today - timedelta(days=1)))) == 1
     assert ivr_json(played.app, "calls", "--since", str(today + timedelta(days=2))) == []
     bad = ivr(played.app, "calls", "--since", "hier")
     assert bad.exit_code == 2 and "--since" in bad.output
+    assert "« hier » : attendu AAAA-MM-JJ ou un instant ISO-8601" in bad.output
 
 
 # ---------------------------------------------------------------------- outbox
@@ -125,7 +127,7 @@ def test_outbox_lists_and_sends(make_app, twilio, smtp):
     pending = ivr_json(played.app, "outbox", "--status", "pending")
     assert {(m["kind"], m["recipient"], m["status"]) for m in pending} == {
         ("sms", "+1514…23", "pending"), ("email", "telesante@example.org", "pending")}
-    assert ivr(played.app, "outbox").output.count("pending") == 2
+    assert ivr(played.app, "outbox").output.count("en attente") == 2
 
     sent = ivr(played.app, "outbox", "--send")
     assert sent.exit_code == 0, sent.output
@@ -219,8 +221,8 @@ def test_reconcile_without_a_journal_uses_the_fallback_box(make_app, twilio):
     twilio.add_recording("RE" + "c" * 32, unknown, utcnow(), status="processing")
     result = ivr(app, "reconcile", "--since", "2020-01-01")
     assert result.exit_code == 0, result.output
-    assert f"enregistrement RE{'c' * 32} laissé : status processing" in result.output
-    assert f"call {vanished}: caller unknown" in result.stderr
+    assert f"enregistrement RE{'c' * 32} laissé : statut processing chez Twilio" in result.output
+    assert f"appel {vanished} : appelant inconnu" in result.stderr
     assert "2 message(s) ajouté(s)" in result.output
     rows = {v["recording_sid"]: v for v in ivr_json(app, "voicemails")}
     assert set(rows) == {"RE" + "a" * 32, "RE" + "b" * 32}

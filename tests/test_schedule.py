@@ -585,7 +585,7 @@ def test_cli_holidays(cli_config) -> None:
 
 def test_cli_holidays_unknown_calendar(cli_config) -> None:
     result = CliRunner().invoke(cli_schedule.holidays_command, ["2027", "--calendar", "x"])
-    assert result.exit_code != 0 and "unknown calendar" in result.output
+    assert result.exit_code != 0 and "calendrier inconnu « x » (connus : " in result.output
 
 
 def test_cli_status(cli_config, monkeypatch) -> None:

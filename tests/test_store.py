@@ -15,6 +15,7 @@ from alembic.runtime.migration import MigrationContext
 from sqlalchemy import inspect, select, update
 from sqlalchemy.exc import IntegrityError
 
+import ivr.admin.models  # noqa: F401  (the console's tables, in Base.metadata too)
 from ivr import migrations
 from ivr.store import Base, Call, CallEvent, OutboxMessage, Store, Voicemail, utcnow
 

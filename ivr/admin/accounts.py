@@ -27,9 +27,10 @@ from sqlalchemy import case, delete, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from ivr.admin import bp
+from ivr.admin.models import AdminLoginThrottle, AdminSession, AdminUser, AdminUsers
 from ivr.services import services
 from ivr.stats import french_datetime
-from ivr.store import AdminLoginThrottle, AdminSession, AdminUser, AdminUsers, Store, utcnow
+from ivr.store import Store, utcnow
 
 log = logging.getLogger(__name__)
 

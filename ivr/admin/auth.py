@@ -51,8 +51,9 @@ from ivr.admin.accounts import (
     device_key,
     untrusted_key,
 )
+from ivr.admin.models import AdminUser, AdminUsers
 from ivr.services import services
-from ivr.store import AdminUser, AdminUsers, utcnow
+from ivr.store import utcnow
 
 log = logging.getLogger(__name__)
 
@@ -112,7 +113,7 @@ class PasswordTooWeak(ValueError):
 
 def hash_password(password: str) -> str:
     if len(password) < MIN_PASSWORD_LENGTH:
-        raise PasswordTooWeak(f"at least {MIN_PASSWORD_LENGTH} characters")
+        raise PasswordTooWeak(f"au moins {MIN_PASSWORD_LENGTH} caractères")
     return generate_password_hash(password)  # scrypt, salted
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from alembic import context
 
+import ivr.admin.models  # noqa: F401  (the console's tables, in Base.metadata too)
 from ivr.store import Base
 
 connection = context.config.attributes["connection"]
