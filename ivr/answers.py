@@ -1,19 +1,17 @@
 """Answers reused: a webhook's decided TwiML, and the journal notes and texts it comes with.
 
 A :class:`~ivr.flow.Turn` reads only the config, the URL, the keys, whether the caller can be
-texted and (for schedules) the minute: every request asking the same thing gets the same
-answer, so it is decided once and reused. **The key** (:func:`answer_key`, the only place it
-is made) is: the config's version, the script root the app is served under, the host (only
-when absolute URLs are built from the Host header), the caller's textability, and what the
-view reads of the request (its route, its query string, the keys or the dial status). An
-answer that read the clock holds within its minute only (the schedules change on whole
-minutes); one that plays recordings, while they exist. The call's own data (SID, caller,
-time) is added per request.
+texted and (for schedules) the minute, so every request asking the same thing gets the same
+answer. :func:`answer_key` is the only place the key is made: the config's version, the script
+root, the host (when absolute URLs come from the Host header), the caller's textability, and
+what the view reads of the request. An answer that read the clock holds within its minute only
+(schedules change on whole minutes); one that plays recordings, while they exist. The call's
+own data (SID, caller, time) is added per request.
 """
 
 from __future__ import annotations
 
-from collections.abc import Hashable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -30,14 +28,7 @@ def answer_key(version: str, script_root: str, host: str | None, textable: str,
 
 @dataclass(frozen=True)
 class Answer:
-    """A decided webhook answer: the TwiML, and the journal notes and texts it comes with.
-
-    A :class:`Turn` reads only the config, the URL, the keys, whether the caller can be texted
-    and (for schedules) the minute: every request asking the same thing gets the same answer.
-    So answers are kept (``LineConfig.answers``) and reused: one that read the clock, within
-    its minute only (the schedules change on whole minutes); one that plays recordings, while
-    they exist. The call's own data (SID, caller, time) is added per request.
-    """
+    """One decided webhook answer, kept in ``LineConfig.answers`` while it :meth:`holds`."""
 
     decision: Decision
     body: bytes
@@ -63,36 +54,21 @@ class Answer:
 
 def outcome_of(decision: Decision) -> str:
     """A short name for the access log: what the caller gets from this answer."""
-    if isinstance(decision, Ask):
-        return "ask"
-    if isinstance(decision, Transfer):
-        return "dial"
-    if isinstance(decision, Voicemail):
-        return "record"
-    if isinstance(decision, Goodbye):
-        return "hangup"
-    return "ack"
+    return OUTCOMES.get(type(decision), "ack")
 
 
-class Answers:
-    """Webhook answers already decided with this line's files (voice.py says which requests
-    may share one). Emptied whenever a file changes; past ``size`` entries it starts over,
-    which a minute of real traffic never reaches."""
+OUTCOMES = {Ask: "ask", Transfer: "dial", Voicemail: "record", Goodbye: "hangup"}
+
+
+class Answers(dict[Any, Any]):
+    """The answers decided with this line's files, emptied whenever a file changes. Past
+    ``size`` entries it starts over, which a minute of real traffic never reaches."""
 
     def __init__(self, size: int = 4096) -> None:
+        super().__init__()
         self.size = size
-        self._answers: dict[Hashable, Any] = {}
 
-    def get(self, key: Hashable) -> Any | None:
-        return self._answers.get(key)
-
-    def put(self, key: Hashable, answer: Any) -> None:
-        if len(self._answers) >= self.size:
-            self._answers.clear()
-        self._answers[key] = answer
-
-    def clear(self) -> None:
-        self._answers.clear()
-
-    def __len__(self) -> int:
-        return len(self._answers)
+    def put(self, key: Any, answer: Any) -> None:
+        if len(self) >= self.size:
+            self.clear()
+        self[key] = answer

@@ -42,16 +42,9 @@ REQUEST_INSTANT = "ivr.now"
 
 
 def now() -> datetime:
-    if has_request_context():
-        return now_for(current_app, request.environ)
-    frozen = services(current_app).now
-    return frozen if frozen is not None else datetime.now(TZ)
+    return now_for(current_app, request.environ if has_request_context() else {})
 
 
 def now_for(app: Flask, environ: Mapping[str, Any]) -> datetime:
     """The instant for one request: its own (simulator), the frozen one, or the real clock."""
-    instant = environ.get(REQUEST_INSTANT)
-    if instant is not None:
-        return instant
-    frozen = services(app).now
-    return frozen if frozen is not None else datetime.now(TZ)
+    return environ.get(REQUEST_INSTANT) or services(app).now or datetime.now(TZ)

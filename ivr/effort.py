@@ -1,11 +1,8 @@
-"""Seconds of speech from the welcome to each destination: what a caller listens to, menus heard
-in full, before a person rings or the voicemail beeps.
+"""Seconds of speech a caller listens to, menus heard in full, before each destination.
 
 Every path is played through the real app (``ivr.simulator``), so the figure is what the line
-says at that instant, hours and pronunciations included, counted by ``ivr.speech`` (words the
-voice receives at a fixed rate per language, plus pauses). A caller who waits out a menu's
-silence also waits its timeout. ``ivr effort``, ``ivr check`` (budgets in ``menus/ligne.yaml``)
-and the console's tree diagram all read these figures.
+says at that instant, counted by ``ivr.speech``. Read by ``ivr effort``, ``ivr check`` (budgets
+in ``menus/ligne.yaml``) and the console's tree diagram.
 """
 
 from __future__ import annotations
@@ -31,7 +28,7 @@ CALLER = "anonymous"
 @dataclass(frozen=True)
 class PathEffort:
     keys: str  # as ``ivr call --keys`` takes them: "2,1,1,1", "*11", "2,2,2,."
-    ends: str  # "dial" | "record" | "hangup" | "end" | "error"
+    ends: str  # "dial" | "record" | "info" | "hangup" | "end" | "error"
     node: str  # the last node the caller chose in (its title names the path)
     destination: str  # the number rung, the voicemail box, or how the call ended
     seconds: float
@@ -40,11 +37,6 @@ class PathEffort:
     @property
     def over(self) -> bool:
         return self.budget is not None and self.seconds > self.budget
-
-
-def budget_for(config: Config, keys: str) -> int | None:
-    budgets = config.line.budgets
-    return budgets.get(keys, budgets.get("default"))
 
 
 def efforts(app: Flask, at: datetime | None = None) -> list[PathEffort]:
@@ -80,14 +72,13 @@ def efforts(app: Flask, at: datetime | None = None) -> list[PathEffort]:
             pending.extend(keys + (key,) for key in reversed(choices))
             continue
         found.append(_effort(config, keys, session, node_id))
-    return sorted(found, key=lambda e: _order(e.keys))
+    return sorted(found, key=lambda e: (e.keys.startswith("*"), e.keys))
 
 
 def _play(app: Flask, keys: tuple[str, ...], at: datetime | None
           ) -> tuple[CallSession | None, str | None]:
     """The call after ``keys``, stopped at its next wait; and the node it waits in."""
-    session = CallSession(CallSimulator(app, caller=CALLER, instant=at,
-                                        simulated=True)).start()
+    session = CallSession(CallSimulator(app, caller=CALLER, instant=at, simulated=True)).start()
     last_node = _waiting_node(session)
     try:
         for key in keys:
@@ -103,60 +94,51 @@ def _play(app: Flask, keys: tuple[str, ...], at: datetime | None
                 session.press(key)
     except SessionError:
         return None, None
-    if session.awaiting is not None and session.awaiting.kind == "keys":
-        return session, _waiting_node(session)
-    return session, last_node
+    in_menu = session.awaiting is not None and session.awaiting.kind == "keys"
+    return session, _waiting_node(session) if in_menu else last_node
 
 
-def _waiting_node(session: CallSession) -> str | None:
-    awaiting = session.awaiting
-    if awaiting is None or not awaiting.url:
-        return None
-    segments = urlsplit(awaiting.url).path.rstrip("/").split("/")
+def _segments(url: str | None) -> list[str]:
+    return urlsplit(url or "").path.rstrip("/").split("/")
+
+
+def _input_node(url: str | None) -> str | None:
+    """``menu`` in ``…/input/menu``: the node whose keys the request carries."""
+    segments = _segments(url)
     return segments[-1] if len(segments) >= 2 and segments[-2] == "input" else None
 
 
+def _waiting_node(session: CallSession) -> str | None:
+    return _input_node(session.awaiting.url) if session.awaiting is not None else None
+
+
 def _nodes_on(session: CallSession) -> set[str]:
-    nodes = set()
-    for exchange in session.exchanges:
-        segments = urlsplit(exchange.url).path.rstrip("/").split("/")
-        if len(segments) >= 2 and segments[-2] == "input":
-            nodes.add(segments[-1])
-    waiting = _waiting_node(session)
-    if waiting:
-        nodes.add(waiting)
-    return nodes
+    urls = [exchange.url for exchange in session.exchanges] + [
+        session.awaiting.url if session.awaiting is not None else None]
+    return {node for url in urls if (node := _input_node(url))}
 
 
 def _effort(config: Config, keys: tuple[str, ...], session: CallSession,
             node_id: str | None) -> PathEffort:
     awaiting = session.awaiting
+    kind = awaiting.kind if awaiting is not None else None
     seconds = 0.0
     for exchange in session.exchanges:
         seconds += exchange.seconds
         if exchange.pressed == "" and exchange is not session.exchanges[-1]:
             seconds += config.line.timeout  # the caller waited the menu out
-    if awaiting is not None and awaiting.kind == "dial":
+    if kind == "dial":
         ends, destination = "dial", awaiting.number or ""
-    elif awaiting is not None and awaiting.kind == "record":
-        node = config.nodes.get(_record_node(awaiting.url or ""))
+    elif kind == "record":
+        node = config.nodes.get(_segments(awaiting.url)[-1])
         ends, destination = "record", f"boîte {node.box}" if node and node.box else "boîte"
-    elif awaiting is not None and awaiting.kind == "keys":
+    elif kind == "keys":
         ends, destination = "info", "renseignements"
     else:
         ends, destination = session.kind or "end", "fin de l'appel"
-    label = ",".join(keys)
+    label, budgets = ",".join(keys), config.line.budgets
     return PathEffort(label, ends, node_id or "", destination, round(seconds, 1),
-                      budget_for(config, label))
-
-
-def _record_node(url: str) -> str:
-    segments = urlsplit(url).path.rstrip("/").split("/")
-    return segments[-1] if segments else ""
-
-
-def _order(keys: str) -> tuple[int, str]:
-    return (1 if keys.startswith("*") else 0, keys)
+                      budgets.get(label, budgets.get("default")))
 
 
 def budget_warnings(config: Config, found: list[PathEffort]) -> list[Problem]:
@@ -167,15 +149,9 @@ def budget_warnings(config: Config, found: list[PathEffort]) -> list[Problem]:
         if effort.ends in ("dial", "record") and effort.over:
             node = config.nodes.get(effort.node)
             title = node.title if node is not None else effort.node
+            reached = "le signal sonore" if effort.ends == "record" else "la sonnerie"
             warnings.append(Problem(
                 where, f"line.budgets.{effort.keys}",
                 f"{effort.keys} ({title}) : {effort.seconds:.0f} s de messages avant "
-                f"{_reached(effort)}, au-delà du budget de {effort.budget} s"))
+                f"{reached}, au-delà du budget de {effort.budget} s"))
     return warnings
-
-
-def _reached(effort: PathEffort) -> str:
-    return "le signal sonore" if effort.ends == "record" else "la sonnerie"
-
-
-__all__ = ["PathEffort", "budget_warnings", "efforts"]

@@ -1,10 +1,9 @@
-"""``GET /healthz``: what a load balancer, a monitor or an administrator needs to trust the line.
+"""``GET /healthz``: which config is served, whether the last edit was refused (and why), whether
+the database answers, and how much deferred work waits.
 
-It says which config version is served, whether the last edit was refused (and why), whether
-the database answers, and how much deferred work waits. It answers 200 whenever the line can
-take calls: a dead database degrades the journal, not the routing, so an instance must not be
-pulled out of rotation for it. The database probe runs on a side thread with a deadline and
-its result is kept a few seconds, so a hanging database never hangs the probe.
+It answers 200 whenever the line can take calls: a dead database degrades the journal, not the
+routing, so an instance must not be pulled out of rotation for it. The database probe runs on
+a side thread with a deadline, its result kept a few seconds: a hanging database never hangs it.
 """
 
 from __future__ import annotations

@@ -23,7 +23,7 @@ PLACEHOLDER_DOMAINS = ("example.org", "example.com", "example.net")
 def config_warnings(config: Config, today: date | None = None) -> list[Problem]:
     found = _prompt_warnings(config) + _menu_warnings(config) + _box_warnings(config)
     if today is not None:
-        found += _local_days(config, today)
+        found += missing_local_days(config, today)
     return sorted(found, key=lambda p: (p.where, p.key))
 
 
@@ -38,8 +38,7 @@ def _prompt_warnings(config: Config) -> list[Problem]:
     lexicon = config.lexicon
     heard = spoken_prompts(config)
     for pid in heard:
-        prompt = config.prompts[pid]
-        key = f"prompts.{pid}"
+        prompt, key = config.prompts[pid], f"prompts.{pid}"
         pieces = lexicon.pieces(prompt.text)
         plain = " ".join(p.written for p in pieces if p.kind == "text")
         for number in LONG_NUMBER.findall(plain):
@@ -86,10 +85,6 @@ def _box_warnings(config: Config) -> list[Problem]:
             for box in config.boxes.values() if not box.emails]
 
 
-def _local_days(config: Config, today: date) -> list[Problem]:
-    return missing_local_days(config, today)
-
-
 def placeholder_problems(config: Config, settings: dict[str, str] | None = None
                          ) -> list[Problem]:
     """Example addresses (``example.org``) are for development only: outside it (``IVR_DEV``
@@ -97,11 +92,7 @@ def placeholder_problems(config: Config, settings: dict[str, str] | None = None
     settings = os.environ if settings is None else settings
     if settings.get("IVR_DEV", "").strip().lower() in ("1", "true", "yes", "on", "oui"):
         return []
-    problems = []
-    for box in config.boxes.values():
-        for email in box.emails:
-            if email.lower().rsplit("@", 1)[-1] in PLACEHOLDER_DOMAINS:
-                problems.append(Problem(box.where, f"boxes.{box.id}.emails",
-                                        f"{email} est une adresse d'exemple : mettez celle de "
-                                        "l'équipe (permise seulement avec IVR_DEV=1)"))
-    return problems
+    return [Problem(box.where, f"boxes.{box.id}.emails", f"{email} est une adresse d'exemple : "
+                    "mettez celle de l'équipe (permise seulement avec IVR_DEV=1)")
+            for box in config.boxes.values() for email in box.emails
+            if email.lower().rsplit("@", 1)[-1] in PLACEHOLDER_DOMAINS]

@@ -22,7 +22,8 @@ import phonenumbers
 from flask import Flask
 
 from ivr.config import Box, Config
-from ivr.schedule import DAY_NAMES, MONTH_NAMES, TZ
+from ivr.schedule import TZ
+from ivr.schedule_wording import DAY_NAMES, MONTH_NAMES
 from ivr.services import services
 from ivr.store import OutboxMessage, Store, Voicemail, utcnow
 
@@ -67,16 +68,11 @@ class ScrubPhoneNumbers(logging.Filter):
         return True
 
 
-# Loggers that print database values when an operator turns them up to INFO/DEBUG.
-DATA_LOGGERS = ("sqlalchemy.engine.Engine",)
-
-
 def protect_logs() -> None:
     """Loi 25: no full phone number in the logs, even with SQL logging turned on."""
-    for name in DATA_LOGGERS:
-        logger = logging.getLogger(name)
-        if not any(isinstance(f, ScrubPhoneNumbers) for f in logger.filters):
-            logger.addFilter(ScrubPhoneNumbers())
+    logger = logging.getLogger("sqlalchemy.engine.Engine")  # prints rows at INFO/DEBUG
+    if not any(isinstance(f, ScrubPhoneNumbers) for f in logger.filters):
+        logger.addFilter(ScrubPhoneNumbers())
 
 
 HIDDEN_CALLERS = ("anonymous", "restricted", "unknown", "private", "blocked", "unavailable")
@@ -84,12 +80,11 @@ HIDDEN_CALLERS = ("anonymous", "restricted", "unknown", "private", "blocked", "u
 
 def caller_label(number: str | None) -> str:
     """The caller as a team reads it: the number, or "numéro masqué"."""
-    if not number or number.strip().lower() in HIDDEN_CALLERS:
-        return "numéro masqué"
-    return number
+    return "numéro masqué" if not number or number.strip().lower() in HIDDEN_CALLERS else number
 
 
 def spoken_date(moment: datetime) -> str:
+    """« lundi 2 mars 2026 à 12 h »: plainer than schedule_wording's (no « 1er », no « midi »)."""
     local = moment.astimezone(TZ)
     minutes = f" {local.minute:02d}" if local.minute else ""
     return (f"{DAY_NAMES[local.weekday()]} {local.day} {MONTH_NAMES[local.month - 1]} "
@@ -104,23 +99,12 @@ def can_text(number: str | None) -> bool:
         parsed = phonenumbers.parse(number, None)
     except phonenumbers.NumberParseException:
         return False
-    if not phonenumbers.is_valid_number(parsed):
-        return False
-    kind = phonenumbers.number_type(parsed)
-    return kind in (phonenumbers.PhoneNumberType.MOBILE,
-                    phonenumbers.PhoneNumberType.FIXED_LINE_OR_MOBILE)
+    return phonenumbers.is_valid_number(parsed) and phonenumbers.number_type(parsed) in (
+        phonenumbers.PhoneNumberType.MOBILE, phonenumbers.PhoneNumberType.FIXED_LINE_OR_MOBILE)
 
 
 def sms_configured(settings: Mapping[str, Any]) -> bool:
-    return bool(settings.get("TWILIO_ACCOUNT_SID") and settings.get("IVR_SMS_FROM")
-                and settings.get("TWILIO_AUTH_TOKEN"))
-
-
-def email_configured(settings: Mapping[str, Any]) -> bool:
-    return bool(settings.get("SMTP_HOST"))
-
-
-# ---------------------------------------------------------------------- composing
+    return twilio_configured(settings) and bool(settings.get("IVR_SMS_FROM"))
 
 
 def voicemail_email(config: Config, voicemail: Voicemail, console_base: str | None
@@ -176,9 +160,8 @@ def queue_voicemail_emails(store: Store, config: Config, voicemail: Voicemail,
     Returns how many were queued; 0 while the recording or the caller's number is still to come
     (``notify_waiting`` catches up once ``CALLER_GRACE`` has passed).
     """
-    if not voicemail.recording_url:
-        return 0
-    if voicemail.caller is None and utcnow() - voicemail.received_at < CALLER_GRACE:
+    if not voicemail.recording_url or (
+            voicemail.caller is None and utcnow() - voicemail.received_at < CALLER_GRACE):
         return 0
     box = team_box(config, voicemail)
     addresses = box.emails if box is not None else ()
@@ -212,9 +195,6 @@ def notify_waiting(store: Store, config: Config, console_base: str | None,
     return sum(queue_voicemail_emails(store, config, v, console_base) for v in waiting)
 
 
-# ---------------------------------------------------------------------- sending
-
-
 def send_email(settings: Mapping[str, Any], message: OutboxMessage) -> str | None:
     email = EmailMessage()
     email["From"] = settings.get("IVR_MAIL_FROM") or "ligne-telesante@localhost"
@@ -223,33 +203,24 @@ def send_email(settings: Mapping[str, Any], message: OutboxMessage) -> str | Non
     email["Date"] = format_datetime(utcnow())
     email["Message-ID"] = make_msgid(idstring=f"outbox{message.id}", domain="ivr.local")
     email.set_content(message.body)
-    host = settings["SMTP_HOST"]
-    port = int(settings.get("SMTP_PORT") or 25)
+    address = (settings["SMTP_HOST"], int(settings.get("SMTP_PORT") or 25))
     timeout = float(settings.get("SMTP_TIMEOUT") or 10)
-    if str(settings.get("SMTP_SSL") or "").lower() in ("1", "true", "yes"):
-        client: smtplib.SMTP = smtplib.SMTP_SSL(host, port, timeout=timeout,
+    if _on(settings, "SMTP_SSL"):
+        client: smtplib.SMTP = smtplib.SMTP_SSL(*address, timeout=timeout,
                                                 context=ssl.create_default_context())
     else:
-        client = smtplib.SMTP(host, port, timeout=timeout)
+        client = smtplib.SMTP(*address, timeout=timeout)
     with client:
-        if str(settings.get("SMTP_STARTTLS") or "").lower() in ("1", "true", "yes"):
+        if _on(settings, "SMTP_STARTTLS"):
             client.starttls(context=ssl.create_default_context())
         if settings.get("SMTP_USER"):
             client.login(settings["SMTP_USER"], settings.get("SMTP_PASSWORD") or "")
         client.send_message(email)
-    return None
+    return None  # the e-mail's Message-ID is ours; no external id to keep
 
 
-def twilio_client(settings: Mapping[str, Any]) -> Any:
-    from twilio.http.http_client import TwilioHttpClient
-    from twilio.rest import Client
-
-    client = Client(settings["TWILIO_ACCOUNT_SID"], settings["TWILIO_AUTH_TOKEN"],
-                    http_client=TwilioHttpClient(timeout=10))
-    base = settings.get("TWILIO_API_BASE_URL")
-    if base:  # a stand-in for Twilio's API (tests, staging)
-        client.api.base_url = base.rstrip("/")
-    return client
+def _on(settings: Mapping[str, Any], name: str) -> bool:
+    return str(settings.get(name) or "").lower() in ("1", "true", "yes")
 
 
 def twilio_configured(settings: Mapping[str, Any]) -> bool:
@@ -260,7 +231,13 @@ def twilio_configured(settings: Mapping[str, Any]) -> bool:
 @contextmanager
 def twilio_api(settings: Mapping[str, Any]) -> Iterator[Any]:
     """A REST client whose pooled connections are closed once the work is done."""
-    client = twilio_client(settings)
+    from twilio.http.http_client import TwilioHttpClient
+    from twilio.rest import Client
+
+    client = Client(settings["TWILIO_ACCOUNT_SID"], settings["TWILIO_AUTH_TOKEN"],
+                    http_client=TwilioHttpClient(timeout=10))
+    if settings.get("TWILIO_API_BASE_URL"):  # a stand-in for Twilio's API (tests, staging)
+        client.api.base_url = settings["TWILIO_API_BASE_URL"].rstrip("/")
     try:
         yield client
     finally:
@@ -283,8 +260,7 @@ def send_due(store: Store, settings: Mapping[str, Any], limit: int = 20) -> int:
     """Send what is due; returns how many were sent. Failures are retried later."""
     sent = 0
     for message in store.due_messages(limit):
-        configured = email_configured if message.kind == "email" else sms_configured
-        if not configured(settings):
+        if not (settings.get("SMTP_HOST") if message.kind == "email" else sms_configured(settings)):
             store.message_failed(message.id, f"{message.kind} is not configured", MAX_ATTEMPTS)
             continue
         try:
@@ -326,15 +302,13 @@ def outbox_pass(app: Flask, limit: int = 20) -> int:
 
 
 def init_app(app: Flask) -> None:
-    """Give the worker its outbox pass, with the app's settings."""
     from ivr import worker
+    from ivr.effects import handlers
+    from ivr.recordings import reconcile_recent
 
     # Loi 25: SQL logged at INFO/DEBUG, and database errors, must not show callers' numbers.
     services(app).store.engine.hide_parameters = True
     protect_logs()
-    from ivr.effects import handlers
-    from ivr.recordings import reconcile_recent
-
     worker.init_app(app, handlers(app), outbox=lambda: outbox_pass(app),
                     reconcile=(lambda: reconcile_recent(app)) if twilio_configured(app.config)
                     else None)

@@ -1,11 +1,8 @@
-"""How a prompt's written text is spoken: the pronunciation lexicon, phone numbers, and how long
-a caller listens.
+"""How a prompt's written text is spoken, and how long a caller listens to it.
 
-Prompts are written as an administrator reads them (« support@reacts.com », « 1 833 564-0404 »,
-« CIUSSS »); the lexicon (``prompts/lexique.<langue>.yaml``) says how the voice must say the
-words it lists, and phone numbers are read as phone numbers. ``ivr.twiml`` turns the pieces into
-SSML; the effort (``ivr.effort``) counts the words the voice receives, at the same rate for every
-prompt, so a longer prompt shows its cost before it goes live.
+Prompts are written as an administrator reads them (« support@reacts.com », « CIUSSS »); the
+lexicon (``prompts/lexique.<langue>.yaml``) says how the voice must say the words it lists, and
+phone numbers are read as phone numbers. ``ivr.twiml`` turns the pieces into SSML.
 """
 
 from __future__ import annotations
@@ -122,38 +119,29 @@ def parse_lexicon(data: Any, label: str, problems: list[Problem]) -> Lexicon:
     entries: list[Entry] = []
     seen: dict[str, Where] = {}
     for section, value in data.items():
-        where = data.at(section)
         if section not in LEXICON_SECTIONS:
-            problems.append(Problem(where, str(section),
+            problems.append(Problem(data.at(section), str(section),
                                     "section inconnue (attendu : mots, adresses)"))
-            continue
-        if value is None:
-            continue
-        if not isinstance(value, YamlMap):
-            problems.append(Problem(where, str(section),
+        elif value is not None and not isinstance(value, YamlMap):
+            problems.append(Problem(data.at(section), str(section),
                                     "attendu : une liste « mot écrit: comment le dire »"))
-            continue
-        for written, spoken in value.items():
-            entry_where = value.at(written)
-            key = f"{section}.{written}"
-            if not isinstance(written, str) or not written.strip():
-                problems.append(Problem(entry_where, key, "un mot écrit ne peut être vide"))
-                continue
-            if not isinstance(spoken, str) or not spoken.strip():
-                problems.append(Problem(entry_where, key,
-                                        "dites comment prononcer ce mot (texte non vide)"))
-                continue
-            if written in seen:
-                problems.append(Problem(entry_where, key,
-                                        f"déjà dans le lexique (ligne {seen[written].line})"))
-                continue
-            if LONG_NUMBER.search(spoken) or EMAIL.search(spoken):
-                problems.append(Problem(entry_where, key, "la prononciation doit être dite en "
-                                        "mots, sans adresse ni long nombre"))
-                continue
-            seen[written] = entry_where
-            entries.append(Entry(written, " ".join(spoken.split()), LEXICON_SECTIONS[section],
-                                 entry_where))
+        else:
+            for written, spoken in (value or {}).items():
+                where = value.at(written)
+                if not isinstance(written, str) or not written.strip():
+                    problem = "un mot écrit ne peut être vide"
+                elif not isinstance(spoken, str) or not spoken.strip():
+                    problem = "dites comment prononcer ce mot (texte non vide)"
+                elif written in seen:
+                    problem = f"déjà dans le lexique (ligne {seen[written].line})"
+                elif LONG_NUMBER.search(spoken) or EMAIL.search(spoken):
+                    problem = "la prononciation doit être dite en mots, sans adresse ni long nombre"
+                else:
+                    seen[written] = where
+                    entries.append(Entry(written, " ".join(spoken.split()),
+                                         LEXICON_SECTIONS[section], where))
+                    continue
+                problems.append(Problem(where, f"{section}.{written}", problem))
     return Lexicon(tuple(entries))
 
 
@@ -203,10 +191,12 @@ def _milliseconds(value: str) -> float:
     return 0.0
 
 
+NAMED_RATES = {"x-slow": 0.6, "slow": 0.8, "medium": 1.0, "fast": 1.2, "x-fast": 1.4}
+
+
 def _rate_factor(value: str) -> float:
-    named = {"x-slow": 0.6, "slow": 0.8, "medium": 1.0, "fast": 1.2, "x-fast": 1.4}
-    if value in named:
-        return named[value]
+    if value in NAMED_RATES:
+        return NAMED_RATES[value]
     try:
         return max(float(value.rstrip("%")) / 100, 0.2) if value.endswith("%") else 1.0
     except ValueError:

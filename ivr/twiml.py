@@ -12,11 +12,10 @@ from functools import lru_cache
 from twilio.twiml.voice_response import Dial, Gather, Say, VoiceResponse
 
 from ivr.flow import Ask, Decision, Goodbye, Speech, Transfer, Voicemail
-from ivr.speech import SLOW_RATE, Lexicon, Piece
+from ivr.speech import SLOW_RATE, Lexicon
 
 RECORD_MAX_SECONDS = 180  # spec: voicemail up to 3 minutes
 RECORD_SILENCE_SECONDS = 8
-MAX_TWIML_BYTES = 64 * 1024  # Twilio's reported cap on a TwiML document
 
 
 class Voice:
@@ -45,20 +44,20 @@ class Voice:
     def _say(self, parent: VoiceResponse | Gather, texts: list[str]) -> None:
         if not texts:
             return
-        say = parent.say(voice=self.voice, language=self.language)
-        for piece in self.lexicon.pieces(" ".join(texts)):
-            _add(say, piece)
+        _add(parent.say(voice=self.voice, language=self.language), " ".join(texts), self.lexicon)
 
 
-def _add(say: Say, piece: Piece) -> None:
-    if piece.kind == "telephone":
-        say.say_as(piece.written, interpret_as="telephone")
-    elif piece.kind == "word" and piece.slow:
-        say.prosody(rate=SLOW_RATE).sub(piece.written, alias=piece.spoken)
-    elif piece.kind == "word":
-        say.sub(piece.written, alias=piece.spoken)
-    else:
-        say.append(piece.written)
+def _add(say: Say, text: str, lexicon: Lexicon) -> Say:
+    for piece in lexicon.pieces(text):
+        if piece.kind == "telephone":
+            say.say_as(piece.written, interpret_as="telephone")
+        elif piece.kind == "word" and piece.slow:
+            say.prosody(rate=SLOW_RATE).sub(piece.written, alias=piece.spoken)
+        elif piece.kind == "word":
+            say.sub(piece.written, alias=piece.spoken)
+        else:
+            say.append(piece.written)
+    return say
 
 
 def render(decision: Decision, voice: Voice, lexicon: Lexicon | None = None) -> str:
@@ -72,46 +71,26 @@ def _render(decision: Decision, voice_name: str, language: str, lexicon: Lexicon
     voice = Voice(voice_name, language, lexicon)
     response = VoiceResponse()
     if isinstance(decision, Ask):
-        gather = Gather(
-            input="dtmf",
-            num_digits=decision.num_digits,
-            timeout=decision.timeout,
-            finish_on_key="",  # '#' is a menu key (repeat), never a terminator
-            action=decision.action,
-            method="POST",
-            action_on_empty_result=True,
-        )
+        gather = Gather(input="dtmf", num_digits=decision.num_digits, timeout=decision.timeout,
+                        finish_on_key="",  # '#' is a menu key (repeat), never a terminator
+                        action=decision.action, method="POST", action_on_empty_result=True)
         voice.speak(gather, decision.speech)
         response.append(gather)
         # Reached only if a platform ignores actionOnEmptyResult: silence goes to the same place.
         response.redirect(decision.action, method="POST")
     elif isinstance(decision, Transfer):
         voice.speak(response, decision.speech)
-        dial = Dial(
-            action=decision.action,
-            method="POST",
-            timeout=decision.ring_timeout,
-            answer_on_bridge=True,
-        )
-        if decision.send_digits:
-            dial.number(decision.number, send_digits=decision.send_digits)
-        else:
-            dial.number(decision.number)
+        dial = Dial(action=decision.action, method="POST", timeout=decision.ring_timeout,
+                    answer_on_bridge=True)
+        dial.number(decision.number, send_digits=decision.send_digits or None)
         response.append(dial)
     elif isinstance(decision, Voicemail):
         voice.speak(response, decision.speech)
-        response.record(
-            action=decision.action,
-            method="POST",
-            max_length=RECORD_MAX_SECONDS,
-            timeout=RECORD_SILENCE_SECONDS,
-            play_beep=True,
-            finish_on_key="#",
-            trim="trim-silence",
-            recording_status_callback=decision.status_callback,
-            recording_status_callback_method="POST",
-            recording_status_callback_event="completed",
-        )
+        response.record(action=decision.action, method="POST", max_length=RECORD_MAX_SECONDS,
+                        timeout=RECORD_SILENCE_SECONDS, play_beep=True, finish_on_key="#",
+                        trim="trim-silence", recording_status_callback=decision.status_callback,
+                        recording_status_callback_method="POST",
+                        recording_status_callback_event="completed")
         # Twilio goes on here when nothing was recorded.
         voice.speak(response, decision.no_message)
         response.hangup()
@@ -124,8 +103,5 @@ def _render(decision: Decision, voice_name: str, language: str, lexicon: Lexicon
 def spoken_ssml(text: str, lexicon: Lexicon) -> str:
     """One prompt as the voice receives it: the ``<Say>`` body, SSML included (for
     ``ivr prompts --spoken``)."""
-    say = Say()
-    for piece in lexicon.pieces(text):
-        _add(say, piece)
-    xml = say.to_xml(xml_declaration=False)
+    xml = _add(Say(), text, lexicon).to_xml(xml_declaration=False)
     return xml.removeprefix("<Say>").removesuffix("</Say>") if xml != "<Say />" else ""
