@@ -4,7 +4,6 @@ Every object remembers its ``Where``, so a problem names its file and line."""
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import os
 import re
@@ -18,7 +17,7 @@ from typing import Any
 import phonenumbers
 
 from ivr.speech import Lexicon, parse_lexicon
-from ivr.yamlsource import ConfigInvalid, Problem, Where, YamlList, YamlMap, read_yaml
+from ivr.yamlsource import ConfigInvalid, Problem, Where, YamlMap, read_file, read_yaml
 
 NODE_ID = re.compile(r"[a-z0-9_]{1,64}")
 NODE_TYPES = ("menu", "info", "route", "voicemail", "hangup")
@@ -141,12 +140,10 @@ class Line:
     reserved: Mapping[str, str]
     where: Where
     shortcut_where: Mapping[str, Where] = field(default_factory=dict)
-    # After a technical failure: branch under the welcome menu -> where its callers go (others:
-    # ``fallback``).
+    # After a technical failure: welcome-menu branch -> where its callers go (others: fallback)
     on_error: Mapping[str, str] = field(default_factory=dict)
     shortcut_say: Mapping[str, str] = field(default_factory=dict)  # code -> its prompt, for *00
-    # Seconds of speech before a person or a beep: keys ("2,1,1,1") or "default" -> seconds,
-    # checked by ``ivr check`` (warnings).
+    # Keys ("2,1,1,1") or "default" -> seconds of speech before a person or a beep (ivr effort)
     budgets: Mapping[str, int] = field(default_factory=dict)
     budgets_where: Where | None = None
 
@@ -160,9 +157,9 @@ class Config:
     boxes: Mapping[str, Box]
     providers: Mapping[str, Provider]
     prompts: Mapping[str, Prompt]
-    calendars: Mapping[str, YamlMap]  # raw: read by ivr.schedule_build
-    # Each provider's entry of providers.yaml, for its hours, calendar, closures and openings
-    # (read by ivr.schedule_build, as the calendars).
+    # Raw, read by ivr.schedule_build: the calendars, and each provider's entry of
+    # providers.yaml (its hours, calendar, closures and openings).
+    calendars: Mapping[str, YamlMap]
     provider_times: Mapping[str, YamlMap] = field(default_factory=dict)
     language: str = "fr-CA"
     lexicon: Lexicon = field(default_factory=Lexicon)
@@ -187,7 +184,7 @@ class _Reader:
         if value is not None:
             self.problem(where, key, f"attendu : des clés et leurs valeurs, trouvé {_kind(value)}")
         empty = YamlMap()
-        empty.where, empty.key_lines = where, {}
+        empty.file, empty.line, empty.key_lines = where.file, where.line, {}
         return empty
 
     def text(self, m: YamlMap, key: str, path: str, *, required: bool = True,
@@ -424,15 +421,6 @@ def is_e164(number: str) -> bool:
         return False
 
 
-def _prompt_fields(text: str) -> frozenset[str] | None:
-    if "{" not in text and "}" not in text:
-        return NO_FIELDS
-    try:
-        return frozenset(f for _, f, _, _ in string.Formatter().parse(text) if f is not None)
-    except ValueError:
-        return None
-
-
 def _parse_prompts(r: _Reader, directory: Path, language: str, top: YamlMap) -> dict[str, Prompt]:
     raw = r.mapping(top.get("prompts"), top.at("prompts"), "prompts")
     audio_dir = directory / "prompts" / "audio"
@@ -446,12 +434,14 @@ def _parse_prompts(r: _Reader, directory: Path, language: str, top: YamlMap) -> 
             r.problem(where, f"prompts.{prompt_id}", "un message a besoin d'un texte")
             text = ""
         text = " ".join(text.split())
-        fields = _prompt_fields(text)
-        if fields is None:
-            r.problem(where, f"prompts.{prompt_id}",
-                      "accolades mal fermées : écrivez {touche} pour un champ, "
-                      "{{ pour une accolade")
-            fields = NO_FIELDS
+        fields = NO_FIELDS
+        if "{" in text or "}" in text:
+            try:
+                fields = frozenset(f for _, f, _, _ in string.Formatter().parse(text)
+                                   if f is not None)
+            except ValueError:
+                r.problem(where, f"prompts.{prompt_id}", "accolades mal fermées : écrivez "
+                          "{touche} pour un champ, {{ pour une accolade")
         fields = same_fields.setdefault(fields, fields)
         audio = None
         for suffix in AUDIO_SUFFIXES if recorded or "/" in prompt_id else ():
@@ -500,10 +490,10 @@ def parse(directory: Path | str, language: str = "fr-CA") -> tuple[Config, list[
     def read(path: Path) -> tuple[Any, str]:
         label = str(path.relative_to(directory))
         digest.update(label.encode() + b"\0")
-        content = None
-        with contextlib.suppress(OSError):  # read_yaml reports an unreadable file
-            content = path.read_bytes()
-            digest.update(content)
+        content = read_file(path, label, problems)  # None: unreadable or too big, reported
+        if content is None:
+            return None, label
+        digest.update(content)
         return read_yaml(path, label, problems, content), label
 
     def read_top(path: Path, keys: tuple[str, ...] | None) -> YamlMap:
@@ -580,4 +570,4 @@ def parse(directory: Path | str, language: str = "fr-CA") -> tuple[Config, list[
     return config, problems
 
 
-__all__ = ["Config", "ConfigInvalid", "Problem", "Where", "YamlList", "parse"]
+__all__ = ["Config", "ConfigInvalid", "Problem", "Where", "parse"]

@@ -114,14 +114,8 @@ class CallState:
         return cls(path, tries, query.get("h") == "1")
 
     def query(self) -> dict[str, str]:
-        q = {}
-        if self.path:
-            q["p"] = ".".join(self.path)
-        if self.tries:
-            q["n"] = str(self.tries)
-        if self.hinted:
-            q["h"] = "1"
-        return q
+        q = {"p": ".".join(self.path), "n": str(self.tries or ""), "h": "1" if self.hinted else ""}
+        return {k: v for k, v in q.items() if v}
 
     def forward(self, node_id: str) -> CallState:
         return CallState((*self.path, node_id)[-MAX_PATH:], 0, self.hinted)
@@ -178,7 +172,7 @@ class Turn:
 
     def _field(self, field: str, key: str | None) -> str:
         if field == "touche":
-            return spoken_key(key or "")
+            return {"#": "le carré", "*": "l'étoile"}.get(key or "", key or "")
         provider, _, what = field.partition(".")
         schedule = self.config.schedule
         if what == "heures":
@@ -260,13 +254,12 @@ class Turn:
                 return self.enter(step.closed, state, pre, depth + 1)
             if provider.phone and is_open:
                 self.note("dial", node.id, provider.id, destination=provider.id)
-                digits = None
-                if provider.extension:
-                    digits = dtmf_wait(provider.extension_pause) + provider.extension
                 return Transfer(
                     speech=pre + self.says(step.say),
                     number=provider.phone,
-                    send_digits=digits,
+                    # sendDigits: each "w" waits half a second before the next tone
+                    send_digits="w" * round(provider.extension_pause * 2) + provider.extension
+                    if provider.extension else None,
                     action=self.urls.dialled(node.id, index, state.query()),
                     ring_timeout=provider.ring_timeout,
                 )
@@ -315,24 +308,19 @@ class Turn:
             return self.enter(node.options[key].to, state.forward(node.id))
         if key is not None and node.sms is not None and key == node.sms.key and \
                 self.sms_offered():
-            self.send_text(node)
+            # The view texts the caller after the answer.
+            self.texts.append((node.id, self.say(node.sms.text).text))
+            self.note("sms", node.id, node.sms.text)
             sent = "systeme.texto_envoye" if self.textable == "mobile" else \
                 "systeme.texto_envoye_cellulaire"
             return self.ask(node, state, (self.say(sent),))
         return self.retry(node, state, (self.say("systeme.choix_invalide"),))
-
-    def send_text(self, node: Node) -> None:
-        """Text the node's message to the caller: the view queues it after the answer."""
-        assert node.sms is not None
-        self.texts.append((node.id, self.say(node.sms.text).text))
-        self.note("sms", node.id, node.sms.text)
 
     def retry(self, node: Node, state: CallState, pre: tuple[Speech, ...]) -> Decision:
         tries = state.tries + 1
         if tries >= self.config.line.max_tries:
             return self.fallback(node, state)
         return self.ask(node, CallState(state.path, tries, state.hinted), pre)
-
 
     # ------------------------------------------------------------------ webhooks
 
@@ -377,12 +365,3 @@ def branch_of(config: Config, node_id: str | None, path: tuple[str, ...]) -> str
     if trail[:1] == [root]:
         trail = trail[1:]
     return trail[0] if trail else None
-
-
-def spoken_key(key: str) -> str:
-    return {"#": "le carré", "*": "l'étoile"}.get(key, key)
-
-
-def dtmf_wait(seconds: float) -> str:
-    """``sendDigits`` pause: each 'w' waits half a second before the next tone."""
-    return "w" * round(seconds * 2)

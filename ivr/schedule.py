@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 import threading
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from itertools import groupby
 from typing import Any
@@ -20,7 +20,7 @@ from zoneinfo import ZoneInfo
 from dateutil.rrule import rrulestr
 
 from ivr import schedule_wording as wording
-from ivr.schedule_wording import DAY_NAMES, MONTH_NAMES  # imported from here by other modules
+from ivr.schedule_wording import DAY_NAMES, MONTH_NAMES  # noqa: F401 (imported from here)
 from ivr.yamlsource import Problem, Where
 
 PROMPT_FIELDS = ("heures", "reouverture")  # {cssns.heures}, {cssns.reouverture} in prompts
@@ -28,7 +28,7 @@ TZ = ZoneInfo("America/Toronto")
 HORIZON_DAYS = 60  # how far state() and reopening_text() look ahead
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 DAY_MINUTES = 24 * 60
-_CACHE_LIMIT = 50_000  # (provider, date) entries kept before the cache starts over
+_CACHE_LIMIT = 50_000  # entries a cache keeps before it starts over
 
 Interval = tuple[int, int]  # [start, end) in epoch seconds
 Week = tuple[tuple[tuple[int, int], ...], ...]  # per weekday (Monday first), minute ranges
@@ -257,40 +257,35 @@ class Schedule:
         """A provider's hours and exceptions as configured (KeyError if unknown)."""
         return self._providers[provider_id]
 
-    def _holidays(self, calendar_id: str, year: int) -> dict[dt.date, tuple[Holiday, ...]]:
-        key = (calendar_id, year)
-        found = self._by_date.get(key)
+    def _cached(self, cache: dict[Any, Any], key: Any, compute: Callable[[], Any]) -> Any:
+        found = cache.get(key)
         if found is None:
+            found = compute()
+            with self._lock:
+                if len(cache) >= _CACHE_LIMIT:
+                    cache.clear()
+                cache[key] = found
+        return found
+
+    def _holidays(self, calendar_id: str, year: int) -> dict[dt.date, tuple[Holiday, ...]]:
+        def compute() -> dict[dt.date, tuple[Holiday, ...]]:
             days = sorted((h for cal in self._chains[calendar_id] for h in self._own(cal, year)),
                           key=lambda h: (h.date, h.start or dt.time(0), h.name))
-            found = {day: tuple(hs) for day, hs in groupby(days, key=lambda h: h.date)}
-            with self._lock:
-                self._by_date[key] = found
-        return found
+            return {day: tuple(hs) for day, hs in groupby(days, key=lambda h: h.date)}
+
+        return self._cached(self._by_date, (calendar_id, year), compute)
 
     def _own(self, cal: _Calendar, year: int) -> tuple[Holiday, ...]:
         """A calendar's own days of a year (RRULEs evaluated once per calendar and year)."""
-        key = (cal.id, year)
-        found = self._own_years.get(key)
-        if found is None:
-            found = tuple(Holiday(d, e.name, e.why, e.start, e.calendar_id, e.local)
-                          for e in cal.entries for d in e.dates(year))
-            with self._lock:
-                self._own_years[key] = found
-        return found
+        return self._cached(self._own_years, (cal.id, year), lambda: tuple(
+            Holiday(d, e.name, e.why, e.start, e.calendar_id, e.local)
+            for e in cal.entries for d in e.dates(year)))
 
     # ------------------------------------------------------------------ days
 
     def _day(self, provider: ProviderHours, day: dt.date) -> _Day:
-        key = (provider.id, day)
-        found = self._days.get(key)
-        if found is None:
-            found = self._compute_day(provider, day)
-            with self._lock:
-                if len(self._days) >= _CACHE_LIMIT:
-                    self._days.clear()
-                self._days[key] = found
-        return found
+        return self._cached(self._days, (provider.id, day),
+                            lambda: self._compute_day(provider, day))
 
     def _compute_day(self, p: ProviderHours, day: dt.date) -> _Day:
         """Weekly hours − (holidays ∪ calendar closures − calendar openings)
@@ -430,7 +425,7 @@ def missing_local_days(config: Any, today: dt.date) -> list[Problem]:
     """Warnings, not problems: one per period overlapping the 12 months from ``today`` for which
     a calendar with ``local_days_per_period`` lists fewer local days. The line would stay open on
     days the institution closes; ``ivr check`` and the console remind the administrator."""
-    schedule: Schedule | None = getattr(config, "schedule", None)
+    schedule: Schedule | None = config.schedule
     if schedule is None:
         from ivr.schedule_build import build_schedule  # the builder needs this module first
 
@@ -452,8 +447,3 @@ def missing_local_days(config: Any, today: dt.date) -> list[Problem]:
                 warnings.append(
                     Problem(where, f"calendars.{calendar_id}.local_days_per_period", text))
     return warnings
-
-
-__all__ = ["DAY_NAMES", "HORIZON_DAYS", "MONTH_NAMES", "PROMPT_FIELDS", "TZ", "Holiday",
-           "LocalInstant", "Period", "ProviderHours", "ProviderState", "Schedule",
-           "local_instant", "local_period", "missing_local_days", "overlapping"]

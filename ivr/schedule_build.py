@@ -12,7 +12,7 @@ from typing import Any
 
 from dateutil.rrule import rrulestr
 
-from ivr.config import _Reader
+from ivr.config import Config, _Reader
 from ivr.schedule import (
     DAY_MINUTES,
     TZ,
@@ -25,7 +25,7 @@ from ivr.schedule import (
     _Entry,
     _normalize,
 )
-from ivr.yamlsource import Problem, Where, YamlMap
+from ivr.yamlsource import Problem, Where, YamlMap, shown
 
 CALENDAR_KEYS = ("name", "why", "extends", "local_days_per_period", "holidays", "closures",
                  "openings")
@@ -65,13 +65,13 @@ class _Builder(_Reader):
             return None
         match = _TIME.match(value) if isinstance(value, str) else None
         if match is None:
-            self.problem(where, key, f"attendu : une heure \"HH:MM\", trouvé {value!r}")
+            self.problem(where, key, f"attendu : une heure \"HH:MM\", trouvé {shown(value)}")
             return None
         hours, minutes = int(match.group(1)), int(match.group(2))
         if (hours, minutes) == (24, 0) and end:
             return DAY_MINUTES
         if hours > 23 or minutes > 59:
-            self.problem(where, key, f"{value!r} n'est pas une heure du jour (00:00 à 23:59"
+            self.problem(where, key, f"{shown(value)} n'est pas une heure du jour (00:00 à 23:59"
                          + (", ou 24:00 pour une fin)" if end else ")"))
             return None
         return hours * 60 + minutes
@@ -87,13 +87,13 @@ class _Builder(_Reader):
         if isinstance(value, dt.datetime):
             if value.second or value.microsecond:  # the line decides once per minute
                 self.problem(where, key, f"donnez l'heure à la minute (ex. "
-                             f"{value:%Y-%m-%dT%H:%M}), trouvé {value.isoformat()!r}")
+                             f"{value:%Y-%m-%dT%H:%M}), trouvé {shown(value.isoformat())}")
                 return None
             return value.replace(tzinfo=TZ) if value.tzinfo is None else value.astimezone(TZ)
         if isinstance(value, dt.date):
             day = value + dt.timedelta(days=1) if end else value
             return dt.datetime(day.year, day.month, day.day, tzinfo=TZ)
-        self.problem(where, key, f"{_DATE_OR_TIME}, trouvé {value!r}")
+        self.problem(where, key, f"{_DATE_OR_TIME}, trouvé {shown(value)}")
         return None
 
     def days(self, spec: str, where: Where, key: str) -> list[int] | None:
@@ -102,11 +102,12 @@ class _Builder(_Reader):
         for part in spec.lower().replace(" ", "").split(","):
             ends = part.split("-")
             if len(ends) > 2 or not all(ends):
-                self.problem(where, key, f"{spec!r} : écrivez les jours mon, mon-fri ou sat,sun")
+                self.problem(where, key,
+                             f"{shown(spec)} : écrivez les jours mon, mon-fri ou sat,sun")
                 return None
             unknown = [e for e in ends if e not in WEEKDAYS]
             if unknown:
-                self.problem(where, key, f"jour inconnu {unknown[0]!r} "
+                self.problem(where, key, f"jour inconnu {shown(unknown[0])} "
                              f"(attendu : {', '.join(WEEKDAYS)})")
                 return None
             first, last = WEEKDAYS.index(ends[0]), WEEKDAYS.index(ends[-1])
@@ -137,15 +138,15 @@ class _Builder(_Reader):
                 match = _RANGE.match(item) if isinstance(item, str) else None
                 if match is None:
                     self.problem(where, key,
-                                 f"attendu : une plage \"HH:MM-HH:MM\", trouvé {item!r}")
+                                 f"attendu : une plage \"HH:MM-HH:MM\", trouvé {shown(item)}")
                     continue
                 start = self.clock(match.group(1), where, key)
                 end = self.clock(match.group(2), where, key, end=True)
                 if start is None or end is None:
                     continue
                 if end <= start:
-                    self.problem(where, key, f"{item!r} finit avant de commencer (une plage reste "
-                                 "dans la journée : coupez-la à 24:00)")
+                    self.problem(where, key, f"{shown(item)} finit avant de commencer (une plage "
+                                 "reste dans la journée : coupez-la à 24:00)")
                     continue
                 ranges.append((start, end))
             for day in days or []:
@@ -157,7 +158,7 @@ class _Builder(_Reader):
                         continue
                     self.problem(where, key, f"{_hhmm(start)}-{_hhmm(end)} chevauche "
                                  f"{_hhmm(clash[0])}-{_hhmm(clash[1])} le {WEEKDAYS[day]}"
-                                 + (f" (de {clash[2]!r})" if clash[2] != spec else ""))
+                                 + (f" (de {shown(clash[2])})" if clash[2] != spec else ""))
         # Overlaps were refused: this sorts and joins touching ranges (12:00-13:00, 13:00-17:00).
         return False, tuple(tuple(_normalize([(s, e) for s, e, _ in day])) for day in week)
 
@@ -179,10 +180,8 @@ class _Builder(_Reader):
             for bound in ("from", "to"):
                 if bound not in item:
                     self.problem(item.where, f"{ipath}.{bound}", "manquant")
-            start = (self.instant(item["from"], item.at("from"), f"{ipath}.from", end=False)
-                     if "from" in item else None)
-            end = (self.instant(item["to"], item.at("to"), f"{ipath}.to", end=True)
-                   if "to" in item else None)
+            start, end = (self.instant(item[b], item.at(b), f"{ipath}.{b}", end=b == "to")
+                          if b in item else None for b in ("from", "to"))
             if start is None or end is None:
                 continue
             if end <= start:
@@ -206,7 +205,7 @@ class _Builder(_Reader):
         local = item.get("local", False)
         if not isinstance(local, bool):
             self.problem(item.at("local"), f"{ipath}.local",
-                         f"attendu : true (un jour local) ou false, trouvé {local!r}")
+                         f"attendu : true (un jour local) ou false, trouvé {shown(local)}")
             return None
         if ("rule" in item) == ("date" in item):
             self.problem(item.where, ipath,
@@ -231,13 +230,13 @@ class _Builder(_Reader):
         match = _MONTH_DAY.match(value) if isinstance(value, str) else None
         if match is None:
             self.problem(where, key, "attendu : une date (2026-12-31, une fois) ou un mois-jour "
-                         f"(\"12-25\", chaque année), trouvé {value!r}")
+                         f"(\"12-25\", chaque année), trouvé {shown(value)}")
             return None
         month, day = int(match.group(1)), int(match.group(2))
         try:
             dt.date(2000, month, day)  # a leap year: 02-29 is allowed
         except ValueError:
-            self.problem(where, key, f"{value!r} n'est pas un mois-jour")
+            self.problem(where, key, f"{shown(value)} n'est pas un mois-jour")
             return None
         if local:
             return self._local_needs_a_date(item, ipath)
@@ -256,7 +255,7 @@ class _Builder(_Reader):
             return 0
         if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= 366:
             self.problem(m.at("local_days_per_period"), f"{path}.local_days_per_period",
-                         f"attendu : un nombre de jours, ex. 2, trouvé {value!r}")
+                         f"attendu : un nombre de jours, ex. 2, trouvé {shown(value)}")
             return 0
         return value
 
@@ -278,11 +277,11 @@ class _Builder(_Reader):
         except Exception as exc:  # dateutil raises ValueError, TypeError, KeyError...
             hint = (" (écrivez UNTIL comme une date locale, ex. UNTIL=20301231)"
                     if "UNTIL" in upper else "")
-            self.problem(where, key,
-                         f"règle RRULE invalide {text!r} : {str(exc) or type(exc).__name__}{hint}")
+            self.problem(where, key, f"règle RRULE invalide {shown(text)} : "
+                         f"{str(exc) or type(exc).__name__}{hint}")
             return None
         if found is None or found >= dt.datetime(2040, 1, 1):
-            self.problem(where, key, f"la règle {text!r} ne donne aucune date de 2000 à 2039")
+            self.problem(where, key, f"la règle {shown(text)} ne donne aucune date de 2000 à 2039")
             return None
         return text
 
@@ -320,7 +319,7 @@ class _Builder(_Reader):
         if calendar is not None and (not isinstance(calendar, str) or calendar not in calendars):
             known = ", ".join(sorted(calendars)) or "aucun"
             self.problem(m.at("calendar"), f"{path}.calendar",
-                         f"calendrier inconnu {calendar!r} (connus : {known})")
+                         f"calendrier inconnu {shown(calendar)} (connus : {known})")
             calendar = None
         return ProviderHours(provider_id, always, week, calendar,
                              self.periods(m, "closures", path, provider_id),
@@ -331,16 +330,16 @@ def _hhmm(minutes: int) -> str:
     return f"{minutes // 60:02d}:{minutes % 60:02d}"
 
 
-def build_schedule(config: Any) -> tuple[Schedule, list[Problem]]:
+def build_schedule(config: Config) -> tuple[Schedule, list[Problem]]:
     """Parse provider hours and calendars of a parsed config; never raises on bad data."""
     b = _Builder()
-    raw_calendars: Mapping[str, YamlMap] = getattr(config, "calendars", {}) or {}
+    raw_calendars = config.calendars
     calendars = {cid: b.calendar(cid, m) for cid, m in raw_calendars.items()}
     known = ", ".join(sorted(calendars))
     for calendar_id, cal in list(calendars.items()):
         if cal.extends is not None and cal.extends not in calendars:
             b.problem(raw_calendars[calendar_id].at("extends"), f"calendars.{calendar_id}.extends",
-                      f"calendrier inconnu {cal.extends!r} (connus : {known})")
+                      f"calendrier inconnu {shown(cal.extends)} (connus : {known})")
             calendars[calendar_id] = replace(cal, extends=None)
     for calendar_id in sorted(calendars):  # a cycle is broken at its first calendar
         seen = [calendar_id]
@@ -352,7 +351,5 @@ def build_schedule(config: Any) -> tuple[Schedule, list[Problem]]:
             b.problem(raw_calendars[calendar_id].at("extends"), f"calendars.{calendar_id}.extends",
                       f"s'étend lui-même : {' -> '.join([*seen, current])}")
             calendars[calendar_id] = replace(calendars[calendar_id], extends=None)
-    providers = {pid: b.provider(pid, raw, calendars)
-                 for pid, raw in (getattr(config, "provider_times", {}) or {}).items()
-                 if isinstance(raw, YamlMap)}
+    providers = {pid: b.provider(pid, raw, calendars) for pid, raw in config.provider_times.items()}
     return Schedule(providers, calendars), b.problems

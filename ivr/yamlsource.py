@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import heapq
+import itertools
 import reprlib
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,10 +28,9 @@ class Where:
         return f"{self.file}:{self.line}"
 
 
-# Limits on what a config file (an administrator's, or anyone's who can write one) may cost to
-# read and to report: a problem goes to ``ivr check``, the console, the log and the public
-# ``GET /healthz``, so none of them may grow with the file (an alias bomb of 1 kB once made a
-# 312 MB message).
+# What a config file (an administrator's, or anyone's who can write one) may cost to read and
+# to report: a problem goes to ``ivr check``, the console, the log and the public
+# ``GET /healthz`` (an alias bomb of 1 kB once made a 312 MB message).
 MAX_FILE_BYTES = 2 * 1024 * 1024  # per file; the 1,000-menu bench's largest file is 0.95 MB
 MAX_ALIASES = 1_000  # alias uses (*name) per file; the shipped config uses none
 MAX_ALIAS_CHARS = 100_000  # what the aliases of a file add once expanded (see _check_aliases)
@@ -52,16 +52,27 @@ def _cut(text: str, limit: int) -> str:
 _REPR = reprlib.Repr()  # Python 3.11: no keyword arguments
 _REPR.maxlevel, _REPR.maxlist, _REPR.maxtuple, _REPR.maxdict, _REPR.maxset = 3, 10, 10, 10, 10
 _REPR.maxstring = _REPR.maxother = MAX_VALUE_CHARS
+# reprlib knows a type by its name: without these, the reader's lists and mappings would be
+# written out whole by repr() before being cut.
+_REPR.repr_YamlList = _REPR.repr_list
+
+
+def _repr_map(x: dict[Any, Any], level: int) -> str:
+    """reprlib's repr of a dict, its keys in their order rather than sorted."""
+    if level <= 0 and x:
+        return "{...}"
+    pieces = [f"{_REPR.repr1(k, level - 1)}: {_REPR.repr1(v, level - 1)}"
+              for k, v in itertools.islice(x.items(), _REPR.maxdict)]
+    return "{" + ", ".join(pieces + ["..."] * (len(x) > _REPR.maxdict)) + "}"
+
+
+_REPR.repr_YamlMap = _repr_map
 
 
 def shown(value: object, limit: int = MAX_VALUE_CHARS) -> str:
     """``repr(value)`` for a message, at most ``limit`` characters, built without writing out
     a large value first (``{value!r}`` of a big list costs its whole size)."""
-    try:
-        text = _REPR.repr(value)
-    except Exception:  # a value with a broken __repr__: its type is enough
-        text = f"<{type(value).__name__}>"
-    return _cut(text, limit)
+    return _cut(_REPR.repr(value), limit)
 
 
 @dataclass(frozen=True)
@@ -74,10 +85,8 @@ class Problem:
     message: str
 
     def __post_init__(self) -> None:
-        if len(self.key) > MAX_KEY_CHARS:
-            object.__setattr__(self, "key", _cut(self.key, MAX_KEY_CHARS))
-        if len(self.message) > MAX_MESSAGE_CHARS:
-            object.__setattr__(self, "message", _cut(self.message, MAX_MESSAGE_CHARS))
+        object.__setattr__(self, "key", _cut(self.key, MAX_KEY_CHARS))
+        object.__setattr__(self, "message", _cut(self.message, MAX_MESSAGE_CHARS))
 
     def __str__(self) -> str:
         return f"{self.where}: {self.key}: {self.message}"
@@ -85,37 +94,29 @@ class Problem:
 
 SYNTAX = "(syntaxe)"
 FILE = "(fichier)"
-MORE = "(suite)"
 _FIRST = frozenset((SYNTAX, FILE))  # a file that could not be read: the rest is knock-on
 
 
 def more_problems(where: Where, hidden: int, scope: str = "") -> Problem:
     """The line that stands for ``hidden`` problems left out."""
-    return Problem(where, MORE, f"… et {hidden} autre{'s' if hidden > 1 else ''} "
-                                f"problème{'s' if hidden > 1 else ''}{scope} non "
-                                f"affiché{'s' if hidden > 1 else ''} (corrigez d'abord ceux-ci)")
-
-
-def first_problems(problems: list[Problem], limit: int = MAX_PROBLEMS) -> list[Problem]:
-    """The ``limit`` first problems in report order (a file that could not be read first, then
-    by file and line), then one line for the others."""
-    def order(p: Problem) -> tuple[bool, Where, str]:
-        return (p.key not in _FIRST, p.where, p.key)
-
-    if len(problems) <= limit:
-        return sorted(problems, key=order)
-    kept = heapq.nsmallest(limit, problems, key=order)  # = sorted(...)[:limit]
-    return [*kept, more_problems(Where("(configuration)", 0), len(problems) - limit)]
+    s = "s" if hidden > 1 else ""
+    return Problem(where, "(suite)", f"… et {hidden} autre{s} problème{s}{scope} non affiché{s} "
+                                     "(corrigez d'abord ceux-ci)")
 
 
 class ConfigInvalid(Exception):
-    """The configuration cannot be served; carries the problems found, not just the first
-    (the first ``MAX_PROBLEMS``, then one line for the others). A file that could not be read
-    comes first: what follows from it is its knock-on."""
+    """The configuration cannot be served. ``problems``: the first ``MAX_PROBLEMS`` found, a
+    file that could not be read first (what follows is its knock-on), then by file and line;
+    then one line for the others. ``total``: how many were found."""
 
     def __init__(self, problems: list[Problem]) -> None:
         self.total = len(problems)
-        self.problems = first_problems(problems)
+        # = sorted(...)[:MAX_PROBLEMS], without sorting them all
+        self.problems = heapq.nsmallest(MAX_PROBLEMS, problems,
+                                        key=lambda p: (p.key not in _FIRST, p.where, p.key))
+        if self.total > MAX_PROBLEMS:
+            self.problems.append(more_problems(Where("(configuration)", 0),
+                                               self.total - MAX_PROBLEMS))
         super().__init__("\n".join(str(p) for p in self.problems))
 
 
@@ -132,10 +133,6 @@ class YamlMap(dict):
     def where(self) -> Where:
         return Where(self.file, self.line)
 
-    @where.setter
-    def where(self, where: Where) -> None:
-        self.file, self.line = where.file, where.line
-
     def at(self, key: str) -> Where:
         return Where(self.file, self.key_lines.get(key, self.line))
 
@@ -150,77 +147,75 @@ class YamlList(list):
 _SAFE_LOADER: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
-class _FileProblems:
-    """The problems of one file: the first ``MAX_PROBLEMS`` kept, the others counted (10,000
+class _Loader(_SAFE_LOADER):  # type: ignore[valid-type,misc]
+    """Builds YamlMap and YamlList; duplicate keys, keys YAML does not read as text and
+    impossible dates are problems: the first ``MAX_PROBLEMS`` kept, the others counted (10,000
     duplicate keys make one line, not 10,000)."""
 
-    def __init__(self, problems: list[Problem]) -> None:
-        self.problems = problems
-        self.count = 0
-        self.first_hidden: Where | None = None
+    def __init__(self, text: str, file: str, problems: list[Problem]) -> None:
+        super().__init__(text)
+        self.file, self.problems = file, problems
+        self.hidden, self.first_hidden = 0, Where(file, 0)
 
-    def append(self, problem: Problem) -> None:
-        self.count += 1
-        if self.count <= MAX_PROBLEMS:
-            self.problems.append(problem)
-        elif self.first_hidden is None:
-            self.first_hidden = problem.where
+    def report(self, line: int, key: str, message: str) -> None:
+        if len(self.problems) < MAX_PROBLEMS:
+            self.problems.append(Problem(Where(self.file, line), key, message))
+        else:
+            if not self.hidden:
+                self.first_hidden = Where(self.file, line)
+            self.hidden += 1
 
-    def close(self) -> None:
-        if self.first_hidden is not None:
-            self.problems.append(more_problems(self.first_hidden, self.count - MAX_PROBLEMS,
-                                               " dans ce fichier"))
-            self.first_hidden = None
-
-
-def _loader_for(file: str, problems: _FileProblems) -> type[yaml.SafeLoader]:
-    class Loader(_SAFE_LOADER):  # type: ignore[valid-type,misc]
-        pass
-
-    def construct_mapping(loader: yaml.SafeLoader, node: yaml.MappingNode) -> YamlMap:
-        loader.flatten_mapping(node)
+    def mapping(self, node: yaml.MappingNode) -> YamlMap:
+        self.flatten_mapping(node)
         result = YamlMap()
-        result.where = Where(file, node.start_mark.line + 1)
-        result.key_lines = {}
+        result.file, result.line, result.key_lines = self.file, node.start_mark.line + 1, {}
         for key_node, value_node in node.value:
-            raw = loader.construct_object(key_node, deep=True)
+            raw = self.construct_object(key_node, deep=True)
             line = key_node.start_mark.line + 1
             if isinstance(raw, bool) or raw is None or isinstance(raw, (list, dict)):
-                shown_key = (str(key_node.value) if isinstance(key_node, yaml.ScalarNode)
-                             else shown(raw))  # a node's repr is its whole subtree
-                problems.append(
-                    Problem(Where(file, line), shown_key,
-                            "écrivez cette clé entre guillemets (YAML la lit comme "
+                self.report(line, (str(key_node.value) if isinstance(key_node, yaml.ScalarNode)
+                                   else shown(raw)),  # a node's repr is its whole subtree
+                            f"écrivez cette clé entre guillemets (YAML la lit comme "
                             f"{type(raw).__name__})")
-                )
             key = str(raw)
             if key in result:
-                problems.append(
-                    Problem(Where(file, line), key,
+                self.report(line, key,
                             f"défini deux fois (d'abord à la ligne {result.key_lines[key]})")
-                )
                 continue
-            result[key] = loader.construct_object(value_node, deep=True)
+            result[key] = self.construct_object(value_node, deep=True)
             result.key_lines[key] = line
         return result
 
-    def construct_sequence(loader: yaml.SafeLoader, node: yaml.SequenceNode) -> YamlList:
-        result = YamlList(loader.construct_object(child, deep=True) for child in node.value)
-        result.where = Where(file, node.start_mark.line + 1)
+    def sequence(self, node: yaml.SequenceNode) -> YamlList:
+        result = YamlList(self.construct_object(child, deep=True) for child in node.value)
+        result.where = Where(self.file, node.start_mark.line + 1)
         return result
 
-    def construct_timestamp(loader: yaml.SafeLoader, node: yaml.ScalarNode) -> Any:
+    def timestamp(self, node: yaml.ScalarNode) -> Any:
         try:
-            return yaml.constructor.SafeConstructor.construct_yaml_timestamp(loader, node)
+            return self.construct_yaml_timestamp(node)
         except ValueError as exc:  # 2027-02-30: a problem at its line, the text kept
-            problems.append(Problem(Where(file, node.start_mark.line + 1), str(node.value),
-                                    f"date impossible ({exc})"))
+            self.report(node.start_mark.line + 1, str(node.value), f"date impossible ({exc})")
             return node.value
 
-    Loader.add_constructor("tag:yaml.org,2002:timestamp", construct_timestamp)
-    Loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, construct_mapping)
-    Loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_SEQUENCE_TAG, construct_sequence)
-    return Loader
+
+_Loader.add_constructor("tag:yaml.org,2002:timestamp", _Loader.timestamp)
+_Loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _Loader.mapping)
+_Loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_SEQUENCE_TAG, _Loader.sequence)
+
+
+def read_file(path: Path, label: str, problems: list[Problem]) -> bytes | None:
+    """The bytes of a file, or None and a problem: unreadable, or larger than
+    ``MAX_FILE_BYTES`` (then it is not read)."""
+    try:
+        size = path.stat().st_size
+        if size <= MAX_FILE_BYTES:
+            with path.open("rb") as f:  # no more than the limit, should it have grown since
+                return f.read(MAX_FILE_BYTES + 1)
+        problems.append(_too_big(label, size))
+    except OSError as exc:
+        problems.append(Problem(Where(label, 1), FILE, f"illisible : {exc}"))
+    return None
 
 
 def read_yaml(path: Path, label: str, problems: list[Problem],
@@ -229,39 +224,37 @@ def read_yaml(path: Path, label: str, problems: list[Problem],
     errors and duplicate keys go to ``problems`` with their line (at most ``MAX_PROBLEMS``,
     then one line for the others). A file larger than ``MAX_FILE_BYTES``, or whose aliases
     would expand past ``MAX_ALIASES`` / ``MAX_ALIAS_CHARS``, is refused whole (``None``)."""
-    text = None
-    if content is not None:
-        if len(content) > MAX_FILE_BYTES:
-            problems.append(_too_big(label, len(content)))
-            return None
-        with contextlib.suppress(UnicodeDecodeError):  # read again below, for its message
-            text = _text(content)
-    if text is None:
-        try:
-            with path.open("rb") as f:  # no more than the limit is read
-                data = f.read(MAX_FILE_BYTES + 1)
-                if len(data) > MAX_FILE_BYTES:
-                    problems.append(_too_big(label, max(path.stat().st_size, len(data))))
-                    return None
-            text = _text(data)
-        except (OSError, UnicodeDecodeError) as exc:
-            problems.append(Problem(Where(label, 1), FILE, f"illisible : {exc}"))
-            return None
-    found = _FileProblems(problems)
+    if content is None and (content := read_file(path, label, problems)) is None:
+        return None
+    if len(content) > MAX_FILE_BYTES:
+        problems.append(_too_big(label, len(content)))
+        return None
+    try:
+        text = content.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        problems.append(Problem(Where(label, 1), FILE, f"illisible : {exc}"))
+        return None
+    if "\r" in text:  # line breaks as Path.read_text gives them
+        text = text.replace("\r\n", "\n").replace("\r", "\n")
+    found: list[Problem] = []
+    loader = None
     try:
         # Aliases (*name) need an anchor (&name): a text without both has none to check.
         if "*" in text and "&" in text and (refused := _check_aliases(text, label)):
-            problems.append(refused)
+            found.append(refused)
             return None
-        return yaml.load(text, Loader=_loader_for(label, found))  # noqa: S506 (SafeLoader)
+        loader = _Loader(text, label, found)
+        return loader.get_single_data()
     except yaml.MarkedYAMLError as exc:
-        problems.append(_syntax_problem(text, label, exc))
-    except (yaml.YAMLError, ValueError) as exc:  # ValueError: an impossible date like 2027-02-30
-        problems.append(Problem(Where(label, 1), SYNTAX, f"YAML illisible : {exc}"))
+        found.append(_syntax_problem(text, label, exc))
+    except (yaml.YAMLError, ValueError) as exc:  # ValueError: an integer of over 4,300 digits
+        found.append(Problem(Where(label, 1), SYNTAX, f"YAML illisible : {exc}"))
     except RecursionError:  # libyaml nests up to 1,000 levels; building them takes a frame each
-        problems.append(_too_deep(text, label))
+        found.append(_too_deep(text, label))
     finally:
-        found.close()
+        problems += found
+        if loader is not None and loader.hidden:
+            problems.append(more_problems(loader.first_hidden, loader.hidden, " dans ce fichier"))
     return None
 
 
@@ -276,48 +269,45 @@ def _check_aliases(text: str, label: str) -> Problem | None:
     """A problem at the alias (``*name``) past the limits, or None.
 
     The reader shares an anchored value between its aliases, but whatever walks or quotes the
-    value (``{value!r}`` in a problem) expands it: nine aliases of nine aliases of … eight
-    levels deep are 43 million strings in 1 kB of YAML. So each alias counts for its anchor's
-    size once expanded: one per node plus the characters of its scalars, its own aliases
-    expanded. The events are read once more for this (libyaml composes nodes out of reach),
-    only for a text that may hold an alias."""
+    value expands it: nine aliases of nine aliases of … eight levels deep are 43 million
+    strings in 1 kB of YAML. So each alias counts for its anchor's size once expanded: one per
+    node plus the characters of its scalars, its own aliases expanded. The events are read once
+    more for this (libyaml composes nodes out of reach), only for a text that may hold an
+    alias."""
     sizes: dict[str, int] = {}  # anchor -> its value's size, aliases expanded
     open_: list[list[Any]] = []  # collections being read: [size so far, anchor]
     uses = expanded = 0
     for event in yaml.parse(text, Loader=_SAFE_LOADER):
-        if isinstance(event, yaml.AliasEvent):
-            line = Where(label, event.start_mark.line + 1)
-            name = _cut(event.anchor, 40)
-            if any(anchor == event.anchor for _, anchor in open_):
-                return Problem(line, SYNTAX, f"alias récursif *{name} : la valeur ancrée "
-                                             f"&{name} se contient elle-même")
-            if event.anchor not in sizes:
-                return None  # an unknown alias: the reader says so, at its line
-            uses += 1
-            size = sizes[event.anchor]
-            expanded += size
-            if uses > MAX_ALIASES:
-                return Problem(line, SYNTAX, f"trop d'alias (*{name}) : plus de {MAX_ALIASES} "
-                                             f"dans ce fichier (limite {MAX_ALIASES}) ; "
-                                             "écrivez les valeurs sans alias")
-            if expanded > MAX_ALIAS_CHARS:
-                return Problem(line, SYNTAX, f"trop d'alias : développés, ceux de ce fichier "
-                                             f"dépassent {MAX_ALIAS_CHARS} caractères à *{name} "
-                                             f"(limite {MAX_ALIAS_CHARS}) ; écrivez les valeurs "
-                                             "sans alias")
-        elif isinstance(event, yaml.ScalarEvent):
-            size = 1 + len(event.value)
-            if event.anchor is not None:
-                sizes[event.anchor] = size
-        elif isinstance(event, yaml.CollectionStartEvent):
+        if isinstance(event, yaml.CollectionStartEvent):
             open_.append([1, event.anchor])
             continue
-        elif isinstance(event, yaml.CollectionEndEvent):
+        if isinstance(event, yaml.CollectionEndEvent):
             size, anchor = open_.pop()
-            if anchor is not None:
-                sizes[anchor] = size
+        elif isinstance(event, yaml.ScalarEvent):
+            size, anchor = 1 + len(event.value), event.anchor
+        elif isinstance(event, yaml.AliasEvent):
+            where, name = Where(label, event.start_mark.line + 1), _cut(event.anchor, 40)
+            if any(anchor == event.anchor for _, anchor in open_):
+                return Problem(where, SYNTAX, f"alias récursif *{name} : la valeur ancrée "
+                                              f"&{name} se contient elle-même")
+            if event.anchor not in sizes:
+                return None  # an unknown alias: the reader says so, at its line
+            size, anchor = sizes[event.anchor], None
+            uses += 1
+            expanded += size
+            if uses > MAX_ALIASES:
+                return Problem(where, SYNTAX, f"trop d'alias (*{name}) : plus de {MAX_ALIASES} "
+                                              f"dans ce fichier (limite {MAX_ALIASES}) ; "
+                                              "écrivez les valeurs sans alias")
+            if expanded > MAX_ALIAS_CHARS:
+                return Problem(where, SYNTAX, f"trop d'alias : développés, ceux de ce fichier "
+                                              f"dépassent {MAX_ALIAS_CHARS} caractères à "
+                                              f"*{name} (limite {MAX_ALIAS_CHARS}) ; écrivez "
+                                              "les valeurs sans alias")
         else:
             continue
+        if anchor is not None:
+            sizes[anchor] = size
         if open_:
             open_[-1][0] += size
     return None
@@ -339,12 +329,6 @@ def _too_deep(text: str, label: str) -> Problem:
                    f"valeurs imbriquées trop profondément ({deepest} niveaux) ; simplifiez")
 
 
-def _text(content: bytes) -> str:
-    """``content`` as ``Path.read_text`` gives it: UTF-8, every line break a "\\n"."""
-    text = content.decode("utf-8")
-    return text.replace("\r\n", "\n").replace("\r", "\n") if "\r" in text else text
-
-
 def _syntax_problem(text: str, label: str, exc: yaml.MarkedYAMLError) -> Problem:
     """libyaml may point past the last line; the pure-Python parser says where and what more
     plainly, and a syntax error is rare enough to parse the file twice."""
@@ -353,7 +337,7 @@ def _syntax_problem(text: str, label: str, exc: yaml.MarkedYAMLError) -> Problem
             yaml.load(text, Loader=yaml.SafeLoader)  # noqa: S506
         except yaml.MarkedYAMLError as plainer:
             exc = plainer
-        except (yaml.YAMLError, ValueError):
+        except (yaml.YAMLError, ValueError, RecursionError):  # past libyaml's 1,000 levels
             pass
     mark = exc.problem_mark or exc.context_mark
     line = mark.line + 1 if mark else 1

@@ -140,6 +140,13 @@ def test_deep_nesting_is_a_problem_not_a_crash(tmp_path: Path) -> None:
                         "(902 niveaux) ; simplifiez"]
 
 
+def test_nesting_past_libyamls_limit_is_a_problem_not_a_crash(tmp_path: Path) -> None:
+    value, problems = read(tmp_path, "a:\n  b: " + "[" * 1200 + "]" * 1200 + "\n")
+    assert value is None
+    assert problems == ["menus/f.yaml:2: (syntaxe): erreur de syntaxe YAML : exceeded maximum "
+                        "nesting depth"]
+
+
 # --------------------------------------------------------------------------- size
 
 
@@ -166,6 +173,24 @@ def test_a_big_menu_file_fails_ivr_check_with_few_problems(config_copy: Path) ->
     problems = check(config_copy)
     assert str(problems[0]).startswith("menus/big.yaml:1: (fichier): fichier trop volumineux")
     assert len(problems) <= MAX_PROBLEMS + 1
+
+
+def test_ivr_check_refuses_a_big_file_without_opening_it(config_copy: Path, monkeypatch) -> None:
+    path = config_copy / "menus" / "big.yaml"
+    path.write_bytes(b"#" * (MAX_FILE_BYTES + 1))
+    opened: list[str] = []
+    for name in ("open", "read_bytes", "read_text"):
+        original = getattr(Path, name)
+
+        def spy(self: Path, *args: Any, _original: Any = original, **kwargs: Any) -> Any:
+            opened.append(self.name)
+            return _original(self, *args, **kwargs)
+
+        monkeypatch.setattr(Path, name, spy)
+    problems = check(config_copy)
+    assert str(problems[0]) == ("menus/big.yaml:1: (fichier): fichier trop volumineux : 2,0 Mo "
+                                "(limite 2 Mo par fichier) ; il n'est pas lu")
+    assert "big.yaml" not in opened and "ligne.yaml" in opened
 
 
 # --------------------------------------------------------------------------- many problems
