@@ -21,21 +21,26 @@ from pathlib import Path
 import click
 from flask import current_app
 from flask.cli import FlaskGroup, NoAppException
+from sqlalchemy.engine import make_url
 from sqlalchemy.exc import OperationalError, ProgrammingError
 
 from ivr import REPO_ROOT, create_app, migrations
 from ivr.admin.commands import admin_group
-from ivr.cli_schedule import holidays_command, parse_at, status_command
+from ivr.cli_schedule import echo_json, holidays_command, json_option, parse_at, status_command
 from ivr.clock import ClockError, parse_instant
 from ivr.config import ConfigInvalid, Problem, Where
 from ivr.effort import REFERENCE_INSTANT, budget_warnings, efforts
 from ivr.lint import config_warnings, placeholder_problems, spoken_prompts
 from ivr.loading import check, load
+from ivr.notify import make_due, mask_recipient, outbox_pass, scrub
+from ivr.recordings import TwilioUnavailable, describe, parse_since, purge, reconcile
 from ivr.schedule import TZ
 from ivr.security import DEV_TOKEN, InsecureStart
 from ivr.services import services
 from ivr.simulator import DIAL_OUTCOMES, CallSimulator
 from ivr.speech import seconds, words
+from ivr.stats import node_title
+from ivr.twiml import spoken_ssml
 from ivr.validate import edges
 
 # ---------------------------------------------------------------------- click in French
@@ -107,25 +112,24 @@ def errors_shown() -> Iterator[None]:
 # ---------------------------------------------------------------------- the group
 
 
-def config_dir(value: str | None) -> Path:
-    return Path(value or os.environ.get("IVR_CONFIG_DIR") or REPO_ROOT)
-
-
 config_option = click.option(
-    "--config-dir", "config_dir_", metavar="DOSSIER", default=None,
+    "--config-dir", metavar="DOSSIER", default=None,
+    callback=lambda _ctx, _param, value: Path(value or os.environ.get("IVR_CONFIG_DIR")
+                                              or REPO_ROOT),
     help="Dossier qui contient menus/, schedules/ et prompts/ (défaut : IVR_CONFIG_DIR, sinon "
          "celui du dépôt).",
 )
 
 
+def _token() -> str:
+    return os.environ.get("TWILIO_AUTH_TOKEN") or secrets.token_hex(16)
+
+
 def _cli_app():
     """The app for the commands that need one, with a throw-away TWILIO_AUTH_TOKEN if none (a
     command answers no webhook); a refusal to start is one line, not a traceback."""
-    settings: dict[str, object] = {"IVR_CLI": True}
-    if not os.environ.get("TWILIO_AUTH_TOKEN"):
-        settings["TWILIO_AUTH_TOKEN"] = secrets.token_hex(16)
     try:
-        return create_app(settings)
+        return create_app({"IVR_CLI": True, "TWILIO_AUTH_TOKEN": _token()})
     except (InsecureStart, ConfigInvalid, ClockError, ValueError) as exc:
         raise NoAppException(str(exc)) from exc
 
@@ -164,14 +168,15 @@ def main() -> None:
 main.params = []  # no --app, --env-file or --debug: the line is the app
 
 
-def simulation_app(config_dir_: str | None, at: str | None = None):
+def simulation_app(config_dir: Path, at: str | None = None):
     """The real app on a throw-away database, for calls played in-process (``ivr call``,
-    ``ivr effort``, ``ivr check``): no journal, no voicemail, no text leaves it."""
-    overrides = {"IVR_CONFIG_DIR": str(config_dir(config_dir_)), "DATABASE_URL": "sqlite://",
+    ``ivr effort``, ``ivr check``): no journal, no voicemail, no text leaves it. Its clock:
+    ``at``, else IVR_NOW (``create_app`` reads it), else the real one."""
+    overrides = {"IVR_CONFIG_DIR": str(config_dir), "DATABASE_URL": "sqlite://",
                  "IVR_WORKER": False, "IVR_RELOAD_SECONDS": 0, "TESTING": True,
-                 "TWILIO_AUTH_TOKEN": os.environ.get("TWILIO_AUTH_TOKEN") or secrets.token_hex(16)}
-    if at or os.environ.get("IVR_NOW"):
-        overrides["IVR_NOW"] = at or os.environ["IVR_NOW"]
+                 "TWILIO_AUTH_TOKEN": _token()}
+    if at:
+        overrides["IVR_NOW"] = at
     try:
         app = create_app(overrides)
     except ValueError as exc:
@@ -188,14 +193,13 @@ def simulation_app(config_dir_: str | None, at: str | None = None):
 @click.option("--server", metavar="URL", default=None,
               help="Demander aussi à la ligne en service (son adresse) quelle version elle sert et "
                    "si elle a refusé la dernière modification.")
-def check_command(config_dir_: str | None, server: str | None) -> None:
+def check_command(config_dir: Path, server: str | None) -> None:
     """Valider tous les fichiers YAML ; chaque problème en fichier:ligne: clé: message."""
-    directory = config_dir(config_dir_)
     if server:
         report_server(server)
-    problems = check(directory) or placeholder_problems(load(directory))
+    problems = check(config_dir) or placeholder_problems(load(config_dir))
     if not problems:  # the warnings: prompts, menus, boxes, local days, paths over budget
-        app = simulation_app(str(directory), REFERENCE_INSTANT)
+        app = simulation_app(config_dir, REFERENCE_INSTANT)
         config = services(app).line.config
         for warning in (config_warnings(config, datetime.now(TZ).date())
                         + budget_warnings(config, efforts(app))):
@@ -210,9 +214,9 @@ def check_command(config_dir_: str | None, server: str | None) -> None:
     if problems:
         click.echo("Une ligne en service refuse cette version et garde la dernière bonne "
                    "(GET /healthz dit laquelle, et pourquoi).", err=True)
-        click.echo(f"{len(problems)} problème(s) dans {directory}", err=True)
+        click.echo(f"{len(problems)} problème(s) dans {config_dir}", err=True)
         sys.exit(1)
-    config = load(directory)
+    config = load(config_dir)
     click.echo(f"OK : {len(config.nodes)} nœuds, {len(config.prompts)} messages, "
                f"{len(config.providers)} équipes, {len(config.calendars)} calendriers "
                f"(version {config.version})")
@@ -245,9 +249,8 @@ ENDINGS = {"dial": "transfert", "record": "boîte vocale", "hangup": "raccroché
 
 
 @main.command("call", with_appcontext=False)
-@click.option("--at", "at", metavar="ISO", default=None,
-              help="Instant de l'appel, avec son fuseau, ex. 2027-03-15T10:00:00-04:00 "
-                   "(défaut : IVR_NOW, sinon maintenant).")
+@click.option("--at", metavar="ISO", help="Instant de l'appel, avec son fuseau, ex. "
+              "2027-03-15T10:00:00-04:00 (défaut : IVR_NOW, sinon maintenant).")
 @click.option("--from", "caller", metavar="NUMÉRO", default="+15145550123", show_default=True,
               help="Le numéro de l'appelant.")
 @click.option("--to", "called", metavar="NUMÉRO", default="+15145550000", show_default=True)
@@ -257,14 +260,14 @@ ENDINGS = {"dial": "transfert", "record": "boîte vocale", "hangup": "raccroché
 @click.option("--dial", "dial_outcomes", metavar="RÉSULTATS", default="",
               help=f"Résultat de chaque transfert, dans l'ordre, séparés par des virgules "
                    f"({', '.join(DIAL_OUTCOMES)}) ; défaut : completed (on répond).")
-@click.option("--json", "as_json", is_flag=True, help="L'appel en JSON.")
+@json_option("L'appel en JSON.")
 @click.option("--server", metavar="URL", default=None,
               help="Jouer l'appel sur une ligne en service à cette adresse (ex. "
                    "http://127.0.0.1:5000), signé avec TWILIO_AUTH_TOKEN, ou le jeton public de "
                    "développement d'une ligne lancée avec IVR_DEV=1 ; l'heure est la sienne.")
 @config_option
 def call_command(at: str | None, caller: str, called: str, keys: str, dial_outcomes: str,
-                 as_json: bool, server: str | None, config_dir_: str | None) -> None:
+                 as_json: bool, server: str | None, config_dir: Path) -> None:
     """Jouer un appel dans la vraie ligne et afficher ce que l'appelant entend."""
     outcomes = [o.strip() for o in dial_outcomes.split(",") if o.strip()]
     for outcome in outcomes:
@@ -277,25 +280,22 @@ def call_command(at: str | None, caller: str, called: str, keys: str, dial_outco
                                  "message suivant, « . » reste silencieux)", param_hint="--keys")
     if at is not None:
         parse_at(at)
-    app = simulation_app(config_dir_, at)
+    app = simulation_app(config_dir, at)
     token = (os.environ.get("TWILIO_AUTH_TOKEN") or DEV_TOKEN) if server else None
     result = CallSimulator(app, caller=caller, called=called, dial_outcomes=outcomes,
                            server=server, token=token).play(keys)
     if as_json:
-        click.echo(json.dumps(result.to_dict(), ensure_ascii=False, indent=2))
-        return
+        return echo_json(result.to_dict())
     now = None if server else services(app).now
     click.echo(f"Appel de {caller}, {now.strftime('%Y-%m-%d %H:%M %Z') if now else 'maintenant'}")
     for exchange in result.exchanges:
         click.echo(click.style(f"  POST {exchange.url}", dim=True))
         if exchange.status not in (200, 204):
-            click.echo(f"    HTTP {exchange.status} : la ligne a refusé la requête"
-                       + (" (signature : ce n'est pas son jeton)" if exchange.status == 403
-                          else ""))
+            why = " (signature : ce n'est pas son jeton)" if exchange.status == 403 else ""
+            click.echo(f"    HTTP {exchange.status} : la ligne a refusé la requête{why}")
         for text in exchange.said:
             click.echo(f"    « {text} »")
-        if exchange.dialled:
-            d = exchange.dialled
+        if d := exchange.dialled:
             extra = f" puis les touches {d.send_digits}" if d.send_digits else ""
             click.echo(f"    ☎ compose {d.number}{extra} → {d.outcome}")
         if exchange.recorded:
@@ -308,44 +308,39 @@ def call_command(at: str | None, caller: str, called: str, keys: str, dial_outco
 
 
 @main.command("effort", with_appcontext=False)
-@click.option("--at", "at", metavar="ISO", default=None,
+@click.option("--at", metavar="ISO",
               help="Instant des appels (défaut : un mardi à 10 h, toutes les équipes ouvertes).")
-@click.option("--json", "as_json", is_flag=True, help="Les chemins en JSON.")
+@json_option("Les chemins en JSON.")
 @config_option
-def effort_command(at: str | None, as_json: bool, config_dir_: str | None) -> None:
+def effort_command(at: str | None, as_json: bool, config_dir: Path) -> None:
     """Secondes de messages jusqu'à chaque destination, menus écoutés en entier.
 
     Chaque chemin est joué dans la vraie ligne ; les mots que la voix reçoit sont comptés à
     2,6 par seconde (plus les pauses et, si l'appelant attend sans taper, le délai du menu).
     Les budgets sont dans menus/ligne.yaml (line.budgets).
     """
-    app = simulation_app(config_dir_, at or REFERENCE_INSTANT)
+    app = simulation_app(config_dir, at or REFERENCE_INSTANT)
     found = efforts(app)
-    config = services(app).line.config
     if as_json:
-        click.echo(json.dumps([{**asdict(e), "over": e.over} for e in found],
-                              ensure_ascii=False, indent=2))
-        return
+        return echo_json([{**asdict(e), "over": e.over} for e in found])
+    config = services(app).line.config
     width = max((len(e.keys) for e in found), default=4)
     for effort in found:
-        title = config.nodes[effort.node].title if effort.node in config.nodes else effort.node
         person = effort.ends in ("dial", "record")
         budget = f"/ {effort.budget} s" if effort.budget and person else ""
         flag = "  AU-DELÀ DU BUDGET" if effort.over and person else ""
         ending = {"dial": "☎", "record": "●", "info": "ℹ"}.get(effort.ends, "✕")
-        click.echo(f"{effort.keys:<{width}}  {effort.seconds:5.1f} s {budget:<7} "
-                   f"{ending} {effort.destination} — {title}{flag}")
+        click.echo(f"{effort.keys:<{width}}  {effort.seconds:5.1f} s {budget:<7} {ending} "
+                   f"{effort.destination} — {node_title(config, effort.node)}{flag}")
 
 
 @main.command("prompts", with_appcontext=False)
 @click.option("--spoken", is_flag=True,
               help="Chaque message tel que la voix le reçoit (SSML), avec ses secondes.")
 @config_option
-def prompts_command(spoken: bool, config_dir_: str | None) -> None:
+def prompts_command(spoken: bool, config_dir: Path) -> None:
     """Les messages de la ligne, tels qu'écrits ou (--spoken) tels que dits."""
-    from ivr.twiml import spoken_ssml
-
-    config = load(config_dir(config_dir_))
+    config = load(config_dir)
     for prompt_id in spoken_prompts(config):
         prompt = config.prompts[prompt_id]
         if not spoken:
@@ -358,9 +353,9 @@ def prompts_command(spoken: bool, config_dir_: str | None) -> None:
 
 @main.command("tree", with_appcontext=False)
 @config_option
-def tree_command(config_dir_: str | None) -> None:
+def tree_command(config_dir: Path) -> None:
     """L'arborescence téléphonique, en plan indenté."""
-    config = load(config_dir(config_dir_))
+    config = load(config_dir)
     shown: set[str] = set()
 
     def walk(node_id: str, label: str, depth: int) -> None:
@@ -395,8 +390,6 @@ def db_group() -> None:
 @db_group.command("upgrade")
 def db_upgrade() -> None:
     """Créer ou mettre à jour le schéma (sans danger si on la relance)."""
-    from sqlalchemy.engine import make_url
-
     store = services(current_app).store
     migrations.upgrade(store.engine)
     click.echo(f"Base de données à la version {migrations.current(store.engine)} : "
@@ -415,38 +408,35 @@ def db_current() -> None:
 # journal, outbox, retention and reconciliation (read the app's database: DATABASE_URL)
 
 
-def _since_option(help_text: str, required: bool = False):
-    return click.option("--since", "since", metavar="DATE", required=required,
+def _since(_ctx: click.Context, _param: click.Parameter, value: str | None) -> datetime | None:
+    try:
+        return None if value is None else parse_since(value)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from exc
+
+
+def since_option(help_text: str, required: bool = False):
+    return click.option("--since", metavar="DATE", required=required, callback=_since,
                         help=help_text + " AAAA-MM-JJ (heure de Montréal) ou ISO-8601.")
 
 
-def _parse_since(value: str | None):
-    from ivr.recordings import parse_since
-
-    if value is None:
-        return None
-    try:
-        return parse_since(value)
-    except ValueError as exc:
-        raise click.BadParameter(str(exc), param_hint="--since") from exc
-
-
-def _local(moment) -> str | None:
+def _local(moment: datetime | None) -> str | None:
     return moment.astimezone(TZ).isoformat() if moment is not None else None
 
 
-def _short(moment) -> str:
+def _short(moment: datetime | None) -> str:
     return moment.astimezone(TZ).strftime("%Y-%m-%d %H:%M") if moment is not None else "-"
 
 
-def _echo_json(rows, names: str, **computed) -> None:
-    """Each row's fields ``names``, instants in Montréal time; ``computed``: fields of its own."""
-    found = []
-    for row in rows:
-        fields = {name: getattr(row, name) for name in names.split()}
-        fields = {k: _local(v) if isinstance(v, datetime) else v for k, v in fields.items()}
-        found.append({**fields, **{name: value(row) for name, value in computed.items()}})
-    click.echo(json.dumps(found, ensure_ascii=False, indent=2))
+def _echo_rows(rows, names: str, **computed) -> None:
+    """Each row's fields ``names``, instants in Montréal time, or ``computed`` from the row."""
+    def value(row, name: str):
+        if name in computed:
+            return computed[name](row)
+        found = getattr(row, name)
+        return _local(found) if isinstance(found, datetime) else found
+
+    echo_json([{name: value(row, name) for name in names.split()} for row in rows])
 
 
 # What the lists show of a status or an outcome (the JSON and --status keep the identifiers).
@@ -461,12 +451,12 @@ KINDS = {"email": "courriel", "sms": "texto"}
 @click.option("--box", metavar="BOÎTE", default=None, help="Seulement cette boîte.")
 @click.option("--status", type=click.Choice(["new", "handled"]), default=None,
               help="Seulement les messages nouveaux (new) ou traités (handled).")
-@click.option("--json", "as_json", is_flag=True, help="Les messages en JSON.")
+@json_option("Les messages en JSON.")
 def voicemails_command(box: str | None, status: str | None, as_json: bool) -> None:
     """Les messages vocaux, du plus récent au plus ancien."""
     rows = services(current_app).store.voicemails(box=box, status=status)
     if as_json:
-        return _echo_json(rows, "id box caller received_at duration path status recording_sid "
+        return _echo_rows(rows, "id box caller received_at duration path status recording_sid "
                                 "handled_by handled_at")
     if not rows:
         return click.echo("Aucun message vocal.")
@@ -477,31 +467,28 @@ def voicemails_command(box: str | None, status: str | None, as_json: bool) -> No
                  if v.status == "handled" else VOICEMAIL_STATES.get(v.status, v.status))
         click.echo(f"#{v.id:<5} {_short(v.received_at)}  {v.box:<12} "
                    f"{v.caller or 'numéro masqué':<16} {duration:>5}  {state}")
-        titles = [config.nodes[n].title if n in config.nodes else n
-                  for n in (v.path or "").split(".") if n]
-        if titles:
+        if titles := [node_title(config, n) for n in (v.path or "").split(".") if n]:
             click.echo(f"       {' > '.join(titles)}")
     click.echo(f"{len(rows)} message(s)")
 
 
 @main.command("calls")
-@_since_option("Seulement les appels commencés depuis")
-@click.option("--json", "as_json", is_flag=True, help="Les appels en JSON.")
-def calls_command(since: str | None, as_json: bool) -> None:
+@since_option("Seulement les appels commencés depuis")
+@json_option("Les appels en JSON.")
+def calls_command(since: datetime | None, as_json: bool) -> None:
     """Les appels du journal, du plus récent au plus ancien (numéros masqués)."""
-    rows = services(current_app).store.calls(since=_parse_since(since))
+    rows = services(current_app).store.calls(since=since)
     if as_json:
-        return _echo_json(rows, "call_sid started_at ended_at caller branch last_node "
+        return _echo_rows(rows, "call_sid started_at ended_at caller branch last_node "
                                 "destination outcome duration")
     if not rows:
         return click.echo("Aucun appel.")
     for c in rows:
         duration = f"{c.duration} s" if c.duration is not None else "-"
-        click.echo(f"{_short(c.started_at)}  {c.call_sid}  {c.caller or '?':<10} "
-                   f"{OUTCOMES.get(c.outcome, c.outcome) if c.outcome else 'en cours':<12} "
-                   f"{duration:>6}  "
-                   f"{c.branch or '-'} → {c.last_node or '-'}"
-                   + (f" ({c.destination})" if c.destination else ""))
+        outcome = OUTCOMES.get(c.outcome, c.outcome) if c.outcome else "en cours"
+        destination = f" ({c.destination})" if c.destination else ""
+        click.echo(f"{_short(c.started_at)}  {c.call_sid}  {c.caller or '?':<10} {outcome:<12} "
+                   f"{duration:>6}  {c.branch or '-'} → {c.last_node or '-'}{destination}")
     click.echo(f"{len(rows)} appel(s)")
 
 
@@ -513,11 +500,9 @@ def calls_command(since: str | None, as_json: bool) -> None:
 @click.option("--retry", is_flag=True,
               help="Avec --send : tout ce qui attend est dû maintenant (après avoir réparé "
                    "SMTP ou Twilio).")
-@click.option("--json", "as_json", is_flag=True, help="Les messages en JSON.")
+@json_option("Les messages en JSON.")
 def outbox_command(status: str | None, send: bool, retry: bool, as_json: bool) -> None:
     """Les courriels et textos à envoyer, envoyés ou abandonnés (numéros masqués)."""
-    from ivr.notify import make_due, mask_recipient, outbox_pass, scrub
-
     store = services(current_app).store
     if retry and not send:
         raise click.UsageError("--retry s'emploie avec --send")
@@ -528,7 +513,7 @@ def outbox_command(status: str | None, send: bool, retry: bool, as_json: bool) -
         click.echo(f"{sent} message(s) envoyé(s).", err=as_json)
     rows = store.outbox(status=status)
     if as_json:
-        return _echo_json(
+        return _echo_rows(
             rows, "id kind recipient subject status attempts created_at next_attempt_at sent_at "
                   "external_id last_error", recipient=mask_recipient,
             next_attempt_at=lambda m: _local(m.next_attempt_at) if m.status == "pending" else None,
@@ -551,8 +536,6 @@ def outbox_command(status: str | None, send: bool, retry: bool, as_json: bool) -
 def purge_command(dry_run: bool) -> None:
     """Effacer les messages vocaux plus vieux que la conservation de leur boîte (chez Twilio
     aussi) et l'ancien journal."""
-    from ivr.recordings import describe, purge
-
     try:
         report = purge(services(current_app).store, services(current_app).line.config,
                        current_app.config, dry_run=dry_run)
@@ -578,15 +561,12 @@ def purge_command(dry_run: bool) -> None:
 
 
 @main.command("reconcile")
-@_since_option("Les enregistrements faits chez Twilio depuis", required=True)
-def reconcile_command(since: str) -> None:
+@since_option("Les enregistrements faits chez Twilio depuis", required=True)
+def reconcile_command(since: datetime) -> None:
     """Ajouter les messages que Twilio a enregistrés sans que la ligne en soit avisée."""
-    from ivr.recordings import TwilioUnavailable, describe, reconcile
-
-    moment = _parse_since(since)
     try:
         result = reconcile(services(current_app).store, services(current_app).line.config,
-                           current_app.config, moment, current_app.config.get("IVR_PUBLIC_URL"))
+                           current_app.config, since, current_app.config.get("IVR_PUBLIC_URL"))
     except TwilioUnavailable as exc:
         raise click.ClickException(str(exc)) from exc
     except RuntimeError as exc:

@@ -1,5 +1,6 @@
 """``ivr holidays`` and ``ivr status``: what the line will decide, before a caller meets it —
-a year's holidays as the code computes them, and each team's state at any instant."""
+a year's holidays as the code computes them, and each team's state at any instant. Also the
+helpers ``ivr.cli`` shares with them: ``parse_at``, ``json_option`` and ``echo_json``."""
 
 from __future__ import annotations
 
@@ -10,19 +11,25 @@ from typing import Any
 
 import click
 
-from ivr import REPO_ROOT
+from ivr import REPO_ROOT, loading
 from ivr.clock import ClockError, parse_instant
+from ivr.config import ConfigInvalid
 from ivr.schedule import DAY_NAMES, TZ, overlapping
+
+
+def json_option(help_text: str):
+    return click.option("--json", "as_json", is_flag=True, help=help_text)
+
+
+def echo_json(data: Any) -> None:
+    click.echo(json.dumps(data, ensure_ascii=False, indent=2))
 
 
 def _config() -> Any:
     """The configuration of IVR_CONFIG_DIR (else the repository's), validated."""
-    from ivr.config import ConfigInvalid
-    from ivr.loading import load
-
     directory = os.environ.get("IVR_CONFIG_DIR") or REPO_ROOT
     try:
-        return load(directory)
+        return loading.load(directory)
     except ConfigInvalid as exc:
         raise click.ClickException(f"configuration invalide dans {directory} :\n{exc}") from exc
 
@@ -38,12 +45,9 @@ def parse_at(text: str, hint: str = "--at") -> dt.datetime:
 
 
 def _now(at: str | None) -> dt.datetime:
-    """--at, else IVR_NOW (frozen clock), else the real clock; always in Montréal time."""
-    if at:
-        return parse_at(at)
-    if os.environ.get("IVR_NOW"):
-        return parse_at(os.environ["IVR_NOW"], "IVR_NOW")
-    return dt.datetime.now(TZ)
+    """--at, else IVR_NOW (frozen clock), else the real clock."""
+    text, hint = (at, "--at") if at else (os.environ.get("IVR_NOW"), "IVR_NOW")
+    return parse_at(text, hint) if text else dt.datetime.now(TZ)
 
 
 def _stamp(value: dt.datetime | None) -> str | None:
@@ -54,21 +58,19 @@ def _stamp(value: dt.datetime | None) -> str | None:
 @click.argument("year", type=int, required=False, metavar="[ANNÉE]")
 @click.option("--calendar", "calendar_id", metavar="CALENDRIER", default="rsss",
               show_default=True, help="Le calendrier (nom du fichier dans schedules/calendars/).")
-@click.option("--json", "as_json", is_flag=True, help="En JSON.")
+@json_option("En JSON.")
 def holidays_command(year: int | None, calendar_id: str, as_json: bool) -> None:
     """Les jours fériés de ANNÉE (défaut : cette année), avec leur nom."""
     schedule = _config().schedule
     if calendar_id not in schedule.calendar_ids():
-        raise click.BadParameter(
-            f"calendrier inconnu « {calendar_id} » (connus : "
-            f"{', '.join(schedule.calendar_ids())})",
-            param_hint="--calendar")
+        raise click.BadParameter(f"calendrier inconnu « {calendar_id} » (connus : "
+                                 f"{', '.join(schedule.calendar_ids())})", param_hint="--calendar")
     year = year or _now(None).year
     days = schedule.holidays(calendar_id, year)
     closures = overlapping(schedule.closures(calendar_id), dt.datetime(year, 1, 1, tzinfo=TZ),
                            dt.datetime(year + 1, 1, 1, tzinfo=TZ))
     if as_json:
-        click.echo(json.dumps({
+        return echo_json({
             "calendar": calendar_id,
             "year": year,
             "holidays": [{"date": h.date.isoformat(), "name": h.name, "why": h.why,
@@ -76,8 +78,7 @@ def holidays_command(year: int | None, calendar_id: str, as_json: bool) -> None:
                           "calendar": h.calendar_id} for h in days],
             "closures": [{"from": _stamp(c.start), "to": _stamp(c.end), "name": c.name,
                           "why": c.why, "calendar": c.owner} for c in closures],
-        }, ensure_ascii=False, indent=2))
-        return
+        })
     click.echo(f"{schedule.calendar_name(calendar_id)} [{calendar_id}] — {year}")
     for h in days:
         partial = f" (à partir de {h.start:%H:%M})" if h.start else ""
@@ -90,13 +91,12 @@ def holidays_command(year: int | None, calendar_id: str, as_json: bool) -> None:
 
 
 @click.command("status")
-@click.option("--at", "at", metavar="ISO",
+@click.option("--at", metavar="ISO",
               help="Instant avec son fuseau (défaut : IVR_NOW, sinon maintenant).")
-@click.option("--json", "as_json", is_flag=True, help="En JSON.")
+@json_option("En JSON.")
 def status_command(at: str | None, as_json: bool) -> None:
     """Chaque équipe ouverte ou fermée, jusqu'à quand, et sa prochaine ouverture."""
-    config = _config()
-    now = _now(at)
+    config, now = _config(), _now(at)
     rows = []
     for provider_id in config.providers:
         state = config.schedule.state(provider_id, now)
@@ -110,21 +110,16 @@ def status_command(at: str | None, as_json: bool) -> None:
             "reopening": config.schedule.reopening_text(provider_id, now),
         })
     if as_json:
-        click.echo(json.dumps({"at": _stamp(now), "providers": rows}, ensure_ascii=False,
-                              indent=2))
-        return
+        return echo_json({"at": _stamp(now), "providers": rows})
     click.echo(f"{DAY_NAMES[now.weekday()]} {now.isoformat(timespec='minutes')} "
                "(heure de Montréal)")
     width = max((len(r["provider"]) for r in rows), default=8)
     for r in rows:
         if r["open"]:
             detail = f"ouvert jusqu'au {r['until']}" if r["until"] else "ouvert en tout temps"
-            if r["next_open"]:
-                detail += f", réouverture {r['next_open']}"
+            detail += f", réouverture {r['next_open']}" if r["next_open"] else ""
         else:
-            detail = "fermé"
-            if r["reason"]:
-                detail += f" ({r['reason']})"
+            detail = "fermé" + (f" ({r['reason']})" if r["reason"] else "")
             detail += (f", réouverture {r['reopening']} ({r['next_open']})" if r["next_open"]
                        else ", aucune ouverture dans les 60 prochains jours")
         click.echo(f"  {r['provider']:<{width}}  {detail}")

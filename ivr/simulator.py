@@ -1,8 +1,8 @@
 """Plays a call through the real app, the way Twilio would drive it: signed POSTs to the app's
-own webhooks, the TwiML followed verb by verb. ``ivr call``, ``ivr effort``, the tests and the
-console's simulator all use it. ``CallSimulator.play()`` answers every wait from a script; the
-console answers one move per web request, the ``CallSession.state()`` travelling through the
-browser in between (no secret: each request is signed again here).
+own webhooks, the TwiML followed verb by verb (``ivr call``, ``ivr effort``, the tests, the
+console). ``CallSimulator.play()`` answers every wait from a script; the console answers one move
+per web request, ``CallSession.state()`` travelling through the browser in between (no secret:
+each request is signed again here).
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ import wave
 import xml.etree.ElementTree as ET
 from collections import deque
 from collections.abc import Iterable, Mapping
-from dataclasses import asdict, dataclass, field
+from dataclasses import KW_ONLY, asdict, dataclass, field
 from datetime import datetime
 from typing import Any
 from urllib.parse import urlencode, urlsplit
@@ -83,7 +83,7 @@ class CallResult:
 
     @property
     def seconds(self) -> float:
-        """Seconds of speech heard until the first transfer or beep (``ivr effort``'s count)."""
+        """Until the first transfer or beep (``ivr effort``'s count)."""
         total = 0.0
         for exchange in self.exchanges:
             total += exchange.seconds
@@ -93,18 +93,13 @@ class CallResult:
 
     def to_dict(self) -> dict:
         first = self.dials[0] if self.dials else None
-        return {
-            "kind": self.kind,
-            "call_sid": self.call_sid,
-            "dial": first.number if first else None,
-            "send_digits": first.send_digits.replace("w", "") if first and first.send_digits
-            else None,
-            "dials": [d.number for d in self.dials],
-            "says": self.says,
-            "seconds": self.seconds,
-            "exchanges": [{k: v for k, v in asdict(ex).items() if k != "speech"}
-                          for ex in self.exchanges],
-        }
+        digits = first.send_digits if first else None
+        return {"kind": self.kind, "call_sid": self.call_sid,
+                "dial": first.number if first else None,
+                "send_digits": digits.replace("w", "") if digits else None,
+                "dials": [d.number for d in self.dials], "says": self.says, "seconds": self.seconds,
+                "exchanges": [{k: v for k, v in asdict(ex).items() if k != "speech"}
+                              for ex in self.exchanges]}
 
 
 @dataclass
@@ -180,6 +175,7 @@ def _path(url: str) -> str:
     return parts.path + (f"?{parts.query}" if parts.query else "")
 
 
+@dataclass(eq=False)
 class CallSimulator:
     """Signs and posts the webhooks of one call (``call_sid``) and reads Twilio's verbs.
 
@@ -189,22 +185,24 @@ class CallSimulator:
     --server``), signed with ``token``.
     """
 
-    def __init__(self, app: Flask, *, caller: str = "+15145550123", called: str = "+15145550000",
-                 dial_outcomes: Iterable[str] = (), max_requests: int = 60,
-                 instant: datetime | None = None, simulated: bool = False,
-                 server: str | None = None, token: str | None = None) -> None:
-        self.app = app
-        self.client = app.test_client()
-        self.caller = caller
-        self.called = called
-        self.outcomes = deque(dial_outcomes)
-        self.max_requests = max_requests
-        self.instant = instant
-        self.simulated = simulated
-        self.server = server
-        self.token = token or app.config["TWILIO_AUTH_TOKEN"]
+    app: Flask
+    _: KW_ONLY
+    caller: str = "+15145550123"
+    called: str = "+15145550000"
+    dial_outcomes: Iterable[str] = ()
+    max_requests: int = 60
+    instant: datetime | None = None
+    simulated: bool = False
+    server: str | None = None
+    token: str | None = None
+
+    def __post_init__(self) -> None:
+        self.client = self.app.test_client()
+        self.outcomes = deque(self.dial_outcomes)
+        self.token = self.token or self.app.config["TWILIO_AUTH_TOKEN"]
         self.call_sid = "CA" + secrets.token_hex(16)
-        public = urlsplit(server or app.config.get("IVR_PUBLIC_URL") or "http://localhost")
+        public = urlsplit(self.server or self.app.config.get("IVR_PUBLIC_URL")
+                          or "http://localhost")
         self.origin = f"{public.scheme}://{public.netloc}"
         self.prefix = public.path.rstrip("/")  # the app served under a path of the public host
 
@@ -454,10 +452,10 @@ class CallSession:
 
     def choose(self, awaiting: Awaiting) -> Choice | None:
         """``_follow`` asks at each verb that waits: the keypad's answer, or wait here."""
-        outcomes = self.simulator.outcomes
         if self.keypad is None:
             self.awaiting = awaiting
             return None
+        outcomes = self.simulator.outcomes
         if awaiting.kind == "dial":
             choice = Choice("dial", outcomes.popleft() if outcomes else "completed")
         elif awaiting.kind == "record":
@@ -495,8 +493,7 @@ class CallSession:
         assert awaiting is not None
         exchange = self._current()
         self._chose(awaiting, choice)
-        url, params = self.simulator._answer(awaiting, exchange, choice)
-        self._go(url, params)
+        self._go(*self.simulator._answer(awaiting, exchange, choice))
         return self
 
     def _go(self, url: str | None, params: dict[str, str]) -> None:

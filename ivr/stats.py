@@ -1,10 +1,8 @@
-"""Aggregates over the call journal for the console: calls by day, branch, outcome and hour.
+"""Aggregates over the call journal for the console, and its French dates and times.
 
-Counts that need no local time are grouped in SQL (``GROUP BY``, the same on SQLite and
-PostgreSQL); counts by local day and hour are made in Python over the period's start times,
-streamed, as turning a UTC instant into a Montréal day is not portable between the two.
-
-The console's French dates and times are written here too, so every page says them alike.
+Counts that need no local time are a SQL ``GROUP BY``; counts by local day and hour are made in
+Python over the period's start times, streamed, as turning a UTC instant into a Montréal day is
+not portable between SQLite and PostgreSQL.
 """
 
 from __future__ import annotations
@@ -63,16 +61,13 @@ class Period:
 
     @property
     def days(self) -> list[dt.date]:
-        count = (self.last - self.first).days + 1
-        return [self.first + dt.timedelta(days=i) for i in range(count)]
+        return [self.first + dt.timedelta(days=i) for i in range((self.last - self.first).days + 1)]
 
 
 def parse_period(first: str | None, last: str | None, today: dt.date) -> tuple[Period, list[str]]:
-    """The period asked for by ``du``/``au`` (YYYY-MM-DD), and what had to be corrected.
-
-    Missing values default to the 30 days ending today; a bad date is reported and replaced,
-    reversed bounds are swapped, and a period longer than ``MAX_DAYS`` is shortened.
-    """
+    """The period asked for by ``du``/``au`` (YYYY-MM-DD), and what had to be corrected: a bad
+    date is replaced by its default (the 30 days ending today), reversed bounds are swapped, a
+    period longer than ``MAX_DAYS`` is shortened."""
     errors: list[str] = []
 
     def parse(text: str | None, fallback: dt.date) -> dt.date:
@@ -146,8 +141,7 @@ class Summary:
         return best if best[2] else None
 
 
-def _within(period: Period) -> tuple[Any, Any]:
-    """The calls that started within ``period``, for ``where``."""
+def _within(period: Period) -> tuple[Any, Any]:  # for ``where``
     return Call.started_at >= period.start, Call.started_at < period.end
 
 
@@ -201,7 +195,6 @@ def calls_in(store: Store, period: Period) -> list[CallRow]:
 
 
 def new_voicemails_by_box(store: Store) -> Counter[str]:
-    """How many voicemails wait to be handled, per box."""
     with store.session() as session:
         return Counter({box: n for box, n in session.execute(
             select(Voicemail.box, func.count()).where(Voicemail.status == "new")
@@ -292,9 +285,3 @@ def percent(part: int, whole: int) -> str:
     text = f"{100 * part / whole:.1f}".replace(".", ",").removesuffix(",0")
     return f"{text}\u00a0%"
 
-
-__all__ = ["DEFAULT_DAYS", "FAILURE_KINDS", "FAILURE_LABELS", "MAX_DAYS", "MONTH_ABBR", "OUTCOMES",
-           "OUTCOME_LABELS", "CallRow", "Period", "Summary", "branch_order", "calls_in",
-           "destination_label", "french_clock", "french_date", "french_datetime", "hour_range",
-           "new_voicemails_by_box", "node_title", "outcome_label", "parse_period", "percent",
-           "summarize", "until_text"]

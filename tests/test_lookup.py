@@ -84,7 +84,7 @@ def looked_up(line_types: LineTypes, number: str) -> str:
 
 
 def lookup_threads() -> list[threading.Thread]:
-    return [t for t in threading.enumerate() if t.name == "ivr-lookup" and t.is_alive()]
+    return [t for t in threading.enumerate() if t.name.startswith("ivr-lookup") and t.is_alive()]
 
 
 def returns(*calls: Callable[[], Any]) -> list[Any]:
@@ -246,41 +246,82 @@ def test_a_lookup_that_takes_too_long_is_a_failure(make_line_types, twilio, cloc
     assert looked_up(line_types, CALLER) == MOBILE
 
 
-def test_a_long_answer_is_cut(clock, caplog):
-    """A server that would answer 64 MB, each byte well within the timeout: the lookup reads
-    MAX_BODY bytes, then gives up (the rest stays in the sockets' buffers, a few MB at most)."""
+@pytest.fixture
+def raw_lookup(clock: Clock) -> Iterator[Callable[..., LineTypes]]:
+    """LineTypes asking a one-answer server that sends ``head`` then ``chunks`` (no
+    Content-Length: the body ends when the connection does)."""
     listener = socket.create_server(("127.0.0.1", 0))
     listener.settimeout(HANG_GUARD)
-    sent = 0
+    threads: list[threading.Thread] = []
+    built: list[LineTypes] = []
 
-    def answer() -> None:
-        nonlocal sent
-        connection, _ = listener.accept()
-        with connection:
-            connection.recv(4096)
-            try:  # no Content-Length: the body ends when the connection does
-                connection.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n\r\n")
-                for _ in range(16 * 1024):
-                    connection.sendall(b" " * 4096)
-                    sent += 4096
-            except OSError:  # the client gave up
-                pass
+    def build(head: bytes, chunks: Iterator[bytes]) -> LineTypes:
+        def answer() -> None:
+            connection, _ = listener.accept()
+            with connection:
+                connection.recv(4096)
+                try:
+                    connection.sendall(head + b"Content-Type: application/json\r\n\r\n")
+                    for chunk in chunks:
+                        connection.sendall(chunk)
+                except OSError:  # the client gave up
+                    pass
 
-    server = threading.Thread(target=answer, name="test-long-answer", daemon=True)
-    server.start()
-    port = listener.getsockname()[1]
-    line_types = LineTypes(ACCOUNT_SID, AUTH_TOKEN, base_url=f"http://127.0.0.1:{port}",
-                           timeout=HANG_GUARD, clock=clock)
-    try:
-        with caplog.at_level(logging.WARNING, logger="ivr.lookup"):
-            assert looked_up(line_types, CALLER) == UNKNOWN
-        assert line_types.stats.failures == 1
-        assert f"asked again in 10 min: Lookup answered more than {MAX_BODY} bytes" in caplog.text
-    finally:
+        threads.append(threading.Thread(target=answer, name="test-raw-lookup", daemon=True))
+        threads[-1].start()
+        built.append(LineTypes(ACCOUNT_SID, AUTH_TOKEN, timeout=HANG_GUARD, clock=clock,
+                               base_url=f"http://127.0.0.1:{listener.getsockname()[1]}"))
+        return built[-1]
+
+    yield build
+    for line_types in built:
         line_types.stop()
-        server.join(HANG_GUARD)
-        listener.close()
-    assert sent < 32 * 1024 * 1024
+    for thread in threads:
+        thread.join(HANG_GUARD)
+    listener.close()
+
+
+def test_a_long_answer_is_cut(raw_lookup, caplog):
+    """A server that would answer 64 MB, each byte well within the timeout: the lookup reads
+    MAX_BODY bytes, then gives up (the rest stays in the sockets' buffers, a few MB at most)."""
+    sent, server_done = 0, threading.Event()
+
+    def spaces() -> Iterator[bytes]:
+        nonlocal sent
+        try:
+            for _ in range(16 * 1024):
+                yield b" " * 4096
+                sent += 4096
+        finally:  # the server gave up or sent it all
+            server_done.set()
+
+    line_types = raw_lookup(b"HTTP/1.1 200 OK\r\n", spaces())
+    with caplog.at_level(logging.WARNING, logger="ivr.lookup"):
+        assert looked_up(line_types, CALLER) == UNKNOWN
+    assert line_types.stats.failures == 1
+    assert f"asked again in 10 min: Lookup answered more than {MAX_BODY} bytes" in caplog.text
+    assert server_done.wait(HANG_GUARD) and sent < 32 * 1024 * 1024
+
+
+@pytest.mark.parametrize("body", [
+    b"not json", b"[]", b'{"line_type_intelligence": "mobile"}',
+    b'{"line_type_intelligence": {"type": ["mobile"]}}',
+])
+def test_an_answer_not_as_expected_is_a_failure(raw_lookup, caplog, body):
+    line_types = raw_lookup(b"HTTP/1.1 200 OK\r\n", iter([body]))
+    with caplog.at_level(logging.WARNING, logger="ivr.lookup"):
+        assert looked_up(line_types, CALLER) == UNKNOWN
+    assert line_types.stats.failures == 1 and line_types.stats.answers == 0
+    assert "unknown, asked again in 10 min" in caplog.text
+
+
+def test_an_error_naming_the_number_is_logged_masked(raw_lookup, caplog):
+    line_types = raw_lookup(b"HTTP/1.1 404 Not Found\r\n",
+                            iter([b'{"code": 20404, "message": "+15145550123 not found"}']))
+    with caplog.at_level(logging.WARNING, logger="ivr.lookup"):
+        assert looked_up(line_types, CALLER) == UNKNOWN
+    assert "Lookup answered HTTP 404" in caplog.text and "+1514…23 not found" in caplog.text
+    assert "5550123" not in caplog.text
 
 
 # ---------------------------------------------------------------------- never in the way
@@ -327,7 +368,7 @@ def test_stop_does_not_wait_for_a_hanging_lookup(make_line_types, twilio):
     line_types.look_up_later(CALLER)
     line_types.look_up_later(OTHER)
     assert twilio.wait_for_lookups(1)
-    assert [t.name for t in lookup_threads()] == ["ivr-lookup"]
+    assert len(lookup_threads()) == 1
     started = time.monotonic()
     returns(lambda: line_types.stop(wait=0.1))
     assert time.monotonic() - started < 0.9  # not the lookup's 1 s timeout
