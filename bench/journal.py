@@ -1,9 +1,9 @@
 """What the call journal costs per request: its queueing, its expansion and its database writes.
 
 Every webhook request leaves journal events (typically three for one call: the key pressed,
-the node entered, the transfer) that the writer thread of its process writes in batches, one
-pass every 0.2 s. That work shares the process's CPU with the webhooks (issue 7: the whole line
-within ~1.25x a bare Flask endpoint on 2 cores), so its CPU time per request is what counts.
+the node entered, the transfer), put in the spool (``ivr.spool``, on disk) before the answer;
+the worker thread of its process writes them in batches, one pass a second. That work shares
+the process's CPU with the webhooks, so its CPU time per request is what counts.
 
 Batches are shaped like the benchmark's: ``--requests`` requests per pass (about 0.2 s of
 webhook traffic), round-robin over ``--calls`` calls in progress, so a batch touches about as
@@ -11,8 +11,9 @@ many calls as requests and each call's summary row already exists. Two paths, al
 round so a drift of the machine hits both alike:
 
 - ``write_events``: ``Store.write_events`` on prebuilt event dicts (the store's work alone);
-- ``worker``: what the line does, ``Worker.record_notes`` per request (the request thread's
-  share, also shown alone) then the writer's pass (expansion into events, then the store).
+- ``worker``: what the line does, ``Worker.put`` per request (the spool's row: the request
+  thread's share, also shown alone) then the writer's pass (claiming the rows, expanding them
+  into events, the store, deleting the rows).
 
 Wall and CPU time (of the whole process: for PostgreSQL the server's work is not in it) per
 request and per event, medians of the rounds. The default database is a fresh SQLite file
@@ -21,7 +22,7 @@ migrated, and this run's calls are deleted after). On SQLite most of the cost is
 call_events (call_sid, at) index: each batch rewrites about two of its pages per call it
 touches, written to the WAL at commit; it grows with the table, so the figures are for the
 ~85,000 events a run leaves. The machine's speed drifts: compare runs made one after another.
-Exit status 0 on PASS, 1 on FAIL: the worker path on SQLite within 50 µs of CPU per request.
+Exit status 0 on PASS, 1 on FAIL: the worker path on SQLite within 120 µs of CPU per request.
 
     .venv/bin/python bench/journal.py [--requests 100] [--calls 200] [--rounds 7]
         [--batches 20] [--database-url postgresql://user@host/db]
@@ -48,7 +49,9 @@ from ivr.spool import Spool
 from ivr.store import Call, CallEvent, Store, utcnow
 from ivr.worker import Worker
 
-BUDGET_US = 50.0  # CPU per request on SQLite: plain SQLAlchemy Core (issue 15; ~36 µs here)
+# CPU per request on SQLite, spool included (issue 16: ~103 µs here, ~18 µs of it on the
+# request thread; the same machine gave 68 µs before the spool: the price of surviving kill -9).
+BUDGET_US = 120.0
 CALLER = "+1514…34"  # already masked, as the webhooks hand it over
 # One request's notes, as Turn.note makes them: shared by every request, never modified.
 NOTES: tuple[dict[str, str | None], ...] = (

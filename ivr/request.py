@@ -28,7 +28,9 @@ _CONTROL = dict.fromkeys([*range(32), 127])
 def clean(value: str | None, limit: int) -> str | None:
     """A value a caller (or anyone) sent, as the database and an e-mail take it: no control
     characters (NUL, CR, LF…), at most ``limit`` characters."""
-    return None if value is None else value.translate(_CONTROL)[:limit]
+    if value is None:
+        return None
+    return (value if value.isprintable() else value.translate(_CONTROL))[:limit]
 
 
 def seconds(value: str | None) -> int | None:

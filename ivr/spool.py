@@ -114,13 +114,14 @@ class Spool:
                                    "WHERE claimed_by = ?", [(pid,) for pid in dead])
 
     def done(self, ids: Iterable[int]) -> None:
-        self._connection().executemany("DELETE FROM items WHERE id = ?", [(i,) for i in ids])
+        self._connection().execute("DELETE FROM items WHERE id IN (SELECT value FROM json_each(?))",
+                                   (json.dumps(list(ids)),))
 
     def release(self, ids: Iterable[int]) -> None:
         """Give rows back (the database is away): the next pass claims them again."""
-        self._connection().executemany(
-            "UPDATE items SET claimed_by = NULL, claimed_at = NULL WHERE id = ?",
-            [(i,) for i in ids])
+        self._connection().execute(
+            "UPDATE items SET claimed_by = NULL, claimed_at = NULL "
+            "WHERE id IN (SELECT value FROM json_each(?))", (json.dumps(list(ids)),))
 
     def quarantine(self, item: Item, error: str) -> None:
         connection = self._connection()

@@ -265,3 +265,26 @@ def test_make_due_only_touches_pending(make_app):
     store.due_messages()  # claimed: not due for a while
     assert make_due(store) == 1
     assert [m.dedupe_key for m in store.due_messages()] == ["k2"]
+
+
+def test_the_worker_reconciles_by_itself(make_app, twilio):
+    """With Twilio's REST API configured, the worker's own reconciliation (every 15 min)
+    stores a recording whose callbacks never came; one younger than 10 minutes waits for
+    them."""
+    from ivr.recordings import reconcile_recent
+
+    app = make_app(**twilio.settings())
+    worker = services(app).worker
+    assert worker.reconcile is not None and worker.reconcile_interval == 900
+    old, young = new_call_sid(), new_call_sid()
+    twilio.add_call(old, CALLER)
+    twilio.add_recording("RE" + "d" * 32, old, utcnow() - timedelta(hours=3))
+    twilio.add_recording("RE" + "e" * 32, young, utcnow() - timedelta(minutes=2))
+    twilio.add_recording("RE" + "f" * 32, old, utcnow() - timedelta(hours=30))  # too old
+    result = reconcile_recent(app)
+    assert [v.recording_sid for v in result.added] == ["RE" + "d" * 32]
+    assert [v.recording_sid for v in services(app).store.voicemails()] == ["RE" + "d" * 32]
+
+
+def test_no_reconciliation_without_twilio_s_api(app):
+    assert services(app).worker.reconcile is None

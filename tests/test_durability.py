@@ -222,3 +222,21 @@ def test_the_spool_file_is_private(app):
     rows = sqlite3.connect(path).execute("SELECT kind, body FROM items").fetchall()
     assert [kind for kind, _ in rows] == ["notes"]
     assert "+15145550123" not in json.loads(rows[0][1])["caller"]  # masked in the journal
+
+
+def test_a_graceful_stop_during_an_outage_keeps_everything_for_the_next_start(make_app,
+                                                                              tmp_path):
+    """The database is away when the process exits (gunicorn's graceful restart): nothing is
+    dropped; the next process writes it once the database is back."""
+    database = tmp_path / "db" / "ivr.sqlite3"
+    spool = str(tmp_path / "spool.sqlite3")
+    app = make_app(DATABASE_URL=f"sqlite:///{database}", IVR_SPOOL=spool, migrate=False)
+    CallSimulator(app).play("1,1,1")  # the folder does not exist: the database is away
+    worker = services(app).worker
+    pending = worker.pending
+    worker.shutdown()  # what atexit does: one short try, then leave it in the spool
+    assert pending > 0 and worker.pending == pending
+    database.parent.mkdir()
+    later = make_app(DATABASE_URL=f"sqlite:///{database}", IVR_SPOOL=spool)
+    assert services(later).worker.drain()
+    assert len(services(later).store.voicemails()) == 1
