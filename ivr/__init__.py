@@ -39,6 +39,7 @@ SETTINGS = (
     "IVR_MAIL_FROM",
     "IVR_JOURNAL_RETENTION_DAYS",
     "IVR_RELOAD_SECONDS",
+    "IVR_OVERRIDES_SECONDS",
     "SECRET_KEY",
     "IVR_SECURE_COOKIES",
 )
@@ -60,6 +61,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
         lines,
         lookup,
         notify,
+        overrides_store,
         security,
         store,
         voice,
@@ -91,6 +93,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     clock.init_app(app)
     lines.init_app(app)
     store.init_app(app)
+    overrides_store.init_app(app)  # the day's announcements and closures (issue 17)
     notify.init_app(app)  # the worker, with its outbox pass
     lookup.init_app(app)  # callers' line types, for the text offers
     voice.init_app(app)
@@ -101,8 +104,9 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
 
 def stop_threads(app: Flask) -> None:
     """End the threads this app started beside its requests: the config watcher, the
-    journal's worker, the callers' line types and the database probe. For a test or a
-    program that builds apps and goes on; a server's process ends them at exit."""
+    journal's worker, the callers' line types, the database probe and the day's changes'
+    watcher. For a test or a program that builds apps and goes on; a server's process ends
+    them at exit."""
     from ivr.services import services
 
     parts = services(app)
@@ -110,6 +114,7 @@ def stop_threads(app: Flask) -> None:
     parts.worker.stop()
     parts.db_probe.stop()
     parts.line_types.stop()
+    parts.overrides.stop()
 
 
 def _log_off_the_call_path() -> None:

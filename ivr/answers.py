@@ -1,12 +1,14 @@
 """Answers reused: a webhook's decided TwiML, and the journal notes and texts it comes with.
 
-A :class:`~ivr.flow.Turn` reads only the config, the URL, the keys, whether the caller can be
-texted and (for schedules) the minute, so every request asking the same thing gets the same
-answer. :func:`answer_key` is the only place the key is made: the config's version, the script
-root, the host (when absolute URLs come from the Host header), the caller's textability, and
-what the view reads of the request. An answer that read the clock holds within its minute only
-(schedules change on whole minutes); one that plays recordings, while they exist. The call's
-own data (SID, caller, time) is added per request.
+A :class:`~ivr.flow.Turn` reads only the config, the overrides snapshot, the URL, the keys,
+whether the caller can be texted and (for schedules and overrides) the clock, so every request
+asking the same thing gets the same answer. :func:`answer_key` is the only place the key is
+made: the config's version, the overrides' version, the script root, the host (when absolute
+URLs come from the Host header), the caller's textability, and what the view reads of the
+request. An answer that read the clock holds within its minute only (schedules change on whole
+minutes), and not past the overrides' next start or end (an announcement ends on time); one
+that plays recordings, while they exist. The call's own data (SID, caller, time) is added per
+request.
 """
 
 from __future__ import annotations
@@ -21,9 +23,9 @@ from ivr.flow import Acknowledge, Ask, Decision, Goodbye, Transfer, Turn, Voicem
 from ivr.twiml import Voice, render
 
 
-def answer_key(version: str, script_root: str, host: str | None, textable: str,
-               request_key: tuple[object, ...]) -> tuple[object, ...]:
-    return (version, script_root, host, textable, *request_key)
+def answer_key(version: str, overrides_version: str, script_root: str, host: str | None,
+               textable: str, request_key: tuple[object, ...]) -> tuple[object, ...]:
+    return (version, overrides_version, script_root, host, textable, *request_key)
 
 
 @dataclass(frozen=True)
@@ -37,6 +39,7 @@ class Answer:
     texts: tuple[tuple[str, str], ...]
     minute: datetime | None  # the minute it holds for, when the clock was read
     audio: tuple[Path, ...]
+    until: datetime | None = None  # when the clock was read: the overrides' next boundary
 
     @classmethod
     def of(cls, turn: Turn, decision: Decision, voice: Voice) -> Answer:
@@ -44,12 +47,17 @@ class Answer:
             turn.note("end")
         body = b"" if isinstance(decision, Acknowledge) else \
             render(decision, voice, turn.config.lexicon).encode()
+        clock_read = turn.clock_read
         return cls(decision, body, outcome_of(decision), tuple(turn.notes), tuple(turn.texts),
-                   turn._now if turn.clock_read else None, tuple(turn.audio))
+                   turn._now if clock_read else None, tuple(turn.audio),
+                   turn.overrides.next_boundary(turn._instant) if clock_read else None)
 
-    def holds(self, minute: datetime) -> bool:
-        return (self.minute is None or self.minute == minute) and \
-            all(path.is_file() for path in self.audio)
+    def holds(self, minute: datetime, instant: datetime | None = None) -> bool:
+        """Whether the answer still stands at ``minute`` (and at the exact ``instant``)."""
+        if self.minute is not None and (self.minute != minute or self.until is not None and (
+                instant or minute) >= self.until):
+            return False
+        return all(path.is_file() for path in self.audio)
 
 
 def outcome_of(decision: Decision) -> str:

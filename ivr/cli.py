@@ -26,7 +26,15 @@ from sqlalchemy.exc import OperationalError, ProgrammingError
 
 from ivr import REPO_ROOT, create_app, migrations
 from ivr.admin.commands import admin_group
-from ivr.cli_schedule import echo_json, holidays_command, json_option, parse_at, status_command
+from ivr.cli_schedule import (
+    announce_group,
+    closure_group,
+    echo_json,
+    holidays_command,
+    json_option,
+    parse_at,
+    status_command,
+)
 from ivr.clock import ClockError, parse_instant
 from ivr.config import ConfigInvalid, Problem, Where
 from ivr.effort import REFERENCE_INSTANT, budget_warnings, efforts
@@ -585,6 +593,8 @@ def reconcile_command(since: datetime) -> None:
 main.add_command(admin_group)
 main.add_command(holidays_command, "holidays")
 main.add_command(status_command, "status")
+main.add_command(announce_group)
+main.add_command(closure_group)
 
 
 def _in_french(command: click.Command) -> None:

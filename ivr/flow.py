@@ -6,19 +6,36 @@ keys, the instant and what is known of the caller. Pure: no Flask, no database, 
 decision can be made, and tested, with no request at all. The call's whole state (the menus
 behind the caller, the failed tries in this menu, whether the navigation hints were said)
 travels in those URLs: any instance can serve any request.
+
+The day's :class:`~ivr.overrides.Overrides` (announcements, temporary closures and openings an
+administrator set in the console) are a snapshot the view hands the :class:`Turn`: they win
+over the YAML's hours, and the announcements a caller heard travel in the URL too (``a=``).
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
 from typing import Protocol
 
-from ivr.config import Config, Node
-from ivr.validate import SHORTCUT_LIST
+from ivr import schedule_wording
+from ivr.config import Box, Config, Node
+from ivr.overrides import (
+    CLOSURE,
+    CONTINUE,
+    HANG_UP,
+    LINE,
+    NONE,
+    OPENING,
+    Announcement,
+    Overrides,
+    ScheduleChange,
+)
+from ivr.schedule import TZ
+from ivr.validate import BOX_FIELDS, SHORTCUT_LIST
 
 log = logging.getLogger(__name__)
 
@@ -91,16 +108,24 @@ class Urls(Protocol):
 DTMF = frozenset("0123456789*#")
 MAX_PATH = 24  # deeper than any sane tree; bounds URL length whatever a tampered URL says
 MAX_GOTO = 12  # routes chained by goto in one response; bounds a loop a config might hide
+MAX_PLAYED = 16  # announcements remembered per call; bounds the URL whatever it says
+NOTICE = "systeme.avis_enregistrement"  # said before every voicemail beep (Loi 25)
+CLOSING = "systeme.annonce_fin"  # after an announcement that ends the call
+# Said even by a config that lacks them: the notice is the law, and the goodbye is polite.
+NOTICE_TEXT = "Votre message sera enregistré, conservé {boite.jours} et remis à {boite.equipe}."
+CLOSING_TEXT = "Merci de votre compréhension. Au revoir."
 
 
 @dataclass(frozen=True)
 class CallState:
-    """Where the caller came from (menus only), how many tries failed in the current one, and
-    whether they heard how to navigate (said once per call)."""
+    """Where the caller came from (menus only), how many tries failed in the current one,
+    whether they heard how to navigate (said once per call), and which announcements they
+    heard (their ids, each played once per call)."""
 
     path: tuple[str, ...] = ()
     tries: int = 0
     hinted: bool = False
+    played: tuple[int, ...] = ()
 
     @classmethod
     def from_query(cls, query: Mapping[str, str], config: Config) -> CallState:
@@ -111,30 +136,42 @@ class CallState:
             tries = min(max(int(query.get("n", "0")[:2]), 0), config.line.max_tries)
         except ValueError:
             tries = 0
-        return cls(path, tries, query.get("h") == "1")
+        played = tuple(int(a) for a in query.get("a", "")[:256].split(".")
+                       if a.isascii() and a.isdigit() and len(a) <= 12)
+        return cls(path, tries, query.get("h") == "1", played[-MAX_PLAYED:])
 
     def query(self) -> dict[str, str]:
-        q = {"p": ".".join(self.path), "n": str(self.tries or ""), "h": "1" if self.hinted else ""}
+        q = {"p": ".".join(self.path), "n": str(self.tries or ""), "h": "1" if self.hinted else "",
+             "a": ".".join(map(str, self.played))}
         return {k: v for k, v in q.items() if v}
 
     def forward(self, node_id: str) -> CallState:
-        return CallState((*self.path, node_id)[-MAX_PATH:], 0, self.hinted)
+        return CallState((*self.path, node_id)[-MAX_PATH:], 0, self.hinted, self.played)
 
     def back(self) -> CallState:
-        return CallState(self.path[:-1], 0, self.hinted)
+        return CallState(self.path[:-1], 0, self.hinted, self.played)
+
+    def heard(self, ids: tuple[int, ...]) -> CallState:
+        return replace(self, played=(*self.played, *ids)[-MAX_PLAYED:])
 
 
 class Turn:
-    """One webhook request's decision: the config and minute it is decided with, and how to
-    speak. It reads nothing else of the request, so its result can serve every request that
-    asks the same thing (see :class:`Answer`); what is done for this caller (texts) is listed
-    in ``texts`` and done by the view."""
+    """One webhook request's decision: the config, the overrides snapshot and the minute it is
+    decided with, and how to speak. It reads nothing else of the request, so its result can
+    serve every request that asks the same thing (see :class:`Answer`); what is done for this
+    caller (texts) is listed in ``texts`` and done by the view.
+
+    ``now`` is the minute schedules are read at; ``instant`` (default: ``now``) the exact time
+    the overrides are read at, so that an announcement ends on time, not at its minute's end."""
 
     def __init__(self, config: Config, now: datetime, urls: Urls,
-                 textable: str = "no") -> None:
+                 textable: str = "no", overrides: Overrides = NONE,
+                 instant: datetime | None = None) -> None:
         self.config = config
         self.urls = urls
+        self.overrides = overrides
         self._now = now
+        self._instant = now if instant is None else instant
         # Whether texts are configured and this caller's line takes them: "mobile" (known),
         # "unknown" (the offer says « si vous appelez d'un cellulaire »), "no" (no offer).
         self.textable = textable
@@ -148,6 +185,11 @@ class Turn:
         self.clock_read = True
         return self._now
 
+    @property
+    def instant(self) -> datetime:
+        self.clock_read = True
+        return self._instant
+
     def note(self, kind: str, node: str | None = None, detail: str | None = None,
              **summary: str | None) -> None:
         """Something for the call journal; written later by the worker, never on the call path."""
@@ -155,7 +197,7 @@ class Turn:
 
     # ------------------------------------------------------------------ speech
 
-    def say(self, prompt_id: str, key: str | None = None) -> Speech:
+    def say(self, prompt_id: str, key: str | None = None, box: Box | None = None) -> Speech:
         prompt = self.config.prompts[prompt_id]
         if not prompt.fields:
             # A recorded file deleted since the config was loaded: speak the text instead.
@@ -165,19 +207,71 @@ class Turn:
                     self.audio.append(recording)
                     return Speech(prompt.text, self.urls.audio(prompt.audio))
             return Speech(prompt.text)
-        text = prompt.text
-        for field in prompt.fields:
-            text = text.replace("{" + field + "}", self._field(field, key))
+        return self._filled(prompt.text, prompt.fields, key, box)
+
+    def _filled(self, text: str, fields: frozenset[str], key: str | None,
+                box: Box | None) -> Speech:
+        for field in fields:
+            text = text.replace("{" + field + "}", self._field(field, key, box))
         return Speech(text.replace("{{", "{").replace("}}", "}"))
 
-    def _field(self, field: str, key: str | None) -> str:
+    def _field(self, field: str, key: str | None, box: Box | None = None) -> str:
         if field == "touche":
             return {"#": "le carré", "*": "l'étoile"}.get(key or "", key or "")
         provider, _, what = field.partition(".")
+        if provider == "boite":  # the recording notice: who gets the message, for how long
+            if box is None:
+                return ""
+            return kept_for(box.retention_days) if what == "jours" else box.owner or box.name
         schedule = self.config.schedule
         if what == "heures":
             return schedule.hours_text(provider)
-        return schedule.reopening_text(provider, self.now)
+        return self.reopening(provider)
+
+    def notice(self, box: Box) -> Speech:
+        """The sentence before a voicemail's beep: recorded, kept so long, heard by whom."""
+        if NOTICE in self.config.prompts:
+            return self.say(NOTICE, box=box)
+        return self._filled(NOTICE_TEXT, frozenset(BOX_FIELDS), None, box)
+
+    def optional(self, prompt_id: str, text: str) -> Speech:
+        return self.say(prompt_id) if prompt_id in self.config.prompts else Speech(text)
+
+    # ------------------------------------------------------------------ schedules
+
+    def _change(self, provider_id: str, at: datetime | None = None) -> ScheduleChange | None:
+        """The console's closure or opening of a provider at ``at`` (default: now), if any."""
+        changes = self.overrides.changes
+        if not any(c.provider == provider_id for c in changes):
+            return None  # no clock read: the answer holds across minutes
+        return self.overrides.change_at(provider_id, self.instant if at is None else at)
+
+    def is_open(self, provider_id: str) -> bool:
+        """Open now: a closure or an opening set in the console wins over the YAML's hours."""
+        change = self._change(provider_id)
+        if change is not None:
+            return change.kind == OPENING
+        return self.config.schedule.is_open(provider_id, self.now)
+
+    def reopening(self, provider_id: str) -> str:
+        """When the provider next opens, said from now: after a console closure if one holds."""
+        schedule, now = self.config.schedule, self.now
+        change = self._change(provider_id)
+        if change is None or change.kind != CLOSURE:
+            return schedule.reopening_text(provider_id, now)
+        at = change.ends_at
+        following = self._change(provider_id, at)
+        for _ in range(MAX_GOTO):  # closures set back to back
+            if following is None or following.kind != CLOSURE:
+                break
+            at = following.ends_at
+            following = self._change(provider_id, at)
+        opening: datetime | None = at
+        if following is None and not schedule.is_open(provider_id, at):  # the YAML's hours
+            opening = schedule.state(provider_id, at).next_open
+        if opening is None:
+            return ""
+        return schedule_wording.reopening_text(opening.astimezone(TZ), now.astimezone(TZ).date())
 
     def says(self, prompt_ids: tuple[str, ...]) -> tuple[Speech, ...]:
         return tuple(self.say(p) for p in prompt_ids)
@@ -190,11 +284,27 @@ class Turn:
         config = self.config
         node = config.nodes.get(node_id)
         if node is None:
-            return self.enter(config.line.root, CallState(), (self.say("systeme.menu_disparu"),))
+            return self.enter(config.line.root, CallState(played=state.played),
+                              (self.say("systeme.menu_disparu"),))
         root = config.line.root
         branch = state.path[1] if len(state.path) > 1 and state.path[0] == root else (
             node_id if state.path[:1] == (root,) else None)
         self.note("enter", node_id, branch=branch, last_node=node_id)
+        heard = self.announcements(node_id, state)
+        if heard:
+            state = state.heard(tuple(a.id for a in heard))
+            said = tuple(self.announced(a) for a in heard)
+            # The welcome's greeting first, then the announcement, then the menu's options.
+            intro = self.says(node.prompt) if node.type == "menu" else ()
+            then = heard[-1].then
+            if then == HANG_UP:
+                return Goodbye(pre + intro + said + (self.optional(CLOSING, CLOSING_TEXT),))
+            if then != CONTINUE and then in config.nodes and then != node_id and depth < MAX_GOTO:
+                onward = state.forward(node_id) if node.gathers else state
+                return self.enter(then, onward, pre + intro + said, depth + 1)
+            if node.type == "menu":
+                return self.ask(node, state, pre + intro + said, intro_said=True)
+            pre += said
         if node.gathers:
             return self.ask(node, state, pre)
         if node.type == "route":
@@ -208,17 +318,41 @@ class Turn:
             query = {"p": ".".join(trail)} if trail else {}
             self.note("voicemail", node.id, box.id, destination=f"voicemail:{box.id}")
             return Voicemail(
-                speech=pre + self.says(greeting),
+                # The notice first (Loi 25), then the greeting, which ends on the beep's cue.
+                speech=pre + (self.notice(box),) + self.says(greeting),
                 action=self.urls.recorded(node.id, query),
                 status_callback=self.urls.recording_status(node.id, query),
                 no_message=(self.say("systeme.aucun_message"),),
             )
         return Goodbye(pre + self.says(node.prompt) + (self.say("systeme.au_revoir"),))
 
-    def ask(self, node: Node, state: CallState, pre: tuple[Speech, ...]) -> Ask:
+    def announcements(self, node_id: str, state: CallState) -> tuple[Announcement, ...]:
+        """The announcements a caller entering ``node_id`` has not heard yet in this call:
+        the line's at the welcome menu, and the node's own."""
+        scopes = (LINE, node_id) if node_id == self.config.line.root else (node_id,)
+        if not any(a.scope in scopes for a in self.overrides.announcements):
+            return ()  # no clock read: the answer holds across minutes
+        instant = self.instant
+        found = [a for scope in scopes for a in self.overrides.announcements_at(scope, instant)
+                 if a.id not in state.played]
+        for index, announcement in enumerate(found):  # one that ends the call or leaves the
+            if announcement.then != CONTINUE:  # node is the last one heard here
+                found = found[:index + 1]
+                break
+        for announcement in found:
+            self.note("announcement", node_id, str(announcement.id))
+        return tuple(found)
+
+    def announced(self, announcement: Announcement) -> Speech:
+        """A text said with the line's voice and lexicon, or a recording played."""
+        text = " ".join((announcement.text or "").split())
+        return Speech(text, announcement.audio_url or None)
+
+    def ask(self, node: Node, state: CallState, pre: tuple[Speech, ...],
+            intro_said: bool = False) -> Ask:
         """A menu or an information: its prompt, its options, then (information) its details,
         the text offer, and once per call how to repeat and go back."""
-        speech = list(pre) + list(self.says(node.prompt))
+        speech = list(pre) + ([] if intro_said else list(self.says(node.prompt)))
         for key in sorted(node.options):
             option = node.options[key]
             if option.say:
@@ -230,7 +364,7 @@ class Turn:
             speech.append(self.say(offer, node.sms.key))
         if not state.hinted and node.id != self.config.line.root:
             speech.append(self.say("systeme.navigation"))
-            state = CallState(state.path, state.tries, True)
+            state = replace(state, hinted=True)
         return Ask(
             speech=tuple(speech),
             action=self.urls.gathered(node.id, state.query()),
@@ -249,7 +383,7 @@ class Turn:
                     break
                 return self.enter(step.target, state, pre + self.says(step.say), depth + 1)
             provider = self.config.providers[step.target]
-            is_open = self.config.schedule.is_open(provider.id, self.now)
+            is_open = self.is_open(provider.id)
             if not is_open and step.closed:
                 return self.enter(step.closed, state, pre, depth + 1)
             if provider.phone and is_open:
@@ -320,7 +454,7 @@ class Turn:
         tries = state.tries + 1
         if tries >= self.config.line.max_tries:
             return self.fallback(node, state)
-        return self.ask(node, CallState(state.path, tries, state.hinted), pre)
+        return self.ask(node, replace(state, tries=tries), pre)
 
     # ------------------------------------------------------------------ webhooks
 
@@ -328,7 +462,7 @@ class Turn:
         """The keys (or the silence) of a menu or an information."""
         current = self.config.nodes.get(node_id)
         if current is None or not current.gathers:  # the config changed under this call
-            return self.enter("", CallState())
+            return self.enter("", CallState(played=state.played))
         self.note("key", node_id, digits if digits else "(silence)")
         return self.key_pressed(current, digits, state)
 
@@ -339,13 +473,14 @@ class Turn:
         if digits == SHORTCUT_LIST:  # the list, then the two digits of the one they want
             listed = [self.say(line.shortcut_say[code]) for code in sorted(line.shortcut_say)]
             return Ask(speech=(self.say("systeme.raccourcis"), *listed),
-                       action=self.urls.shortcut({}), num_digits=2, timeout=line.timeout)
+                       action=self.urls.shortcut(CallState(played=state.played).query()),
+                       num_digits=2, timeout=line.timeout)
         target = line.shortcuts.get(digits)
         if target is None:
             root = self.config.nodes[line.root]
             said = (self.say("systeme.raccourci_invalide"),) if digits else ()
-            return self.retry(root, CallState((), state.tries), said)
-        return self.enter(target, CallState((line.root,)))
+            return self.retry(root, CallState((), state.tries, played=state.played), said)
+        return self.enter(target, CallState((line.root,), played=state.played))
 
     def dial_result(self, node_id: str, step: int, status: str, state: CallState) -> Decision:
         """A transfer ended: answered (goodbye), or the route's next step."""
@@ -354,7 +489,7 @@ class Turn:
         if status == "completed":
             return Goodbye(())
         if current is None or current.type != "route":  # the config changed under this call
-            return self.enter("", CallState())
+            return self.enter("", CallState(played=state.played))
         return self.route(current, step + 1, state, (self.say("systeme.pas_de_reponse"),), 0)
 
 
@@ -365,3 +500,11 @@ def branch_of(config: Config, node_id: str | None, path: tuple[str, ...]) -> str
     if trail[:1] == [root]:
         trail = trail[1:]
     return trail[0] if trail else None
+
+
+def kept_for(days: int) -> str:
+    """A retention said as a caller hears it: « un jour », « 90 jours », « un an », « 2 ans »."""
+    if days % 365 == 0:
+        years = days // 365
+        return "un an" if years == 1 else f"{years} ans"
+    return "un jour" if days == 1 else f"{days} jours"

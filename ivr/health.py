@@ -1,5 +1,6 @@
 """``GET /healthz``: which config is served, whether the last edit was refused (and why), whether
-the database answers, and how much deferred work waits.
+the database answers, how much deferred work waits, and how many of the day's changes
+(announcements, closures, openings) are active.
 
 It answers 200 whenever the line can take calls: a dead database degrades the journal, not the
 routing, so an instance must not be pulled out of rotation for it. The database probe runs on
@@ -16,6 +17,7 @@ from concurrent.futures import TimeoutError as FutureTimeout
 from flask import Blueprint, Flask, current_app, jsonify
 from flask.typing import ResponseReturnValue
 
+from ivr.clock import now
 from ivr.lines import current_line
 from ivr.services import services
 from ivr.store import Store
@@ -78,6 +80,7 @@ def healthz() -> ResponseReturnValue:
                   "backend": services(current_app).store.engine.dialect.name},
         spool=spool,
         worker={"failures": worker.stats.failures},
+        overrides=services(current_app).overrides.status(now()),
     ), 200, {"Cache-Control": "no-store"}
 
 

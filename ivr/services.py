@@ -13,6 +13,7 @@ if TYPE_CHECKING:
     from ivr.health import DatabaseProbe
     from ivr.lines import LineConfig
     from ivr.lookup import LineTypes
+    from ivr.overrides_store import OverridesWatcher
     from ivr.replays import RecentRequests
     from ivr.security import PublicURL
     from ivr.spool import Spool
@@ -37,6 +38,7 @@ class Services:
     shared_validator: RequestValidator | None = None
     public_url: PublicURL | None = None
     now: datetime | None = None  # IVR_NOW, parsed: the frozen clock
+    overrides: OverridesWatcher = None  # type: ignore[assignment]  # the day's changes
 
 
 def services(app: Any) -> Services:

@@ -15,6 +15,9 @@ from ivr.schedule import PROMPT_FIELDS
 from ivr.yamlsource import Problem, Where
 
 KEY_FIELD = "touche"
+# The recording notice said before a voicemail's beep: who gets the message (the box's owner,
+# else its name) and how long it is kept (its retention_days, as said: « 90 jours », « un an »).
+BOX_FIELDS = ("boite.equipe", "boite.jours")
 SHORTCUT_LIST = "00"  # *00 at the welcome menu reads the shortcuts
 BUDGET_PATH = re.compile(r"\*\d\d|[0-9#*.](?:,[0-9#*.]+)*")
 
@@ -155,7 +158,8 @@ def validate(config: Config) -> list[Problem]:
     for pid in SYSTEM_PROMPTS:
         prompt_refs.append((pid, Where(f"prompts/{config.language}.yaml", 1), pid, False))
 
-    fields = {KEY_FIELD} | {f"{p}.{f}" for p in config.providers for f in PROMPT_FIELDS}
+    fields = {KEY_FIELD, *BOX_FIELDS} | {f"{p}.{f}" for p in config.providers
+                                         for f in PROMPT_FIELDS}
     prompt_of = config.prompts.get
     for pid, where, key, needs_key in prompt_refs:
         prompt = prompt_of(pid)
@@ -168,7 +172,8 @@ def validate(config: Config) -> list[Problem]:
     for prompt in config.prompts.values():
         for name in sorted(prompt.fields - fields):
             add(prompt.where, f"prompts.{prompt.id}", f"champ inconnu {{{name}}} (connus : "
-                "{touche}, {<équipe>.heures}, {<équipe>.reouverture})")
+                "{touche}, {<équipe>.heures}, {<équipe>.reouverture}, {boite.equipe}, "
+                "{boite.jours})")
 
     ways_out = {node.id: [target for _, target in edges(config, node)] for node in nodes.values()}
     problems += _reachability(config, ways_out)

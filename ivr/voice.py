@@ -19,6 +19,7 @@ from werkzeug.exceptions import HTTPException
 
 from ivr import accesslog, clock, effects, replays, security
 from ivr.answers import Answer, answer_key, outcome_of
+from ivr.config import Config
 from ivr.flow import (
     Acknowledge,
     CallState,
@@ -30,6 +31,7 @@ from ivr.flow import (
 )
 from ivr.lines import current_config, line_of
 from ivr.notify import sms_configured
+from ivr.overrides import NONE, Overrides
 from ivr.request import LineRequest, seconds
 from ivr.services import services
 from ivr.twiml import Voice, render
@@ -66,9 +68,36 @@ class FlaskUrls:
 URLS = FlaskUrls()
 
 
-def _minute(app: Flask, req: LineRequest) -> datetime:
-    """The instant decisions are made at: the current minute (every schedule boundary is one)."""
-    return clock.now_for(app, req.environ).replace(second=0, microsecond=0)
+def _minute(instant: datetime) -> datetime:
+    """The minute schedules are read at (every schedule boundary is one)."""
+    return instant.replace(second=0, microsecond=0)
+
+
+def _overrides(app: Flask) -> Overrides:
+    """The day's announcements, closures and openings (``ivr.overrides_store``), as a snapshot
+    in memory; none when the store is not set up or fails (the YAML decides alone)."""
+    provider = getattr(services(app), "overrides", None)
+    if provider is None:
+        return NONE
+    try:
+        return provider.current()
+    except Exception:
+        log.exception("overrides unavailable: the YAML's hours alone decide")
+        return NONE
+
+
+_last_version: tuple[Overrides, str] = (NONE, NONE.version)
+
+
+def _version(overrides: Overrides) -> str:
+    """The snapshot's version (a hash of its entries, ~35 µs), once per snapshot: the store
+    hands every request the same object until something changes."""
+    global _last_version
+    snapshot, version = _last_version
+    if snapshot is not overrides:
+        version = overrides.version
+        _last_version = (overrides, version)
+    return version
 
 
 def _textable(app: Flask, req: LineRequest) -> str:
@@ -82,7 +111,9 @@ def _textable(app: Flask, req: LineRequest) -> str:
 
 def _turn() -> Turn:
     app, req = _objects()
-    return Turn(line_of(app).config, _minute(app, req), URLS, _textable(app, req))
+    instant = clock.now_for(app, req.environ)
+    return Turn(line_of(app).config, _minute(instant), URLS, _textable(app, req),
+                _overrides(app), instant)
 
 
 def _objects() -> tuple[Flask, LineRequest]:
@@ -94,18 +125,21 @@ def _decided(key: tuple[object, ...], decide: Callable[[Turn], Decision]) -> Res
     """The answer to a conversational request: reused if this one was decided already.
 
     ``key`` names what the view's ``decide`` reads of the request besides the config, the
-    minute and the caller's textability.
+    overrides, the minute and the caller's textability.
     """
     app, req = _objects()
     line = line_of(app)
     config = line.config
-    minute = _minute(app, req)
+    instant = clock.now_for(app, req.environ)
+    minute = _minute(instant)
     textable = _textable(app, req)
+    overrides = _overrides(app)
     host = req.host_url if services(app).public_url is None else None
-    full_key = answer_key(config.version, req.script_root, host, textable, key)
+    full_key = answer_key(config.version, _version(overrides), req.script_root, host, textable,
+                          key)
     answer = line.answers.get(full_key)
-    if answer is None or not answer.holds(minute):
-        turn = Turn(config, minute, URLS, textable)
+    if answer is None or not answer.holds(minute, instant):
+        turn = Turn(config, minute, URLS, textable, overrides, instant)
         answer = Answer.of(turn, decide(turn), services(app).voice)
         line.answers.put(full_key, answer)
     return _reply(answer, app, req)
@@ -268,10 +302,12 @@ def _last_resort() -> Response:
     voice = services(current_app).voice or Voice("Polly.Gabrielle-Neural", "fr-CA")
     sorry = Speech("Désolé, un problème technique est survenu.")
     try:
-        box = current_config().line.fallback
+        config = current_config()
+        box = config.line.fallback
         decision: Decision = Voicemail(
-            speech=(sorry, Speech("Laissez votre nom, votre numéro et votre message après le "
-                                  "signal sonore. Nous vous rappellerons.")),
+            speech=(sorry, _notice(config, box),
+                    Speech("Laissez votre nom, votre numéro et votre message après le "
+                           "signal sonore. Nous vous rappellerons.")),
             action=url_for("voice.recorded", node_id=box),
             status_callback=security.absolute_url(url_for("voice.recording_status",
                                                           node_id=box)) + security.RETRY_OVERRIDES,
@@ -281,6 +317,15 @@ def _last_resort() -> Response:
         decision = Goodbye((sorry, Speech("Veuillez rappeler plus tard.")))
     request.outcome = outcome_of(decision)  # type: ignore[attr-defined]
     return Response(render(decision, voice), mimetype="text/xml")
+
+
+def _notice(config: Config, node_id: str) -> Speech:
+    """The recording notice of the last resort's box; a plain one if even that fails."""
+    try:
+        node = config.nodes[node_id]
+        return Turn(config, clock.now(), URLS).notice(config.boxes[node.box or ""])
+    except Exception:
+        return Speech("Votre message sera enregistré.")
 
 
 @bp.after_request

@@ -2,7 +2,8 @@
 
 An administrator logs in, plays a call in the simulator with the on-screen keypad, plays a
 voicemail (the audio comes through the app from a stand-in for Twilio's API) and marks it
-handled, and every page is captured under tests/artifacts/ at a tablet's size.
+handled, posts an announcement and closes a team for the afternoon, and every page is
+captured under tests/artifacts/ at a tablet's size.
 """
 
 from __future__ import annotations
@@ -191,6 +192,7 @@ def test_play_and_mark_a_voicemail(page, fake_twilio):
     ("/admin/statistiques", "07-statistiques", "Statistiques"),
     ("/admin/messagerie", "03-messagerie-liste", "Messagerie"),
     ("/admin/simulateur", "05-simulateur-vide", "Simulateur"),
+    ("/admin/annonces", "08-annonces-page", "Annonces"),
 ])
 def test_every_page_renders_and_is_captured(page, path, name, heading):
     log_in(page)
@@ -202,6 +204,55 @@ def test_every_page_renders_and_is_captured(page, path, name, heading):
     overflow = page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
     assert overflow <= 1, f"{path} is {overflow}px wider than a tablet"
     screenshot(page, name)
+
+
+def test_post_an_announcement_and_close_a_team(page):
+    """« Jour de panne »: Teams is down, the staff branch hears it for two hours; the CSI is
+    closed for a training afternoon. Each is listed, and the dashboard says what ends next."""
+    log_in(page)
+    page.get_by_role("navigation", name="Pages de la console").get_by_role(
+        "link", name="Annonces").click()
+    expect(page).to_have_url(re.compile(r"/admin/annonces$"))
+    expect(page.get_by_role("heading", level=1)).to_contain_text("Annonces")
+    # The form is ready for now and two hours (the frozen clock: 1 December, 10 h).
+    expect(page.get_by_label("Début (heure de Montréal)")).to_have_value("2026-12-01T10:00")
+    expect(page.get_by_label("Fin (heure de Montréal)")).to_have_value("2026-12-01T12:00")
+    page.get_by_label("Texte de l'annonce").fill(
+        "Teams est présentement en panne. Nous travaillons à rétablir le service.")
+    page.get_by_label("Où la dire").select_option(
+        label="Intervenant, médecin ou agente administrative")
+    page.get_by_role("button", name="Aperçu et durée").click()
+    preview = page.locator("#annonce-apercu")
+    expect(preview).to_contain_text("Tîmz")  # said with the line's lexicon
+    expect(page.locator("#annonce-secondes")).to_contain_text("secondes")
+    expect(page.get_by_label("Texte de l'annonce")).to_have_value(re.compile("^Teams est"))
+    screenshot(page, "08-annonces-apercu")
+    page.get_by_role("button", name="Publier l'annonce").click()
+    expect(page.locator(".flash")).to_contain_text("Annonce ajoutée")
+    row = page.locator("#table-annonces tbody tr").filter(has_text="Teams est présentement")
+    expect(row).to_contain_text("en cours")
+    expect(row).to_contain_text("Intervenant, médecin ou agente administrative")
+    expect(row).to_contain_text("Agente Test")
+
+    section = page.locator("#nouvelle-fermeture")
+    section.get_by_label("Équipe", exact=True).select_option(value="csi")
+    section.get_by_label("Raison", exact=True).fill("Formation du personnel")
+    section.get_by_label("Du (heure de Montréal)").fill("2026-12-01T13:00")
+    section.get_by_label("Au (heure de Montréal)").fill("2026-12-01T17:00")
+    section.get_by_role("button", name="Enregistrer").click()
+    closure = page.locator("#table-fermetures tbody tr").filter(has_text="Formation du personnel")
+    expect(closure).to_contain_text("à venir")
+    expect(page.locator("#table-journal")).to_contain_text("Agente Test")
+    overflow = page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
+    assert overflow <= 1, f"the page is {overflow}px wider than a tablet"
+    screenshot(page, "08-annonces")
+
+    page.goto("/admin/")
+    expect(page.locator("#prochaine-fin")).to_contain_text("Annonce")
+    expect(page.locator("#a-venir")).to_contain_text("Formation du personnel")
+    page.goto("/admin/horaires?a=2026-12-01T14:00")
+    expect(page.locator("#avis-console")).to_contain_text("La console l'emporte")
+    screenshot(page, "08-horaires-console")
 
 
 def test_the_keyboard_alone_reaches_the_pages(page):

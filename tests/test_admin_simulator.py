@@ -238,9 +238,10 @@ def test_silence_three_times_at_the_welcome_menu_ends_in_the_fallback_voicemail(
     assert call.awaiting["kind"] == "keys"
     call.do("silence")
     assert call.awaiting == {"kind": "record", "box": "Équipe télésanté"}
-    # Too many tries, then the box's greeting.
-    assert call.heard[-1] == prompt(app, "systeme.trop_d_essais") + " " + prompt(
-        app, "vm_telesante.accueil")
+    # Too many tries, then the recording notice and the box's greeting.
+    assert call.heard[-1] == prompt(app, "systeme.trop_d_essais") + " " + (
+        "Votre message sera enregistré, conservé 90 jours et remis à l'équipe "
+        "télésanté. ") + prompt(app, "vm_telesante.accueil")
     assert [e["kind"] for e in call.transcript].count("silence") == 3
     call.do("record", message=True)
     assert call.data["kind"] == "record"

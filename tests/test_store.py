@@ -16,6 +16,7 @@ from sqlalchemy import inspect, select, update
 from sqlalchemy.exc import IntegrityError
 
 import ivr.admin.models  # noqa: F401  (the console's tables, in Base.metadata too)
+import ivr.overrides_store  # noqa: F401  (the day's changes' tables too)
 from ivr import migrations
 from ivr.store import Base, Call, CallEvent, OutboxMessage, Store, Voicemail, utcnow
 

@@ -22,6 +22,7 @@ PUBLIC_ENDPOINTS = frozenset({"admin.login", "admin.static"})
 # The navigation, in order: (endpoint, label).
 PAGES = (
     ("admin.dashboard", "Tableau de bord"),
+    ("admin.announcements", "Annonces"),
     ("admin.voicemails", "Messagerie vocale"),
     ("admin.schedules", "Horaires et jours fériés"),
     ("admin.tree", "Arborescence"),
@@ -92,6 +93,7 @@ def admin_pages() -> list[tuple[str, str]]:
 def init_app(app: Flask) -> None:
     from ivr.admin import (  # noqa: F401  (each module adds its routes to bp)
         accounts,
+        announcements,
         auth,
         dashboard,
         schedules,

@@ -8,6 +8,7 @@ sees what a caller will get, before a caller gets it.
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import re
 from dataclasses import dataclass, field
 
@@ -18,6 +19,7 @@ from ivr.admin import bp
 from ivr.config import Config, Node, Provider
 from ivr.flow import MAX_GOTO
 from ivr.lines import current_config
+from ivr.overrides import NONE, OPENING, Overrides, ScheduleChange
 from ivr.schedule import (
     DAY_NAMES,
     MONTH_NAMES,
@@ -32,6 +34,7 @@ from ivr.schedule import (
 
 PLAN_LIMIT = 60  # steps described for one route; a looping config stops being described here
 YEARS = (2000, 2100)  # instants outside are refused (the schedule looks 60 days ahead)
+log = logging.getLogger(__name__)
 _INSTANT = re.compile(r"\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(:\d{2}(\.\d{1,6})?)?"
                       r"(Z|[+-]\d{2}:?\d{2})?")
 
@@ -136,6 +139,59 @@ def parse_choice(text: str) -> Choice:
     return Choice(instant, "normal")
 
 
+# --------------------------------------------------------------------------- the console's entries
+
+
+@dataclass(frozen=True)
+class ConsoleState:
+    """A team's state set in the console at an instant: it wins over the YAML's hours then.
+    ``until``: when the team's state changes (the console's entries back to back, then its
+    hours), None if not within the schedule's 60 days; ``yaml_open``: what the files alone
+    would say at that instant."""
+
+    change: ScheduleChange
+    open: bool
+    until: dt.datetime | None
+    yaml_open: bool
+
+
+def console_state(config: Config, overrides: Overrides, provider_id: str,
+                  at: dt.datetime) -> ConsoleState | None:
+    change = overrides.change_at(provider_id, at)
+    if change is None:
+        return None
+    schedule = config.schedule
+    is_open = change.kind == OPENING
+    yaml_open = schedule.is_open(provider_id, at)
+    end = change.ends_at
+    for _ in range(MAX_GOTO):  # entries set back to back
+        following = overrides.change_at(provider_id, end)
+        if following is None:
+            break
+        if (following.kind == OPENING) != is_open:
+            return ConsoleState(change, is_open, end, yaml_open)
+        end = following.ends_at
+    if schedule.is_open(provider_id, end) != is_open:
+        return ConsoleState(change, is_open, end, yaml_open)
+    state = schedule.state(provider_id, end)
+    return ConsoleState(change, is_open, state.until if is_open else state.next_open, yaml_open)
+
+
+def console_reason(change: ScheduleChange) -> str:
+    """« fermeture temporaire (console) : Formation du personnel »."""
+    kind = "ouverture" if change.kind == OPENING else "fermeture"
+    return f"{kind} temporaire (console)" + (f" : {change.reason}" if change.reason else "")
+
+
+def is_open_at(config: Config, overrides: Overrides, provider_id: str,
+               at: dt.datetime) -> bool:
+    """Open at ``at`` as the line decides it: a console entry wins over the YAML's hours."""
+    change = overrides.change_at(provider_id, at)
+    if change is not None:
+        return change.kind == OPENING
+    return bool(config.schedule.is_open(provider_id, at))
+
+
 # --------------------------------------------------------------------------- providers
 
 
@@ -147,10 +203,16 @@ class ProviderNow:
     why: str
     until: str
     phone: str
+    console: str | None = None  # a console entry decides at this instant: what it overrides
+    files: str | None = None  # then: what the files alone would say, « ouverte » or « fermée »
 
 
-def closed_why(config: Config, provider_id: str, at: dt.datetime) -> str:
-    """Why a provider is closed at ``at``: a holiday, a closure, or simply its hours."""
+def closed_why(config: Config, provider_id: str, at: dt.datetime,
+               overrides: Overrides = NONE) -> str:
+    """Why a provider is closed at ``at``: the console, a holiday, a closure, or its hours."""
+    change = overrides.change_at(provider_id, at)
+    if change is not None:
+        return console_reason(change)
     schedule: Schedule = config.schedule
     state = schedule.state(provider_id, at)
     hours = schedule.provider_hours(provider_id)
@@ -179,7 +241,27 @@ def _open_why(config: Config, provider_id: str, at: dt.datetime) -> str:
     return "en tout temps" if hours.always else "selon ses heures"
 
 
-def provider_now(config: Config, provider: Provider, at: dt.datetime) -> ProviderNow:
+def provider_now(config: Config, provider: Provider, at: dt.datetime,
+                 overrides: Overrides = NONE) -> ProviderNow:
+    phone = fr_phone(provider.phone)
+    if phone and provider.extension:
+        phone += f", poste {provider.extension}"
+    console = console_state(config, overrides, provider.id, at)
+    if console is not None:
+        change = console.change
+        if console.open:
+            until = (f"jusqu'au {fr_datetime(console.until)}" if console.until
+                     else "sans fermeture dans les 60 prochains jours")
+        else:
+            until = (f"réouverture le {fr_datetime(console.until)}" if console.until
+                     else "aucune ouverture dans les 60 prochains jours")
+        files = "ouverte" if console.yaml_open else "fermée"
+        note = (f"Entrée de la console ({change.who or 'auteur inconnu'}), du "
+                f"{fr_datetime(change.starts_at)} au {fr_datetime(change.ends_at)} : elle "
+                f"l'emporte à cet instant sur les horaires des fichiers, qui diraient "
+                f"« {files} ».")
+        return ProviderNow(provider.id, provider.name, console.open, console_reason(change),
+                           until, phone, note, files)
     state = config.schedule.state(provider.id, at)
     if state.open:
         why = _open_why(config, provider.id, at)
@@ -189,9 +271,6 @@ def provider_now(config: Config, provider: Provider, at: dt.datetime) -> Provide
         why = closed_why(config, provider.id, at)
         until = (f"réouverture le {fr_datetime(state.next_open)}" if state.next_open
                  else "aucune ouverture dans les 60 prochains jours")
-    phone = fr_phone(provider.phone)
-    if phone and provider.extension:
-        phone += f", poste {provider.extension}"
     return ProviderNow(provider.id, provider.name, state.open, why, until, phone)
 
 
@@ -210,32 +289,34 @@ class PlanStep:
     retry: bool = False  # only if the dial just before is not answered (or busy)
 
 
-def route_plan(config: Config, node_id: str, at: dt.datetime) -> list[PlanStep]:
+def route_plan(config: Config, node_id: str, at: dt.datetime,
+               overrides: Overrides = NONE) -> list[PlanStep]:
     """What entering ``node_id`` at ``at`` does: the dial, then each fallback, to the end
     (the last step's ``target`` is where the caller ends up when nobody answers).
 
     Mirrors Turn.route: a closed provider with ``closed:`` sends the caller there; the first
     open provider with a line is dialled; a goto enters its node; past the last step, the
-    line's fallback. After a dial, the steps that follow run if nobody answers.
+    line's fallback. After a dial, the steps that follow run if nobody answers. A closure or
+    an opening set in the console wins over the YAML's hours, as in Turn.is_open.
     """
     out: list[PlanStep] = []
-    _enter(config, node_id, at, 0, out, set())
+    _enter(config, node_id, at, 0, out, set(), overrides)
     return out
 
 
 def _enter(config: Config, node_id: str, at: dt.datetime, depth: int, out: list[PlanStep],
-           dialled: set[tuple[str, int]]) -> None:
+           dialled: set[tuple[str, int]], overrides: Overrides) -> None:
     node = config.nodes.get(node_id)
     if len(out) >= PLAN_LIMIT:
         out.append(PlanStep("loop", node_id))
     elif node is not None and node.type == "route":
-        _walk(config, node, 0, at, depth, out, dialled, retry=False)
+        _walk(config, node, 0, at, depth, out, dialled, overrides, retry=False)
     # Anything else ends the walk: the step before names it as its target.
 
 
 def _walk(config: Config, node: Node, start: int, at: dt.datetime, depth: int,
-          out: list[PlanStep], dialled: set[tuple[str, int]], retry: bool) -> None:
-    schedule: Schedule = config.schedule
+          out: list[PlanStep], dialled: set[tuple[str, int]], overrides: Overrides,
+          retry: bool) -> None:
     for index in range(start, len(node.steps)):
         step = node.steps[index]
         if step.kind == "goto":
@@ -244,14 +325,14 @@ def _walk(config: Config, node: Node, start: int, at: dt.datetime, depth: int,
                 retry = False
                 break
             out.append(PlanStep("goto", node.id, target=step.target, retry=retry))
-            _enter(config, step.target, at, depth + 1, out, dialled)
+            _enter(config, step.target, at, depth + 1, out, dialled, overrides)
             return
         provider = config.providers[step.target]
-        is_open = schedule.is_open(provider.id, at)
+        is_open = is_open_at(config, overrides, provider.id, at)
         if not is_open and step.closed:
             out.append(PlanStep("closed", node.id, provider.id, step.closed,
-                                closed_why(config, provider.id, at), retry))
-            _enter(config, step.closed, at, depth + 1, out, dialled)
+                                closed_why(config, provider.id, at, overrides), retry))
+            _enter(config, step.closed, at, depth + 1, out, dialled, overrides)
             return
         if provider.phone and is_open:
             if (node.id, index) in dialled:  # a config that loops back to a dial
@@ -259,14 +340,14 @@ def _walk(config: Config, node: Node, start: int, at: dt.datetime, depth: int,
                 return
             dialled.add((node.id, index))
             out.append(PlanStep("dial", node.id, provider.id, retry=retry))
-            _walk(config, node, index + 1, at, 0, out, dialled, retry=True)
+            _walk(config, node, index + 1, at, 0, out, dialled, overrides, retry=True)
             return
-        reason = (closed_why(config, provider.id, at) if not is_open
+        reason = (closed_why(config, provider.id, at, overrides) if not is_open
                   else "aucune ligne téléphonique")
         out.append(PlanStep("skip", node.id, provider.id, reason=reason, retry=retry))
         retry = False
     out.append(PlanStep("fallback", node.id, target=config.line.fallback, retry=retry))
-    _enter(config, config.line.fallback, at, depth + 1, out, dialled)
+    _enter(config, config.line.fallback, at, depth + 1, out, dialled, overrides)
 
 
 _KINDS = {  # node type -> (label, "to the …" preposition and article)
@@ -325,8 +406,9 @@ class RouteNow:
     steps: tuple[tuple[PlanStep, str], ...]
 
 
-def route_now(config: Config, node: Node, at: dt.datetime) -> RouteNow:
-    plan = route_plan(config, node.id, at)
+def route_now(config: Config, node: Node, at: dt.datetime,
+              overrides: Overrides = NONE) -> RouteNow:
+    plan = route_plan(config, node.id, at, overrides)
     texts = tuple((s, step_text(config, s)) for s in plan)
     dial = next((s for s in plan if s.kind == "dial"), None)
     if dial is not None:
@@ -476,14 +558,65 @@ class WhatHappens:
     simulator: str | None = None
     other_link: str | None = None
     other_text: str = ""
+    # The console's announcements said at that instant: (where, text, until, then).
+    announcements: list[AnnouncementNow] = field(default_factory=list)
+    console_link: str | None = None
+    console_unread: bool = False  # the database could not be read: the files alone are shown
 
 
-def what_happens(config: Config, choice: Choice) -> WhatHappens:
+@dataclass(frozen=True)
+class AnnouncementNow:
+    id: int
+    scope: str
+    text: str
+    ends: str
+    then: str
+
+
+def announcements_now(config: Config, overrides: Overrides,
+                      at: dt.datetime) -> list[AnnouncementNow]:
+    from ivr.overrides import CONTINUE, HANG_UP, LINE
+
+    found = []
+    for a in overrides.announcements:
+        if not a.active(at):
+            continue
+        scope = ("toute la ligne, à l'accueil" if a.scope == LINE else
+                 config.nodes[a.scope].title if a.scope in config.nodes else a.scope)
+        then = ("le menu continue" if a.then == CONTINUE else
+                "l'appel se termine poliment" if a.then == HANG_UP else
+                "l'appelant va " + node_label(config, a.then, to=True))
+        found.append(AnnouncementNow(a.id, scope, a.text or "(enregistrement)",
+                                     fr_datetime(a.ends_at), then))
+    return found
+
+
+def read_overrides(at: dt.datetime) -> Overrides | None:
+    """The console's entries not ended at ``at``, from the database (None if unreadable:
+    the page still shows what the files say)."""
+    from ivr.overrides_store import OverrideStore
+    from ivr.services import services
+
+    try:
+        return OverrideStore(services(current_app).store).snapshot(at)
+    except Exception:
+        log.exception("console: the day's changes could not be read")
+        return None
+
+
+def what_happens(config: Config, choice: Choice,
+                 overrides: Overrides | None = NONE) -> WhatHappens:
     at = choice.instant
     result = WhatHappens(choice, fr_datetime(at), fr_offset(at))
-    result.providers = [provider_now(config, p, at) for p in config.providers.values()]
-    result.routes = [route_now(config, n, at) for n in config.nodes.values()
+    if overrides is None:
+        result.console_unread, overrides = True, NONE
+    result.providers = [provider_now(config, p, at, overrides)
+                        for p in config.providers.values()]
+    result.routes = [route_now(config, n, at, overrides) for n in config.nodes.values()
                      if n.type == "route"]
+    result.announcements = announcements_now(config, overrides, at)
+    if "admin.announcements" in current_app.view_functions:
+        result.console_link = url_for("admin.announcements", _anchor="fermetures")
     if "admin.simulator" in current_app.view_functions:
         result.simulator = url_for("admin.simulator", a=iso_minutes(at))
     if choice.other is not None:
@@ -514,7 +647,7 @@ def schedules() -> tuple[str, int]:
         window=(fr_date(today), fr_date(_add_year(today) - dt.timedelta(days=1))),
         raw=raw,
         error=error,
-        result=None if error else what_happens(config, choice),
+        result=None if error else what_happens(config, choice, read_overrides(choice.instant)),
         field_value=choice.field_value,
         calendars=calendars_view(config, today),
         hours=hours_view(config),

@@ -5,6 +5,7 @@ from __future__ import annotations
 from alembic import context
 
 import ivr.admin.models  # noqa: F401  (the console's tables, in Base.metadata too)
+import ivr.overrides_store  # noqa: F401  (announcements, schedule changes, their audit)
 from ivr.store import Base
 
 connection = context.config.attributes["connection"]
