@@ -62,6 +62,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
         lookup,
         notify,
         overrides_store,
+        phone_admin,
         security,
         store,
         voice,
@@ -97,6 +98,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     notify.init_app(app)  # the worker, with its outbox pass
     lookup.init_app(app)  # callers' line types, for the text offers
     voice.init_app(app)
+    phone_admin.init_app(app)  # the managers' announcements by phone (*99, issue 17)
     health.init_app(app)
     admin.init_app(app)
     return app

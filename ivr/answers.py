@@ -19,7 +19,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from ivr.flow import Acknowledge, Ask, Decision, Goodbye, Transfer, Turn, Voicemail
+from ivr.flow import Acknowledge, Ask, Decision, Goodbye, Recording, Transfer, Turn, Voicemail
 from ivr.twiml import Voice, render
 
 
@@ -65,7 +65,8 @@ def outcome_of(decision: Decision) -> str:
     return OUTCOMES.get(type(decision), "ack")
 
 
-OUTCOMES = {Ask: "ask", Transfer: "dial", Voicemail: "record", Goodbye: "hangup"}
+OUTCOMES = {Ask: "ask", Transfer: "dial", Voicemail: "record", Recording: "record",
+            Goodbye: "hangup"}
 
 
 class Answers(dict[Any, Any]):

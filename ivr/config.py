@@ -41,6 +41,22 @@ SYSTEM_PROMPTS = ("systeme.choix_invalide", "systeme.trop_d_essais", "systeme.au
                   "systeme.raccourci", "systeme.raccourci_invalide", "systeme.message_enregistre",
                   "systeme.navigation", "systeme.raccourcis", "systeme.erreur",
                   "systeme.menu_disparu")
+# The announcements managed by phone (``ivr.phone_admin``), when ``line.gestion`` sets its staff
+# shortcut: a manager number of PHONE_ID_DIGITS digits, then a personal PIN. Its prompts; those
+# ending in "_option" name a key ({touche}) the code chooses.
+PHONE_ID_DIGITS = 4
+ADMIN_PROMPTS = (
+    "gestion.accueil", "gestion.numero", "gestion.nip", "gestion.incorrect", "gestion.refus",
+    "gestion.indisponible", "gestion.au_revoir", "gestion.enregistrer_option",
+    "gestion.terminer_option", "gestion.consigne", "gestion.rien_entendu", "gestion.voici",
+    "gestion.garder_option", "gestion.recommencer_option", "gestion.portee",
+    "gestion.portee_ligne_option", "gestion.portee_personnel_option",
+    "gestion.portee_patients_option", "gestion.duree", "gestion.duree_1h_option",
+    "gestion.duree_2h_option", "gestion.duree_4h_option", "gestion.duree_demain_option",
+    "gestion.publier_option", "gestion.annuler_option", "gestion.publiee", "gestion.annulee",
+    "gestion.aucune", "gestion.fin_option", "gestion.suivante_option", "gestion.terminee",
+    "gestion.derniere",
+)
 
 
 @dataclass(frozen=True)
@@ -146,6 +162,8 @@ class Line:
     # Keys ("2,1,1,1") or "default" -> seconds of speech before a person or a beep (ivr effort)
     budgets: Mapping[str, int] = field(default_factory=dict)
     budgets_where: Where | None = None
+    # The staff shortcut (two digits after *) to manage announcements by phone; None: off.
+    admin_shortcut: str | None = None
 
 
 @dataclass(frozen=True)
@@ -242,7 +260,7 @@ def _files(directory: Path, folder: str) -> list[Path]:
 
 def _parse_line(r: _Reader, m: YamlMap) -> Line:
     r.unknown_keys(m, ("root", "fallback", "max_tries", "timeout", "shortcut_timeout",
-                       "shortcuts", "reserved", "on_error", "budgets"), "line")
+                       "shortcuts", "reserved", "on_error", "budgets", "gestion"), "line")
     shortcuts = r.mapping(m.get("shortcuts"), m.at("shortcuts"), "line.shortcuts")
     targets: dict[str, str] = {}
     says: dict[str, str] = {}
@@ -274,6 +292,7 @@ def _parse_line(r: _Reader, m: YamlMap) -> Line:
         shortcut_say=MappingProxyType(says),
         budgets=MappingProxyType(budgets),
         budgets_where=m.at("budgets") if "budgets" in m else None,
+        admin_shortcut=r.text(m, "gestion", "line", required=False) or None,
     )
 
 

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Protocol
 
 from ivr import schedule_wording
-from ivr.config import Box, Config, Node
+from ivr.config import PHONE_ID_DIGITS, Box, Config, Node
 from ivr.overrides import (
     CLOSURE,
     CONTINUE,
@@ -59,6 +59,18 @@ class Ask:
     action: str
     num_digits: int
     timeout: int
+    finish_on_key: str = ""  # "#" ends a code of varying length (the managers' PIN)
+
+
+@dataclass(frozen=True)
+class Recording:
+    """Speak, then record after a beep until # or ``max_length`` seconds (the managers'
+    announcements, ``ivr.phone_admin``); ``empty``: where the call goes if nothing was said."""
+
+    speech: tuple[Speech, ...]
+    action: str
+    max_length: int
+    empty: str
 
 
 @dataclass(frozen=True)
@@ -88,7 +100,7 @@ class Acknowledge:
     """An empty answer, for callbacks Twilio sends outside the conversation."""
 
 
-Decision = Ask | Transfer | Voicemail | Goodbye | Acknowledge
+Decision = Ask | Transfer | Voicemail | Recording | Goodbye | Acknowledge
 
 
 class Urls(Protocol):
@@ -100,6 +112,7 @@ class Urls(Protocol):
     def recording_status(self, node_id: str, query: Mapping[str, str]) -> str: ...
     def shortcut(self, query: Mapping[str, str]) -> str: ...
     def audio(self, filename: str) -> str: ...
+    def phone_admin(self) -> str: ...
 
 
 # --------------------------------------------------------------------------- the call
@@ -475,6 +488,10 @@ class Turn:
             return Ask(speech=(self.say("systeme.raccourcis"), *listed),
                        action=self.urls.shortcut(CallState(played=state.played).query()),
                        num_digits=2, timeout=line.timeout)
+        if digits and digits == line.admin_shortcut:  # the managers' announcements by phone
+            return Ask(speech=self.says(("gestion.accueil", "gestion.numero")),
+                       action=self.urls.phone_admin(), num_digits=PHONE_ID_DIGITS,
+                       timeout=line.timeout)
         target = line.shortcuts.get(digits)
         if target is None:
             root = self.config.nodes[line.root]

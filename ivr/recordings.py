@@ -188,6 +188,10 @@ def reconcile(store: Store, config: Config, settings: Mapping[str, Any], since: 
             if not recording.call_sid:
                 result.skipped.append((recording.sid, "aucun appel"))
                 continue
+            kinds = {e.kind for e in store.events(recording.call_sid)}
+            if "gestion" in kinds and "voicemail" not in kinds:  # ivr.phone_admin's
+                result.skipped.append((recording.sid, "annonce enregistrée par un gestionnaire"))
+                continue
             caller = _caller(client, recording.call_sid, result)
             box, node, path = _where(store, config, recording.call_sid)
             uri = (recording.uri or "").removesuffix(".json")

@@ -11,7 +11,7 @@ from functools import lru_cache
 
 from twilio.twiml.voice_response import Dial, Gather, Say, VoiceResponse
 
-from ivr.flow import Ask, Decision, Goodbye, Speech, Transfer, Voicemail
+from ivr.flow import Ask, Decision, Goodbye, Recording, Speech, Transfer, Voicemail
 from ivr.speech import SLOW_RATE, Lexicon
 
 RECORD_MAX_SECONDS = 180  # spec: voicemail up to 3 minutes
@@ -72,7 +72,8 @@ def _render(decision: Decision, voice_name: str, language: str, lexicon: Lexicon
     response = VoiceResponse()
     if isinstance(decision, Ask):
         gather = Gather(input="dtmf", num_digits=decision.num_digits, timeout=decision.timeout,
-                        finish_on_key="",  # '#' is a menu key (repeat), never a terminator
+                        # '#' is a menu key (repeat), a terminator only after a PIN
+                        finish_on_key=decision.finish_on_key,
                         action=decision.action, method="POST", action_on_empty_result=True)
         voice.speak(gather, decision.speech)
         response.append(gather)
@@ -94,6 +95,12 @@ def _render(decision: Decision, voice_name: str, language: str, lexicon: Lexicon
         # Twilio goes on here when nothing was recorded.
         voice.speak(response, decision.no_message)
         response.hangup()
+    elif isinstance(decision, Recording):
+        voice.speak(response, decision.speech)
+        response.record(action=decision.action, method="POST", max_length=decision.max_length,
+                        timeout=RECORD_SILENCE_SECONDS, play_beep=True, finish_on_key="#",
+                        trim="trim-silence")
+        response.redirect(decision.empty, method="POST")  # Twilio goes on here on silence
     elif isinstance(decision, Goodbye):
         voice.speak(response, decision.speech)
         response.hangup()

@@ -10,7 +10,7 @@ import re
 from collections import deque
 from collections.abc import Iterable, Iterator, Mapping
 
-from ivr.config import GLOBAL_KEYS, MENU_KEYS, SYSTEM_PROMPTS, Config, Node
+from ivr.config import ADMIN_PROMPTS, GLOBAL_KEYS, MENU_KEYS, SYSTEM_PROMPTS, Config, Node
 from ivr.schedule import PROMPT_FIELDS
 from ivr.yamlsource import Problem, Where
 
@@ -67,6 +67,15 @@ def validate(config: Config) -> list[Problem]:
                 "code")
         if key in line.shortcut_say:
             prompt_refs.append((line.shortcut_say[key], where, f"{skey}.say", False))
+    if line.admin_shortcut is not None:
+        code, gkey = line.admin_shortcut, "line.gestion"
+        if len(code) != 2 or not code.isascii() or not code.isdigit():
+            add(line.where, gkey, "le raccourci de gestion est * suivi d'exactement deux chiffres")
+        elif code == SHORTCUT_LIST or code in line.shortcuts:
+            add(line.where, gkey, f"*{code} sert déjà (liste des raccourcis ou line.shortcuts) : "
+                "choisissez un autre code")
+        for pid in ADMIN_PROMPTS:
+            prompt_refs.append((pid, line.where, gkey, pid.endswith("_option")))
     for keys in line.budgets:
         if keys != "default" and not BUDGET_PATH.fullmatch(keys):
             add(line.budgets_where or line.where, f"line.budgets.{keys}",

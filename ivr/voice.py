@@ -64,6 +64,9 @@ class FlaskUrls:
     def audio(self, filename: str) -> str:
         return url_for("voice.audio", filename=filename)
 
+    def phone_admin(self) -> str:
+        return url_for("gestion.step", step="numero")  # ivr.phone_admin
+
 
 URLS = FlaskUrls()
 

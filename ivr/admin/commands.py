@@ -11,7 +11,7 @@ import sys
 import click
 from flask.cli import AppGroup
 
-from ivr.admin.models import AdminUsers
+from ivr.admin.models import PIN_MAX, PIN_MIN, AdminUsers, PinRefused, PinThrottle, hash_pin
 from ivr.schedule import TZ
 from ivr.store import current_store
 
@@ -74,7 +74,7 @@ def admin_set_password(username: str, password_stdin: bool) -> None:
 @admin_group.command("unlock")
 @username_argument
 def admin_unlock(username: str) -> None:
-    """Lever le verrouillage après trop d'essais manqués."""
+    """Lever le verrouillage après trop d'essais manqués (mot de passe et NIP)."""
     if not AdminUsers(current_store()).unlock(username):
         raise click.ClickException(f"aucun compte « {username} »")
     click.echo(f"Compte « {username} » déverrouillé.")
@@ -93,14 +93,66 @@ def admin_logout_all(username: str) -> None:
     click.echo(f"{closed} session(s) de « {username} » fermée(s).")
 
 
+def _new_pin(pin_stdin: bool) -> str:
+    if pin_stdin:
+        pin = sys.stdin.readline().strip()
+    else:
+        while True:
+            pin = click.prompt(f"NIP ({PIN_MIN} à {PIN_MAX} chiffres)", hide_input=True).strip()
+            if click.prompt("Le même, encore une fois", hide_input=True).strip() == pin:
+                break
+            click.echo("Erreur : les deux saisies diffèrent.", err=True)
+    try:
+        return hash_pin(pin)
+    except PinRefused as exc:
+        raise click.ClickException(f"NIP refusé : {exc}") from exc
+
+
+@admin_group.command("set-pin")
+@username_argument
+@click.option("--pin-stdin", is_flag=True, help="Lire le NIP sur l'entrée standard.")
+@click.option("--remove", is_flag=True, help="Retirer le NIP : plus de gestion par téléphone.")
+def admin_set_pin(username: str, pin_stdin: bool, remove: bool) -> None:
+    """Le NIP de la gestion des annonces par téléphone ; demandé deux fois, gardé haché.
+
+    Le compte reçoit aussi un numéro de gestionnaire (4 chiffres, le même à chaque changement
+    de NIP), à taper avant le NIP. Un nouveau NIP lève le verrou des essais manqués."""
+    accounts = AdminUsers(current_store())
+    if accounts.by_name(username) is None:
+        raise click.ClickException(f"aucun compte « {username} »")
+    user = accounts.set_pin(username, None if remove else _new_pin(pin_stdin))
+    if user is None:
+        raise click.ClickException(f"aucun compte « {username} »")
+    if remove:
+        click.echo(f"NIP de « {username} » retiré.")
+        return
+    from flask import current_app
+
+    from ivr.services import services
+
+    code = services(current_app).line.config.line.admin_shortcut
+    click.echo(f"NIP de « {username} » enregistré. Numéro de gestionnaire : {user.phone_id}.")
+    if code:
+        click.echo(f"Par téléphone : à l'accueil, faites *{code}, puis ce numéro, puis le NIP "
+                   "suivi du carré.")
+    else:
+        click.echo("La gestion par téléphone est fermée : ajoutez « gestion » à "
+                   "menus/ligne.yaml.")
+
+
 @admin_group.command("users")
 def admin_users() -> None:
-    """Les comptes de la console."""
+    """Les comptes de la console ; « NIP » : la gestion par téléphone (numéro de gestionnaire)."""
     from ivr.admin.accounts import account_locked
 
+    pins = PinThrottle(current_store())
     for user in AdminUsers(current_store()).all():
         locked = account_locked(current_store(), user.username)
         last = (user.last_login_at.astimezone(TZ).strftime("%Y-%m-%d %H:%M")
                 if user.last_login_at else "jamais")
         flag = "\tVERROUILLÉ" if locked else ""
+        if user.pin_hash and user.phone_id:
+            flag += f"\tNIP (gestionnaire {user.phone_id})"
+            if pins.locked(AdminUsers.PIN_KEY.format(phone_id=user.phone_id)):
+                flag += "\tNIP VERROUILLÉ"
         click.echo(f"{user.username}\t{user.display_name or ''}\tdernière connexion {last}{flag}")
