@@ -25,6 +25,7 @@ SETTINGS = (
     "IVR_NOW",
     "IVR_DEV",
     "IVR_VOICE",
+    "IVR_VOICE_EN",
     "TWILIO_ACCOUNT_SID",
     "TWILIO_API_BASE_URL",
     "TWILIO_LOOKUP_BASE_URL",
@@ -67,7 +68,13 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
         store,
         voice,
     )
-    from ivr.config import FR_CA_VOICE_PREFIXES, FR_CA_VOICES
+    from ivr.config import (
+        DEFAULT_EN_VOICE,
+        EN_VOICE_PREFIXES,
+        EN_VOICES,
+        FR_CA_VOICE_PREFIXES,
+        FR_CA_VOICES,
+    )
     from ivr.request import LineRequest
 
     app = Flask(__name__, instance_relative_config=True)
@@ -75,6 +82,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     app.config.from_mapping(
         IVR_CONFIG_DIR=str(REPO_ROOT),
         IVR_VOICE="Polly.Gabrielle-Neural",
+        IVR_VOICE_EN=DEFAULT_EN_VOICE,
         IVR_DEV=False,
         MAX_CONTENT_LENGTH=64 * 1024,
     )
@@ -87,6 +95,9 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     voice_name = app.config["IVR_VOICE"]
     if voice_name not in FR_CA_VOICES and not voice_name.startswith(FR_CA_VOICE_PREFIXES):
         raise ValueError(f"IVR_VOICE: {voice_name!r} is not a fr-CA voice Twilio knows")
+    english = app.config["IVR_VOICE_EN"]
+    if english not in EN_VOICES and not english.startswith(EN_VOICE_PREFIXES):
+        raise ValueError(f"IVR_VOICE_EN: {english!r} is not an English voice Twilio knows")
     if not app.debug and not app.testing and not app.config.get("IVR_CLI"):
         _log_off_the_call_path()  # a server's: a command writes its few lines itself
 

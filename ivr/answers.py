@@ -5,7 +5,8 @@ whether the caller can be texted and (for schedules and overrides) the clock, so
 asking the same thing gets the same answer. :func:`answer_key` is the only place the key is
 made: the config's version, the overrides' version, the script root, the host (when absolute
 URLs come from the Host header), the caller's textability, and what the view reads of the
-request. An answer that read the clock holds within its minute only (schedules change on whole
+request (its query string included, which carries the call's language: ``l=en``). An
+answer that read the clock holds within its minute only (schedules change on whole
 minutes), and not past the overrides' next start or end (an announcement ends on time); one
 that plays recordings, while they exist. The call's own data (SID, caller, time) is added per
 request.
@@ -19,6 +20,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from ivr.config import FIRST_LANGUAGE
 from ivr.flow import Acknowledge, Ask, Decision, Goodbye, Recording, Transfer, Turn, Voicemail
 from ivr.twiml import Voice, render
 
@@ -46,7 +48,8 @@ class Answer:
         if isinstance(decision, Goodbye):
             turn.note("end")
         body = b"" if isinstance(decision, Acknowledge) else \
-            render(decision, voice, turn.config.lexicon).encode()
+            render(decision, voice, turn.languages.get(FIRST_LANGUAGE, turn.config).lexicon,
+                   {lang: config.lexicon for lang, config in turn.languages.items()}).encode()
         clock_read = turn.clock_read
         return cls(decision, body, outcome_of(decision), tuple(turn.notes), tuple(turn.texts),
                    turn._now if clock_read else None, tuple(turn.audio),

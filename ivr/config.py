@@ -9,7 +9,7 @@ import os
 import re
 import string
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any
@@ -35,6 +35,36 @@ FR_CA_VOICES = frozenset(
     + [f"Google.fr-CA-{kind}-{v}" for kind in ("Neural2", "Wavenet", "Standard") for v in "ABCD"]
 )
 FR_CA_VOICE_PREFIXES = ("Google.fr-CA-Chirp3-HD-",)
+# English voices for ``IVR_VOICE_EN`` (twilio-notes.md), each said with its own language.
+EN_VOICES = frozenset(
+    ["Polly.Joanna-Neural", "Polly.Matthew-Neural", "Polly.Joanna", "Polly.Matthew"]
+    + [f"Google.{lang}-{kind}-{v}" for lang in ("en-US",) for kind in ("Neural2", "Wavenet",
+                                                                        "Standard")
+       for v in "ACDEFGHIJ"]
+)
+EN_VOICE_PREFIXES = ("Google.en-US-Chirp3-HD-",)
+DEFAULT_EN_VOICE = "Polly.Joanna-Neural"
+# Twilio has no en-CA voice: the English ones speak en-US, and a <Say>'s language must be its
+# voice's (a mismatch makes <Say> fail at Twilio).
+EN_POLLY_LANGUAGE = "en-US"
+# The languages a line may serve; the first is the line's own, and every caller starts in it.
+LANGUAGES = ("fr-CA", "en-CA")
+FIRST_LANGUAGE = "fr-CA"
+ENGLISH_OFFER = "accueil.english_offer"  # en-CA prompt said at the French welcome (key 9)
+ENGLISH_KEY = "9"
+
+
+def language_code(language: str) -> str:
+    """The short code a call's URL carries (``l=en``); "" for the line's first language."""
+    return "" if language == FIRST_LANGUAGE else language.split("-")[0]
+
+
+def voice_language(voice: str, language: str) -> str:
+    """The ``language`` attribute of a ``<Say>`` by ``voice``: a Google voice names its own."""
+    match = re.match(r"Google\.([a-z]{2}-[A-Z]{2})-", voice)
+    if match:
+        return match.group(1)
+    return EN_POLLY_LANGUAGE if voice in EN_VOICES else language
 
 # Prompts the code itself speaks; each must have a text in prompts/<language>.yaml.
 SYSTEM_PROMPTS = ("systeme.choix_invalide", "systeme.trop_d_essais", "systeme.au_revoir",
@@ -164,6 +194,7 @@ class Line:
     budgets_where: Where | None = None
     # The staff shortcut (two digits after *) to manage announcements by phone; None: off.
     admin_shortcut: str | None = None
+    languages: tuple[str, ...] = (FIRST_LANGUAGE,)  # fr-CA first; en-CA: key 9 at the welcome
 
 
 @dataclass(frozen=True)
@@ -260,7 +291,8 @@ def _files(directory: Path, folder: str) -> list[Path]:
 
 def _parse_line(r: _Reader, m: YamlMap) -> Line:
     r.unknown_keys(m, ("root", "fallback", "max_tries", "timeout", "shortcut_timeout",
-                       "shortcuts", "reserved", "on_error", "budgets", "gestion"), "line")
+                       "shortcuts", "reserved", "on_error", "budgets", "gestion", "languages"),
+                  "line")
     shortcuts = r.mapping(m.get("shortcuts"), m.at("shortcuts"), "line.shortcuts")
     targets: dict[str, str] = {}
     says: dict[str, str] = {}
@@ -278,6 +310,7 @@ def _parse_line(r: _Reader, m: YamlMap) -> Line:
                for keys in budgets_map}
     on_error = r.mapping(m.get("on_error"), m.at("on_error"), "line.on_error")
     reserved = r.mapping(m.get("reserved"), m.at("reserved"), "line.reserved")
+    languages = _parse_languages(r, m)
     return Line(
         root=r.text(m, "root", "line") or "accueil",
         fallback=r.text(m, "fallback", "line") or "",
@@ -293,7 +326,31 @@ def _parse_line(r: _Reader, m: YamlMap) -> Line:
         budgets=MappingProxyType(budgets),
         budgets_where=m.at("budgets") if "budgets" in m else None,
         admin_shortcut=r.text(m, "gestion", "line", required=False) or None,
+        languages=languages,
     )
+
+
+def _parse_languages(r: _Reader, m: YamlMap) -> tuple[str, ...]:
+    raw = m.get("languages", [FIRST_LANGUAGE])
+    where = m.at("languages")
+    if not isinstance(raw, list) or not all(isinstance(v, str) for v in raw) or not raw:
+        r.problem(where, "line.languages", f"attendu : une liste de langues ({FIRST_LANGUAGE} "
+                  "d'abord)")
+        return (FIRST_LANGUAGE,)
+    languages: list[str] = []
+    for value in raw:
+        if value not in LANGUAGES:
+            r.problem(where, "line.languages",
+                      f"langue inconnue « {value} » (connues : {', '.join(LANGUAGES)})")
+        elif value in languages:
+            r.problem(where, "line.languages", f"« {value} » est en double")
+        else:
+            languages.append(value)
+    if languages[:1] != [FIRST_LANGUAGE]:
+        r.problem(where, "line.languages", f"la première langue est {FIRST_LANGUAGE} "
+                  "(la ligne répond dans cette langue)")
+        languages = [FIRST_LANGUAGE, *(v for v in languages if v != FIRST_LANGUAGE)]
+    return tuple(languages)
 
 
 def _parse_node(r: _Reader, node_id: str, m: YamlMap, where: Where) -> Node:
@@ -473,6 +530,60 @@ def _parse_prompts(r: _Reader, directory: Path, language: str, top: YamlMap) -> 
     return prompts
 
 
+class _Files:
+    """Reads the config's files, each into the version's digest; its problems recorded."""
+
+    def __init__(self, directory: Path, r: _Reader, digest: Any) -> None:
+        self.directory, self.r, self.digest = directory, r, digest
+
+    def read(self, path: Path) -> tuple[Any, str]:
+        label = str(path.relative_to(self.directory))
+        self.digest.update(label.encode() + b"\0")
+        problems = self.r.problems
+        content = read_file(path, label, problems)  # None: unreadable or too big, reported
+        if content is None:
+            return None, label
+        self.digest.update(content)
+        return read_yaml(path, label, problems, content), label
+
+    def read_top(self, path: Path, keys: tuple[str, ...] | None) -> YamlMap:
+        """The file's top mapping, its unknown keys reported (unless ``keys`` is None)."""
+        data, label = self.read(path)
+        top = self.r.mapping(data, Where(label, 1), "(file)")
+        if keys is not None:
+            self.r.unknown_keys(top, keys, "(file)")
+        return top
+
+
+def parse_language(config: Config, language: str) -> tuple[Config, list[Problem], str]:
+    """``config`` (parsed in the line's first language) speaking ``language``: the same nodes,
+    menus and schedules, that language's prompts and lexicon. Also the digest of its files."""
+    problems: list[Problem] = []
+    r = _Reader(problems)
+    digest = hashlib.sha256()
+    files = _Files(config.directory, r, digest)
+    prompts, lexicon = _read_language(r, config.directory, language, files.read_top,
+                                      files.read)
+    translated = replace(config, prompts=MappingProxyType(prompts), lexicon=lexicon,
+                         language=language)
+    return translated, problems, digest.hexdigest()
+
+
+def _read_language(r: _Reader, directory: Path, language: str, read_top: Any, read: Any
+                   ) -> tuple[dict[str, Prompt], Lexicon]:
+    """A language's prompts and lexicon (``prompts/<language>.yaml``, ``lexique.<language>``)."""
+    prompts: dict[str, Prompt] = {}
+    prompts_path = directory / "prompts" / f"{language}.yaml"
+    if prompts_path.is_file():
+        prompts = _parse_prompts(r, directory, language, read_top(prompts_path, ("prompts",)))
+    else:
+        r.problem(Where(f"prompts/{language}.yaml", 1), "(fichier)", "manquant")
+    lexicon_path = directory / "prompts" / f"lexique.{language}.yaml"
+    lexicon = parse_lexicon(*read(lexicon_path), problems=r.problems) \
+        if lexicon_path.is_file() else Lexicon()
+    return prompts, lexicon
+
+
 def _audio_files(folder: Path) -> frozenset[str]:
     """The files of ``folder``, listed once: a stat per prompt and suffix cost 0.3 s at 10,000
     prompts."""
@@ -506,22 +617,8 @@ def parse(directory: Path | str, language: str = "fr-CA") -> tuple[Config, list[
     provider_times: dict[str, YamlMap] = {}
     prompts: dict[str, Prompt] = {}
 
-    def read(path: Path) -> tuple[Any, str]:
-        label = str(path.relative_to(directory))
-        digest.update(label.encode() + b"\0")
-        content = read_file(path, label, problems)  # None: unreadable or too big, reported
-        if content is None:
-            return None, label
-        digest.update(content)
-        return read_yaml(path, label, problems, content), label
-
-    def read_top(path: Path, keys: tuple[str, ...] | None) -> YamlMap:
-        """The file's top mapping, its unknown keys reported (unless ``keys`` is None)."""
-        data, label = read(path)
-        top = r.mapping(data, Where(label, 1), "(file)")
-        if keys is not None:
-            r.unknown_keys(top, keys, "(file)")
-        return top
+    files = _Files(directory, r, digest)
+    read, read_top = files.read, files.read_top
 
     menu_files = _files(directory, "menus")
     if not menu_files:
@@ -565,13 +662,7 @@ def parse(directory: Path | str, language: str = "fr-CA") -> tuple[Config, list[
     for path in _files(directory, "schedules/calendars"):
         calendars[path.stem] = read_top(path, None)  # keys checked by ivr.schedule_build
 
-    prompts_path = directory / "prompts" / f"{language}.yaml"
-    if prompts_path.is_file():
-        prompts = _parse_prompts(r, directory, language, read_top(prompts_path, ("prompts",)))
-    else:
-        r.problem(Where(f"prompts/{language}.yaml", 1), "(fichier)", "manquant")
-    lexicon_path = directory / "prompts" / f"lexique.{language}.yaml"
-    lexicon = parse_lexicon(*read(lexicon_path), problems) if lexicon_path.is_file() else Lexicon()
+    prompts, lexicon = _read_language(r, directory, language, read_top, read)
 
     config = Config(
         directory=directory,

@@ -22,7 +22,16 @@ from pathlib import Path
 from typing import Protocol
 
 from ivr import schedule_wording
-from ivr.config import PHONE_ID_DIGITS, Box, Config, Node
+from ivr.config import (
+    ENGLISH_KEY,
+    ENGLISH_OFFER,
+    FIRST_LANGUAGE,
+    PHONE_ID_DIGITS,
+    Box,
+    Config,
+    Node,
+    language_code,
+)
 from ivr.overrides import (
     CLOSURE,
     CONTINUE,
@@ -49,6 +58,7 @@ class Speech:
 
     text: str
     audio_url: str | None = None
+    language: str | None = None  # None: the line's first language (fr-CA)
 
 
 @dataclass(frozen=True)
@@ -168,6 +178,37 @@ class CallState:
         return replace(self, played=(*self.played, *ids)[-MAX_PLAYED:])
 
 
+class _Speaking:
+    """The URLs of a call in another language than the line's first: each carries ``l=``."""
+
+    def __init__(self, urls: Urls, code: str) -> None:
+        self.inner, self.code = urls, code
+
+    def _q(self, query: Mapping[str, str]) -> dict[str, str]:
+        return {**query, "l": self.code}
+
+    def gathered(self, node_id: str, query: Mapping[str, str]) -> str:
+        return self.inner.gathered(node_id, self._q(query))
+
+    def dialled(self, node_id: str, step: int, query: Mapping[str, str]) -> str:
+        return self.inner.dialled(node_id, step, self._q(query))
+
+    def recorded(self, node_id: str, query: Mapping[str, str]) -> str:
+        return self.inner.recorded(node_id, self._q(query))
+
+    def recording_status(self, node_id: str, query: Mapping[str, str]) -> str:
+        return self.inner.recording_status(node_id, self._q(query))
+
+    def shortcut(self, query: Mapping[str, str]) -> str:
+        return self.inner.shortcut(self._q(query))
+
+    def audio(self, filename: str) -> str:
+        return self.inner.audio(filename)
+
+    def phone_admin(self) -> str:
+        return self.inner.phone_admin()  # the managers' menus are in French
+
+
 class Turn:
     """One webhook request's decision: the config, the overrides snapshot and the minute it is
     decided with, and how to speak. It reads nothing else of the request, so its result can
@@ -179,9 +220,16 @@ class Turn:
 
     def __init__(self, config: Config, now: datetime, urls: Urls,
                  textable: str = "no", overrides: Overrides = NONE,
-                 instant: datetime | None = None) -> None:
+                 instant: datetime | None = None,
+                 languages: Mapping[str, Config] | None = None) -> None:
         self.config = config
-        self.urls = urls
+        # The line's languages (``LineConfig.configs``): the welcome offers English on key 9.
+        self.languages = languages or {config.language: config}
+        code = language_code(config.language)
+        # Speech in another language than the line's first is said by that language's voice,
+        # and the call's URLs carry it (``l=en``) from request to request.
+        self.language = None if config.language == FIRST_LANGUAGE else config.language
+        self.urls: Urls = _Speaking(urls, code) if code else urls
         self.overrides = overrides
         self._now = now
         self._instant = now if instant is None else instant
@@ -218,24 +266,28 @@ class Turn:
                 recording = self.config.directory / "prompts" / "audio" / prompt.audio
                 if recording.is_file():
                     self.audio.append(recording)
-                    return Speech(prompt.text, self.urls.audio(prompt.audio))
-            return Speech(prompt.text)
+                    return Speech(prompt.text, self.urls.audio(prompt.audio), self.language)
+            return Speech(prompt.text, None, self.language)
         return self._filled(prompt.text, prompt.fields, key, box)
 
     def _filled(self, text: str, fields: frozenset[str], key: str | None,
                 box: Box | None) -> Speech:
         for field in fields:
             text = text.replace("{" + field + "}", self._field(field, key, box))
-        return Speech(text.replace("{{", "{").replace("}}", "}"))
+        return Speech(text.replace("{{", "{").replace("}}", "}"), None, self.language)
 
     def _field(self, field: str, key: str | None, box: Box | None = None) -> str:
         if field == "touche":
-            return {"#": "le carré", "*": "l'étoile"}.get(key or "", key or "")
+            names = ENGLISH_KEYS if self.language and self.language.startswith("en") else \
+                FRENCH_KEYS
+            return names.get(key or "", key or "")
         provider, _, what = field.partition(".")
         if provider == "boite":  # the recording notice: who gets the message, for how long
             if box is None:
                 return ""
-            return kept_for(box.retention_days) if what == "jours" else box.owner or box.name
+            if what == "jours":
+                return kept_for(box.retention_days, self.config.language)
+            return box.owner or box.name
         schedule = self.config.schedule
         if what == "heures":
             return schedule.hours_text(provider)
@@ -302,7 +354,11 @@ class Turn:
         root = config.line.root
         branch = state.path[1] if len(state.path) > 1 and state.path[0] == root else (
             node_id if state.path[:1] == (root,) else None)
-        self.note("enter", node_id, branch=branch, last_node=node_id)
+        if self.language:  # the journal knows a call in another language than the first
+            self.note("enter", node_id, branch=branch, last_node=node_id,
+                      language=self.language)
+        else:
+            self.note("enter", node_id, branch=branch, last_node=node_id)
         heard = self.announcements(node_id, state)
         if heard:
             state = state.heard(tuple(a.id for a in heard))
@@ -371,6 +427,8 @@ class Turn:
             if option.say:
                 speech.append(self.say(option.say, key))
         speech += self.says(node.details)
+        if node.id == self.config.line.root and self.offers_english():
+            speech.append(self.in_english().say(ENGLISH_OFFER))
         if node.sms is not None and self.sms_offered():
             offer = "systeme.offre_texto" if self.textable == "mobile" else \
                 "systeme.offre_texto_cellulaire"
@@ -424,6 +482,26 @@ class Turn:
         self.note("fallback", node.id)  # the statistics' "where callers fail"
         return self.enter(target, state, (self.say("systeme.trop_d_essais"),))
 
+    def offers_english(self) -> bool:
+        """At the welcome in the line's first language, whether key 9 switches to English."""
+        return self.language is None and ENGLISH_LANGUAGE in self.languages
+
+    def in_english(self) -> Turn:
+        """This request's turn in English: its notes, texts, recordings and clock are this
+        turn's (one answer, one journal)."""
+        english = Turn(self.languages[ENGLISH_LANGUAGE], self._now, self.urls, self.textable,
+                       self.overrides, self._instant, self.languages)
+        english.notes, english.texts, english.audio = self.notes, self.texts, self.audio
+        return english
+
+    def to_english(self, state: CallState) -> Decision:
+        """Key 9 at the welcome: the same welcome menu, in English, from the start."""
+        english = self.in_english()
+        self.note("language", self.config.line.root, ENGLISH_LANGUAGE)
+        decision = english.enter(self.config.line.root, CallState(played=state.played))
+        self.clock_read = self.clock_read or english.clock_read
+        return decision
+
     def sms_offered(self) -> bool:
         return self.textable in ("mobile", "unknown")
 
@@ -453,6 +531,8 @@ class Turn:
             return self.enter(previous, state.back())
         if key is not None and key in node.options:
             return self.enter(node.options[key].to, state.forward(node.id))
+        if key == ENGLISH_KEY and node.id == config.line.root and self.offers_english():
+            return self.to_english(state)
         if key is not None and node.sms is not None and key == node.sms.key and \
                 self.sms_offered():
             # The view texts the caller after the answer.
@@ -519,8 +599,19 @@ def branch_of(config: Config, node_id: str | None, path: tuple[str, ...]) -> str
     return trail[0] if trail else None
 
 
-def kept_for(days: int) -> str:
-    """A retention said as a caller hears it: « un jour », « 90 jours », « un an », « 2 ans »."""
+ENGLISH_LANGUAGE = "en-CA"
+FRENCH_KEYS = {"#": "le carré", "*": "l'étoile"}
+ENGLISH_KEYS = {"#": "the pound key", "*": "the star key"}
+
+
+def kept_for(days: int, language: str = FIRST_LANGUAGE) -> str:
+    """A retention said as a caller hears it: « un jour », « 90 jours », « un an », « 2 ans »
+    (in English: "one day", "90 days", "one year", "2 years")."""
+    if language.startswith("en"):
+        if days % 365 == 0:
+            years = days // 365
+            return "one year" if years == 1 else f"{years} years"
+        return "one day" if days == 1 else f"{days} days"
     if days % 365 == 0:
         years = days // 365
         return "un an" if years == 1 else f"{years} ans"

@@ -17,6 +17,7 @@ import logging
 import os
 import threading
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -24,8 +25,8 @@ from pathlib import Path
 from flask import Flask, current_app
 
 from ivr.answers import Answers
-from ivr.config import Config, ConfigInvalid
-from ivr.loading import load
+from ivr.config import FIRST_LANGUAGE, Config, ConfigInvalid, language_code
+from ivr.loading import load_all
 from ivr.services import services
 from ivr.yamlsource import MAX_PROBLEMS
 
@@ -75,7 +76,9 @@ class LineConfig:
         self.directory = Path(directory)
         self.interval = interval
         self._snapshot = snapshot(self.directory)
-        self.config: Config = load(self.directory)  # ConfigInvalid here: refuse to start
+        # ConfigInvalid here: refuse to start
+        self.configs: Mapping[str, Config] = load_all(self.directory)
+        self.config: Config = self.configs[FIRST_LANGUAGE]  # the line's own language
         self.loaded_at = datetime.now(UTC)
         self.answers = Answers()
         self.reloads = 0
@@ -84,6 +87,15 @@ class LineConfig:
         self._thread: threading.Thread | None = None
         self._pid: int | None = None
         self._stopping = threading.Event()
+
+    def config_for(self, code: str | None) -> Config:
+        """The config a call's URL code (``l=en``) speaks; the first language otherwise."""
+        configs = self.configs
+        if code:
+            for language, config in configs.items():
+                if language_code(language) == code:
+                    return config
+        return configs[FIRST_LANGUAGE]
 
     # ------------------------------------------------------------------ reload
 
@@ -107,7 +119,8 @@ class LineConfig:
 
     def _reload(self) -> bool:
         try:
-            config = load(self.directory)
+            configs = load_all(self.directory)
+            config = configs[FIRST_LANGUAGE]
         except ConfigInvalid as exc:
             self._refuse(tuple(str(p) for p in exc.problems), exc.total)
             return False
@@ -117,7 +130,8 @@ class LineConfig:
             return False
         changed = config.version != self.config.version
         if changed:
-            previous, self.config = self.config, config
+            previous = self.config
+            self.configs, self.config = configs, config
             self.loaded_at = datetime.now(UTC)
             self.reloads += 1
             # Logged once served: whoever reads this line (a test, a monitor) sees the new one.

@@ -7,6 +7,7 @@ every menu gets the same barge-in, timeout and no-input behaviour.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from functools import lru_cache
 
 from twilio.twiml.voice_response import Dial, Gather, Say, VoiceResponse
@@ -23,28 +24,47 @@ class Voice:
     SSML (``<sub>`` for a listed word, ``<say-as interpret-as="telephone">`` for a phone number,
     ``<prosody>`` to slow down an address a caller may write down)."""
 
-    def __init__(self, voice: str, language: str, lexicon: Lexicon | None = None) -> None:
+    def __init__(self, voice: str, language: str, lexicon: Lexicon | None = None,
+                 others: Mapping[str, tuple[str, str, Lexicon]] | None = None) -> None:
         self.voice = voice
         self.language = language
         self.lexicon = lexicon or Lexicon()
+        # The line's other languages (a Speech's ``language``): its voice, the <Say>'s
+        # language attribute, its lexicon.
+        self.others = dict(others or {})
+
+    def with_lexicons(self, lexicons: Mapping[str, Lexicon]) -> tuple[tuple[str, str, str,
+                                                                             Lexicon], ...]:
+        """The other languages as ``_render`` takes them, with the config's lexicons."""
+        return tuple((lang, name, attribute, lexicons.get(lang, lexicon))
+                     for lang, (name, attribute, lexicon) in sorted(self.others.items()))
 
     def speak(self, parent: VoiceResponse | Gather, speech: tuple[Speech, ...]) -> None:
         """Texts in a row make one ``<Say>``: a menu's options are one sentence to the voice,
         with one intonation, not fragments synthesised apart."""
         texts: list[str] = []
+        language: str | None = None
         for item in speech:
             if item.audio_url:
-                self._say(parent, texts)
+                self._say(parent, texts, language)
                 texts = []
                 parent.play(item.audio_url)
             elif item.text:
+                if item.language != language and texts:
+                    self._say(parent, texts, language)
+                    texts = []
+                language = item.language
                 texts.append(item.text)
-        self._say(parent, texts)
+        self._say(parent, texts, language)
 
-    def _say(self, parent: VoiceResponse | Gather, texts: list[str]) -> None:
+    def _say(self, parent: VoiceResponse | Gather, texts: list[str],
+             language: str | None = None) -> None:
         if not texts:
             return
-        _add(parent.say(voice=self.voice, language=self.language), " ".join(texts), self.lexicon)
+        voice, attribute, lexicon = self.voice, self.language, self.lexicon
+        if language is not None and language in self.others:
+            voice, attribute, lexicon = self.others[language]
+        _add(parent.say(voice=voice, language=attribute), " ".join(texts), lexicon)
 
 
 def _add(say: Say, text: str, lexicon: Lexicon) -> Say:
@@ -60,15 +80,20 @@ def _add(say: Say, text: str, lexicon: Lexicon) -> Say:
     return say
 
 
-def render(decision: Decision, voice: Voice, lexicon: Lexicon | None = None) -> str:
-    """The TwiML document, spoken with ``lexicon`` (the config's; default: the voice's);
-    decisions are frozen values, so each is built once and reused."""
-    return _render(decision, voice.voice, voice.language, lexicon or voice.lexicon)
+def render(decision: Decision, voice: Voice, lexicon: Lexicon | None = None,
+           lexicons: Mapping[str, Lexicon] | None = None) -> str:
+    """The TwiML document, spoken with ``lexicon`` (the config's; default: the voice's) and,
+    for speech in another language, ``lexicons`` (by language); decisions are frozen values,
+    so each is built once and reused."""
+    return _render(decision, voice.voice, voice.language, lexicon or voice.lexicon,
+                   voice.with_lexicons(lexicons or {}) if voice.others else ())
 
 
 @lru_cache(maxsize=4096)
-def _render(decision: Decision, voice_name: str, language: str, lexicon: Lexicon) -> str:
-    voice = Voice(voice_name, language, lexicon)
+def _render(decision: Decision, voice_name: str, language: str, lexicon: Lexicon,
+            others: tuple[tuple[str, str, str, Lexicon], ...] = ()) -> str:
+    voice = Voice(voice_name, language, lexicon,
+                  {lang: (name, attribute, lex) for lang, name, attribute, lex in others})
     response = VoiceResponse()
     if isinstance(decision, Ask):
         gather = Gather(input="dtmf", num_digits=decision.num_digits, timeout=decision.timeout,

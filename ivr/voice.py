@@ -19,7 +19,7 @@ from werkzeug.exceptions import HTTPException
 
 from ivr import accesslog, clock, effects, replays, security
 from ivr.answers import Answer, answer_key, outcome_of
-from ivr.config import Config
+from ivr.config import Config, voice_language
 from ivr.flow import (
     Acknowledge,
     CallState,
@@ -34,6 +34,7 @@ from ivr.notify import sms_configured
 from ivr.overrides import NONE, Overrides
 from ivr.request import LineRequest, seconds
 from ivr.services import services
+from ivr.speech import Lexicon
 from ivr.twiml import Voice, render
 
 log = logging.getLogger(__name__)
@@ -112,11 +113,14 @@ def _textable(app: Flask, req: LineRequest) -> str:
     return services(app).line_types.textability(number)  # the static checks included
 
 
-def _turn() -> Turn:
+def _turn(code: str | None = None) -> Turn:
+    """A turn decided every time, in the language the request's URL carries (or ``code``)."""
     app, req = _objects()
     instant = clock.now_for(app, req.environ)
-    return Turn(line_of(app).config, _minute(instant), URLS, _textable(app, req),
-                _overrides(app), instant)
+    line = line_of(app)
+    configs = line.configs
+    return Turn(line.config_for(req.args.get("l") if code is None else code),
+                _minute(instant), URLS, _textable(app, req), _overrides(app), instant, configs)
 
 
 def _objects() -> tuple[Flask, LineRequest]:
@@ -132,7 +136,9 @@ def _decided(key: tuple[object, ...], decide: Callable[[Turn], Decision]) -> Res
     """
     app, req = _objects()
     line = line_of(app)
-    config = line.config
+    configs = line.configs
+    # The call's language, from its URL (``l=en``: the query string is in ``key`` too).
+    config = line.config_for(req.args.get("l"))
     instant = clock.now_for(app, req.environ)
     minute = _minute(instant)
     textable = _textable(app, req)
@@ -142,7 +148,7 @@ def _decided(key: tuple[object, ...], decide: Callable[[Turn], Decision]) -> Res
                           key)
     answer = line.answers.get(full_key)
     if answer is None or not answer.holds(minute, instant):
-        turn = Turn(config, minute, URLS, textable, overrides, instant)
+        turn = Turn(config, minute, URLS, textable, overrides, instant, configs)
         answer = Answer.of(turn, decide(turn), services(app).voice)
         line.answers.put(full_key, answer)
     return _reply(answer, app, req)
@@ -261,7 +267,9 @@ def fallback() -> Response:
     node_id = segments[-1] if len(segments) > 3 and segments[-3] == "voice" else None
     if len(segments) > 4 and segments[-4] == "voice" and segments[-3] == "dial":
         node_id = segments[-2]
-    path = tuple(parse_qs(parts.query).get("p", [""])[0][:1024].split("."))
+    query = parse_qs(parts.query)
+    path = tuple(query.get("p", [""])[0][:1024].split("."))
+    turn = _turn(query.get("l", [""])[0][:8])  # the failed request's language
     return _respond(turn, turn.after_failure(node_id, path))
 
 
@@ -365,6 +373,8 @@ def _signed_by_twilio() -> None:
 
 
 def init_app(app: Flask) -> None:
-    services(app).voice = Voice(app.config["IVR_VOICE"], "fr-CA")
+    english = app.config["IVR_VOICE_EN"]
+    services(app).voice = Voice(app.config["IVR_VOICE"], "fr-CA", others={
+        "en-CA": (english, voice_language(english, "en-CA"), Lexicon())})
     services(app).recent = replays.RecentRequests()
     app.register_blueprint(bp)

@@ -25,6 +25,7 @@ import pytest
 from twilio.twiml import TwiML
 from twilio.twiml import voice_response as vr
 
+from ivr.config import EN_VOICE_PREFIXES, EN_VOICES
 from ivr.security import sign
 from ivr.services import services
 
@@ -236,14 +237,27 @@ VALUES: dict[str, dict[str, Rule]] = {
                                                        v) else f"{v!r}: a rate like 85%"},
 }
 REQUIRED = {"Say": ("voice", "language")}
+
+
+def english_voice(value: str) -> str | None:
+    if value in EN_VOICES or value.startswith(EN_VOICE_PREFIXES):
+        return None
+    return f"{value!r} is not an English voice"
+
+
+# A <Say> in English (issue 18): an English voice, and the language that voice speaks.
+ENGLISH_SAY: dict[str, Rule] = {**VALUES["Say"], "voice": english_voice,
+                                "language": one_of("en-US")}
 TEXT_RULES: dict[str, Rule] = {"Play": url, "Redirect": url, "Number": e164, "Dial": e164}
 
 
-def spoken(text: str) -> str | None:
+def spoken(text: str, english: bool = False) -> str | None:
     if not text.strip():
         return "says nothing"
     if "{" in text or "}" in text:
         return f"a field was not filled in: {text!r}"
+    if english:  # a <Say> in English (issue 18): English is what it should say
+        return None
     english = ENGLISH.search(text)
     return f"English ({english.group(0)!r}) on a French line: {text!r}" if english else None
 
@@ -299,11 +313,12 @@ def _check_children(element: ET.Element, path: str, found: list[str]) -> None:
 def _check_element(element: ET.Element, definition: ElementDef, where: str,
                    found: list[str]) -> None:
     tag = element.tag
+    english = tag == "Say" and element.get("language", "").startswith("en")
     for name, value in element.attrib.items():
         if name not in definition.attributes:
             found.append(f"{where}: Twilio's <{tag}> has no attribute {name!r}")
             continue
-        rule = VALUES.get(tag, {}).get(name)
+        rule = (ENGLISH_SAY if english else VALUES.get(tag, {})).get(name)
         message = rule(value) if rule else None
         if message:
             found.append(f"{where}@{name}: {message}")
@@ -313,7 +328,7 @@ def _check_element(element: ET.Element, definition: ElementDef, where: str,
     text = (element.text or "").strip()
     if definition.has_text:
         if tag == "Say":
-            message = spoken("".join(element.itertext()))
+            message = spoken("".join(element.itertext()), english)
         elif tag == "Dial" or (tag == "Play" and "digits" in element.attrib):
             message = TEXT_RULES[tag](text) if text else None
         else:
