@@ -36,7 +36,7 @@ from ivr.cli_schedule import (
     status_command,
 )
 from ivr.clock import ClockError, parse_instant
-from ivr.config import ConfigInvalid, Problem, Where
+from ivr.config import ENGLISH_KEY, FIRST_LANGUAGE, ConfigInvalid, Problem, Where
 from ivr.effort import REFERENCE_INSTANT, budget_warnings, efforts
 from ivr.lint import config_warnings, placeholder_problems, spoken_prompts
 from ivr.loading import check, load
@@ -193,6 +193,25 @@ def simulation_app(config_dir: Path, at: str | None = None):
     return app
 
 
+# ---------------------------------------------------------------------- languages
+
+LANGUAGES = {"fr": "fr-CA", "en": "en-CA"}  # --lang: the code a call's URL carries (l=en)
+
+
+def lang_option(help_text: str):
+    return click.option("--lang", "lang", type=click.Choice(sorted(LANGUAGES)), default="fr",
+                        show_default=True, help=help_text)
+
+
+def served_language(app, lang: str) -> str:
+    """``--lang``'s language, if the line serves it (line.languages); a usage error if not."""
+    language = LANGUAGES[lang]
+    if language not in services(app).line.configs:
+        raise click.UsageError(f"la ligne ne sert pas {language} : ajoutez-la à line.languages "
+                               "(menus/ligne.yaml)")
+    return language
+
+
 # ---------------------------------------------------------------------- the configuration
 
 
@@ -209,8 +228,12 @@ def check_command(config_dir: Path, server: str | None) -> None:
     if not problems:  # the warnings: prompts, menus, boxes, local days, paths over budget
         app = simulation_app(config_dir, REFERENCE_INSTANT)
         config = services(app).line.config
+        english = [budget_warnings(other, efforts(app, language=language))
+                   for language, other in services(app).line.configs.items()
+                   if language != FIRST_LANGUAGE]  # each path in English, from its key 9
         for warning in (config_warnings(config, datetime.now(TZ).date())
-                        + budget_warnings(config, efforts(app))):
+                        + budget_warnings(config, efforts(app))
+                        + [w for found in english for w in found]):
             click.echo(f"avertissement : {warning}", err=True)
     if os.environ.get("IVR_NOW"):
         try:
@@ -273,9 +296,11 @@ ENDINGS = {"dial": "transfert", "record": "boîte vocale", "hangup": "raccroché
               help="Jouer l'appel sur une ligne en service à cette adresse (ex. "
                    "http://127.0.0.1:5000), signé avec TWILIO_AUTH_TOKEN, ou le jeton public de "
                    "développement d'une ligne lancée avec IVR_DEV=1 ; l'heure est la sienne.")
+@lang_option("Langue de l'appel : en = l'appelant fait le 9 à l'accueil en français (l'offre "
+             "de service en anglais), puis les touches --keys dans le menu d'accueil anglais.")
 @config_option
 def call_command(at: str | None, caller: str, called: str, keys: str, dial_outcomes: str,
-                 as_json: bool, server: str | None, config_dir: Path) -> None:
+                 as_json: bool, server: str | None, lang: str, config_dir: Path) -> None:
     """Jouer un appel dans la vraie ligne et afficher ce que l'appelant entend."""
     outcomes = [o.strip() for o in dial_outcomes.split(",") if o.strip()]
     for outcome in outcomes:
@@ -289,6 +314,10 @@ def call_command(at: str | None, caller: str, called: str, keys: str, dial_outco
     if at is not None:
         parse_at(at)
     app = simulation_app(config_dir, at)
+    if lang != "fr":  # as a caller does: the French welcome, its key 9, then the keys
+        if not server:
+            served_language(app, lang)
+        keys = f"{ENGLISH_KEY},{keys}" if keys else ENGLISH_KEY
     token = (os.environ.get("TWILIO_AUTH_TOKEN") or DEV_TOKEN) if server else None
     result = CallSimulator(app, caller=caller, called=called, dial_outcomes=outcomes,
                            server=server, token=token).play(keys)
@@ -319,16 +348,19 @@ def call_command(at: str | None, caller: str, called: str, keys: str, dial_outco
 @click.option("--at", metavar="ISO",
               help="Instant des appels (défaut : un mardi à 10 h, toutes les équipes ouvertes).")
 @json_option("Les chemins en JSON.")
+@lang_option("Langue des chemins : en = chaque chemin commence à l'accueil en français, "
+             "écouté en entier, par le 9 (compté), puis se poursuit en anglais.")
 @config_option
-def effort_command(at: str | None, as_json: bool, config_dir: Path) -> None:
+def effort_command(at: str | None, as_json: bool, lang: str, config_dir: Path) -> None:
     """Secondes de messages jusqu'à chaque destination, menus écoutés en entier.
 
     Chaque chemin est joué dans la vraie ligne ; les mots que la voix reçoit sont comptés à
-    2,6 par seconde (plus les pauses et, si l'appelant attend sans taper, le délai du menu).
-    Les budgets sont dans menus/ligne.yaml (line.budgets).
+    2,6 par seconde en français, 2,8 en anglais (plus les pauses et, si l'appelant attend sans
+    taper, le délai du menu). Les budgets sont dans menus/ligne.yaml (line.budgets) ; en
+    anglais, ceux du même chemin en français, le 9 compris.
     """
     app = simulation_app(config_dir, at or REFERENCE_INSTANT)
-    found = efforts(app)
+    found = efforts(app, language=served_language(app, lang))
     if as_json:
         return echo_json([{**asdict(e), "over": e.over} for e in found])
     config = services(app).line.config
@@ -360,11 +392,38 @@ def prompts_command(spoken: bool, config_dir: Path) -> None:
 
 
 @main.command("tree", with_appcontext=False)
+@lang_option("Avec en : sous chaque nœud, ses messages en anglais (prompts/en-CA.yaml).")
 @config_option
-def tree_command(config_dir: Path) -> None:
+def tree_command(lang: str, config_dir: Path) -> None:
     """L'arborescence téléphonique, en plan indenté."""
+    language = LANGUAGES[lang]
     config = load(config_dir)
+    if language != FIRST_LANGUAGE:
+        if language not in config.line.languages:
+            raise click.UsageError(f"la ligne ne sert pas {language} : ajoutez-la à "
+                                   "line.languages (menus/ligne.yaml)")
+        config = load(config_dir, language)
     shown: set[str] = set()
+
+    def texts(node_id: str, indent: str) -> None:
+        """The node's prompts, options and details as written in ``language``."""
+        if language == FIRST_LANGUAGE:
+            return
+        node = config.nodes[node_id]
+        keyed = [(node.options[k].say, k) for k in sorted(node.options) if node.options[k].say]
+        ids = [*node.prompt, *(prompt_id for prompt_id, _ in keyed), *node.details]
+        keys = dict(keyed)
+        if node.type == "voicemail" and not node.prompt and node.box in config.boxes:
+            ids.append(config.boxes[node.box].greeting)
+        if node.type == "route":
+            ids += [p for step in node.steps for p in step.say]
+        for prompt_id in ids:
+            prompt = config.prompts.get(prompt_id or "")
+            if prompt is not None:
+                text = " ".join(prompt.text.split())
+                if prompt_id in keys:
+                    text = text.replace("{touche}", keys[prompt_id])
+                click.echo(f"{indent}    « {text} »")
 
     def walk(node_id: str, label: str, depth: int) -> None:
         node, indent = config.nodes[node_id], "  " * depth
@@ -380,6 +439,7 @@ def tree_command(config_dir: Path) -> None:
         if node.sms:
             detail += f"; {node.sms.key} = SMS"
         click.echo(f"{indent}{label} {node.id} — {node.title} [{detail}]")
+        texts(node_id, indent)
         for edge_label, target in edges(config, node):
             walk(target, edge_label, depth + 1)
 

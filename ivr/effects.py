@@ -11,10 +11,10 @@ import time
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 
-from flask import Flask, request
+from flask import Flask, current_app, request
 
 from ivr import replays
-from ivr.config import Config
+from ivr.config import FIRST_LANGUAGE, Config
 from ivr.notify import mask_phone, queue_voicemail_emails
 from ivr.request import LineRequest, clean, seconds
 from ivr.services import services
@@ -77,11 +77,21 @@ def spool_voicemail(config: Config, node_id: str) -> bool:
         "received_at": time.time(),
         "recording_url": clean(form.get("RecordingUrl") or None, 2048),
         "duration": seconds(form.get("RecordingDuration")),
+        "language": call_language(config),
     }
     worker = current_worker()
     kept = worker.put("voicemail", fields)
     worker.wake()
     return kept
+
+
+def call_language(config: Config) -> str:
+    """The caller's language: ``config``'s, or else the one the request's URL carries (``l=en``:
+    the recording callback is answered with the line's first config)."""
+    if config.language != FIRST_LANGUAGE:
+        return config.language
+    code = request.args.get("l", "")[:8]
+    return services(current_app).line.config_for(code).language if code else FIRST_LANGUAGE
 
 
 # ---------------------------------------------------------------------- the worker's side

@@ -13,7 +13,7 @@ from urllib.parse import urlsplit
 
 from flask import Flask
 
-from ivr.config import Config
+from ivr.config import ENGLISH_KEY, FIRST_LANGUAGE, Config
 from ivr.services import services
 from ivr.simulator import CallSession, CallSimulator, SessionError
 from ivr.yamlsource import Problem
@@ -33,17 +33,36 @@ class PathEffort:
     destination: str  # the number rung, the voicemail box, or how the call ended
     seconds: float
     budget: int | None
+    # "en-CA": the path is taken in English, from the French welcome by its key 9 (``keys``
+    # starts with "9,", counted in ``seconds``); its budget is its French path's.
+    language: str = FIRST_LANGUAGE
+
+    @property
+    def budget_keys(self) -> str:
+        """The path as ``line.budgets`` names it: without the key 9 of an English call."""
+        if self.language != FIRST_LANGUAGE:
+            return self.keys.removeprefix(ENGLISH_KEY).removeprefix(",")
+        return self.keys
 
     @property
     def over(self) -> bool:
         return self.budget is not None and self.seconds > self.budget
 
 
-def efforts(app: Flask, at: datetime | None = None) -> list[PathEffort]:
+def efforts(app: Flask, at: datetime | None = None,
+            language: str = FIRST_LANGUAGE) -> list[PathEffort]:
     """Every way from the welcome menu to a person, a voicemail or a goodbye, with its seconds
     (played at ``at``, default the app's clock). Paths that only lead back (``*``, ``#``) and
-    the failure fallback are left out: no caller takes them to reach someone."""
-    config: Config = services(app).line.config
+    the failure fallback are left out: no caller takes them to reach someone.
+
+    In another ``language`` (en-CA; the line must serve it), each path starts at the French
+    welcome, heard in full with its English offer, and its key 9: the English welcome follows.
+    """
+    line = services(app).line
+    if language not in line.configs:
+        raise ValueError(f"la ligne ne sert pas {language} (line.languages)")
+    config: Config = line.configs[language]
+    prefix = () if language == FIRST_LANGUAGE else (ENGLISH_KEY,)
     found: list[PathEffort] = []
     pending: list[tuple[str, ...]] = [()]
     seen_paths: set[tuple[str, ...]] = set()
@@ -52,7 +71,7 @@ def efforts(app: Flask, at: datetime | None = None) -> list[PathEffort]:
         if keys in seen_paths:
             continue
         seen_paths.add(keys)
-        session, node_id = _play(app, keys, at)
+        session, node_id = _play(app, prefix + keys, at)
         if session is None:
             continue
         if session.awaiting is not None and session.awaiting.kind == "keys" and node_id:
@@ -65,14 +84,14 @@ def efforts(app: Flask, at: datetime | None = None) -> list[PathEffort]:
             if node.type == "info" and node.silence:
                 choices.append(".")
             if node.type == "info":  # an information is a destination of its own
-                found.append(_effort(config, keys, session, node_id))
+                found.append(_effort(config, keys, session, node_id, prefix))
             if not keys:  # the welcome menu: the staff shortcuts too
                 pending.extend(("*" + code,) for code in sorted(config.line.shortcuts,
                                                                 reverse=True))
             pending.extend(keys + (key,) for key in reversed(choices))
             continue
-        found.append(_effort(config, keys, session, node_id))
-    return sorted(found, key=lambda e: (e.keys.startswith("*"), e.keys))
+        found.append(_effort(config, keys, session, node_id, prefix))
+    return sorted(found, key=lambda e: (e.budget_keys.startswith("*"), e.keys))
 
 
 def _play(app: Flask, keys: tuple[str, ...], at: datetime | None
@@ -119,7 +138,7 @@ def _nodes_on(session: CallSession) -> set[str]:
 
 
 def _effort(config: Config, keys: tuple[str, ...], session: CallSession,
-            node_id: str | None) -> PathEffort:
+            node_id: str | None, prefix: tuple[str, ...] = ()) -> PathEffort:
     awaiting = session.awaiting
     kind = awaiting.kind if awaiting is not None else None
     seconds = 0.0
@@ -137,8 +156,9 @@ def _effort(config: Config, keys: tuple[str, ...], session: CallSession,
     else:
         ends, destination = session.kind or "end", "fin de l'appel"
     label, budgets = ",".join(keys), config.line.budgets
-    return PathEffort(label, ends, node_id or "", destination, round(seconds, 1),
-                      budgets.get(label, budgets.get("default")))
+    return PathEffort(",".join(prefix + keys), ends, node_id or "", destination,
+                      round(seconds, 1), budgets.get(label, budgets.get("default")),
+                      config.language)
 
 
 def budget_warnings(config: Config, found: list[PathEffort]) -> list[Problem]:
@@ -150,8 +170,9 @@ def budget_warnings(config: Config, found: list[PathEffort]) -> list[Problem]:
             node = config.nodes.get(effort.node)
             title = node.title if node is not None else effort.node
             reached = "le signal sonore" if effort.ends == "record" else "la sonnerie"
+            english = " en anglais" if effort.language != FIRST_LANGUAGE else ""
             warnings.append(Problem(
-                where, f"line.budgets.{effort.keys}",
-                f"{effort.keys} ({title}) : {effort.seconds:.0f} s de messages avant "
+                where, f"line.budgets.{effort.budget_keys}",
+                f"{effort.keys} ({title}){english} : {effort.seconds:.0f} s de messages avant "
                 f"{reached}, au-delà du budget de {effort.budget} s"))
     return warnings

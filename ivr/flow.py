@@ -137,6 +137,8 @@ CLOSING = "systeme.annonce_fin"  # after an announcement that ends the call
 # Said even by a config that lacks them: the notice is the law, and the goodbye is polite.
 NOTICE_TEXT = "Votre message sera enregistré, conservé {boite.jours} et remis à {boite.equipe}."
 CLOSING_TEXT = "Merci de votre compréhension. Au revoir."
+ENGLISH_NOTICE_TEXT = "Your message is recorded, kept {boite.jours} and sent to {boite.equipe}."
+ENGLISH_CLOSING_TEXT = "Thank you for your understanding. Goodbye."
 
 
 @dataclass(frozen=True)
@@ -273,7 +275,10 @@ class Turn:
     def _filled(self, text: str, fields: frozenset[str], key: str | None,
                 box: Box | None) -> Speech:
         for field in fields:
-            text = text.replace("{" + field + "}", self._field(field, key, box))
+            value = self._field(field, key, box)
+            if value.endswith("."):  # "… at 7 a.m." ending a sentence: one period
+                text = text.replace("{" + field + "}.", value)
+            text = text.replace("{" + field + "}", value)
         return Speech(text.replace("{{", "{").replace("}}", "}"), None, self.language)
 
     def _field(self, field: str, key: str | None, box: Box | None = None) -> str:
@@ -287,20 +292,28 @@ class Turn:
                 return ""
             if what == "jours":
                 return kept_for(box.retention_days, self.config.language)
+            if schedule_wording.english(self.language):
+                # destinations.yaml names a box's team in French only: said plainly.
+                return ENGLISH_TEAM
             return box.owner or box.name
         schedule = self.config.schedule
         if what == "heures":
-            return schedule.hours_text(provider)
+            return schedule.hours_text(provider, self.config.language)
         return self.reopening(provider)
 
     def notice(self, box: Box) -> Speech:
         """The sentence before a voicemail's beep: recorded, kept so long, heard by whom."""
         if NOTICE in self.config.prompts:
             return self.say(NOTICE, box=box)
-        return self._filled(NOTICE_TEXT, frozenset(BOX_FIELDS), None, box)
+        text = ENGLISH_NOTICE_TEXT if schedule_wording.english(self.language) else NOTICE_TEXT
+        return self._filled(text, frozenset(BOX_FIELDS), None, box)
 
     def optional(self, prompt_id: str, text: str) -> Speech:
-        return self.say(prompt_id) if prompt_id in self.config.prompts else Speech(text)
+        if prompt_id in self.config.prompts:
+            return self.say(prompt_id)
+        if schedule_wording.english(self.language) and text == CLOSING_TEXT:
+            text = ENGLISH_CLOSING_TEXT
+        return Speech(text, None, self.language)
 
     # ------------------------------------------------------------------ schedules
 
@@ -322,8 +335,9 @@ class Turn:
         """When the provider next opens, said from now: after a console closure if one holds."""
         schedule, now = self.config.schedule, self.now
         change = self._change(provider_id)
+        language = self.config.language
         if change is None or change.kind != CLOSURE:
-            return schedule.reopening_text(provider_id, now)
+            return schedule.reopening_text(provider_id, now, language)
         at = change.ends_at
         following = self._change(provider_id, at)
         for _ in range(MAX_GOTO):  # closures set back to back
@@ -336,7 +350,8 @@ class Turn:
             opening = schedule.state(provider_id, at).next_open
         if opening is None:
             return ""
-        return schedule_wording.reopening_text(opening.astimezone(TZ), now.astimezone(TZ).date())
+        return schedule_wording.reopening_text(opening.astimezone(TZ), now.astimezone(TZ).date(),
+                                               language)
 
     def says(self, prompt_ids: tuple[str, ...]) -> tuple[Speech, ...]:
         return tuple(self.say(p) for p in prompt_ids)
@@ -601,7 +616,8 @@ def branch_of(config: Config, node_id: str | None, path: tuple[str, ...]) -> str
 
 ENGLISH_LANGUAGE = "en-CA"
 FRENCH_KEYS = {"#": "le carré", "*": "l'étoile"}
-ENGLISH_KEYS = {"#": "the pound key", "*": "the star key"}
+ENGLISH_KEYS = {"#": "pound", "*": "star"}  # "press pound", "press star"
+ENGLISH_TEAM = "the team"  # {boite.equipe} in English: destinations.yaml has French names only
 
 
 def kept_for(days: int, language: str = FIRST_LANGUAGE) -> str:

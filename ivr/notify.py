@@ -118,7 +118,9 @@ def voicemail_email(config: Config, voicemail: Voicemail, console_base: str | No
     duration = voicemail.duration or 0
     # A header takes no line break: a caller field that carried one (stored before the spool
     # cleaned it, or from elsewhere) must not make every retry fail.
-    subject = " ".join(f"Nouveau message vocal — {box_name} — {caller}".split())
+    english = (voicemail.language or "").startswith("en")
+    subject = " ".join(f"Nouveau message vocal — {box_name} — {caller}"
+                       f"{' — en anglais' if english else ''}".split())
     lines = [
         f"Un nouveau message vocal attend dans la boîte « {box_name} ».",
         "",
@@ -128,6 +130,8 @@ def voicemail_email(config: Config, voicemail: Voicemail, console_base: str | No
         f"Durée : {duration // 60} min {duration % 60:02d} s",
         f"Parcours dans le menu : {path or '(accès direct)'}",
     ]
+    if english:
+        lines += ["", "Message laissé en anglais : l'appelant a choisi le service en anglais."]
     if console_base:
         lines += ["", f"Écouter et marquer comme traité : "
                       f"{console_base.rstrip('/')}/admin/messagerie/{voicemail.id}"]

@@ -374,21 +374,23 @@ class Schedule:
         return next((name for start, end, name in self._day(p, day).reasons
                      if start <= ts < end), None)
 
-    def hours_text(self, provider_id: str) -> str:
-        """The weekly hours in natural French, for text-to-speech."""
+    def hours_text(self, provider_id: str, language: str = "fr-CA") -> str:
+        """The weekly hours in natural French (or English: ``language``), for text-to-speech."""
         p = self._providers.get(provider_id)
         if p is None:
             return ""
         holidays = p.calendar in self._calendars and any(
             c.entries for c in self._chains[p.calendar])
-        return wording.hours_text(p.always, p.days, holidays)
+        return wording.hours_text(p.always, p.days, holidays, language)
 
-    def reopening_text(self, provider_id: str, now: dt.datetime) -> str:
-        """When the provider next opens, in French relative to ``now``: "demain à 7 h"."""
+    def reopening_text(self, provider_id: str, now: dt.datetime,
+                       language: str = "fr-CA") -> str:
+        """When the provider next opens, in French (or English: ``language``) relative to
+        ``now``: "demain à 7 h"."""
         opening = self.state(provider_id, now).next_open
         if opening is None:
             return ""
-        return wording.reopening_text(opening, now.astimezone(TZ).date())
+        return wording.reopening_text(opening, now.astimezone(TZ).date(), language)
 
 
 def overlapping(periods: list[Period] | tuple[Period, ...], start: dt.datetime,

@@ -1,20 +1,33 @@
-"""The schedule in French words: weekly hours and the next opening (said to callers), the local
-days still to list (shown to administrators). Pure functions of plain values; no import of
-``ivr.schedule``, which uses them."""
+"""The schedule in words: weekly hours and the next opening (said to callers, in French or, for
+an English call, in English), the local days still to list (shown to administrators, in
+French). Pure functions of plain values; no import of ``ivr.schedule``, which uses them."""
 
 from __future__ import annotations
 
 import datetime as dt
 
 DAY_NAMES = ("lundi", "mardi", "mercredi", "jeudi", "vendredi", "samedi", "dimanche")
+ENGLISH_DAY_NAMES = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday",
+                     "Sunday")
+ENGLISH_MONTH_NAMES = ("January", "February", "March", "April", "May", "June", "July",
+                       "August", "September", "October", "November", "December")
 MONTH_NAMES = ("janvier", "février", "mars", "avril", "mai", "juin", "juillet", "août",
                "septembre", "octobre", "novembre", "décembre")
 
 Ranges = tuple[tuple[int, int], ...]  # open ranges of a day, in minutes since midnight
 
 
-def hours_text(always: bool, week: tuple[Ranges, ...], holidays: bool) -> str:
-    """Weekly hours (Monday first): "du lundi au vendredi, de 7 h à 17 h, sauf les jours fériés"."""
+def english(language: str | None) -> bool:
+    """Whether ``language`` (a config's, "fr-CA" or "en-CA") is said in English."""
+    return bool(language) and str(language).startswith("en")
+
+
+def hours_text(always: bool, week: tuple[Ranges, ...], holidays: bool,
+               language: str = "fr-CA") -> str:
+    """Weekly hours (Monday first): "du lundi au vendredi, de 7 h à 17 h, sauf les jours fériés"
+    (in English: "Monday to Friday, 7 a.m. to 5 p.m., except holidays")."""
+    if english(language):
+        return _english_hours(always, week, holidays)
     if always or all(ranges == ((0, 24 * 60),) for ranges in week):
         return "en tout temps"
     groups: dict[Ranges, list[int]] = {}  # in the order of their first day
@@ -29,8 +42,11 @@ def hours_text(always: bool, week: tuple[Ranges, ...], holidays: bool) -> str:
     return text + ", sauf les jours fériés" if holidays else text
 
 
-def reopening_text(opening: dt.datetime, today: dt.date) -> str:
-    """A local opening said from ``today``: "demain à 7 h", "le lundi 1er mars à 7 h"."""
+def reopening_text(opening: dt.datetime, today: dt.date, language: str = "fr-CA") -> str:
+    """A local opening said from ``today``: "demain à 7 h", "le lundi 1er mars à 7 h" (in
+    English: "tomorrow at 7 a.m.", "on Monday, March 1, at 7 a.m.")."""
+    if english(language):
+        return _english_reopening(opening, today)
     days = (opening.date() - today).days
     clock = _clock(opening.hour * 60 + opening.minute, midnight="0 h")
     if days == 0:
@@ -99,3 +115,76 @@ def _day_month(day: dt.date) -> str:
 
 def _join(items: list[str]) -> str:
     return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " et " + items[-1]
+
+
+# --------------------------------------------------------------------------- in English
+
+
+def _english_hours(always: bool, week: tuple[Ranges, ...], holidays: bool) -> str:
+    if always or all(ranges == ((0, 24 * 60),) for ranges in week):
+        return "at all times"
+    groups: dict[Ranges, list[int]] = {}  # in the order of their first day
+    for index, ranges in enumerate(week):
+        if ranges:
+            groups.setdefault(ranges, []).append(index)
+    if not groups:
+        return ""
+    parts = [f"{_english_days(days)}, {_english_join([_english_range(r) for r in ranges])}"
+             for ranges, days in groups.items()]
+    text = parts[0] if len(parts) == 1 else ", ".join(parts[:-1]) + ", and " + parts[-1]
+    return text + ", except holidays" if holidays else text
+
+
+def _english_reopening(opening: dt.datetime, today: dt.date) -> str:
+    days = (opening.date() - today).days
+    clock = _english_clock(opening.hour * 60 + opening.minute)
+    if days == 0:
+        return f"today at {clock}"
+    if days == 1:
+        return f"tomorrow at {clock}"
+    weekday = ENGLISH_DAY_NAMES[opening.weekday()]
+    if days <= 6:
+        return f"{weekday} at {clock}"
+    month = ENGLISH_MONTH_NAMES[opening.month - 1]
+    return f"on {weekday}, {month} {opening.day}, at {clock}"
+
+
+def _english_clock(minutes: int) -> str:
+    """"7 a.m.", "5:30 p.m.", "noon", "midnight"."""
+    if minutes in (0, 24 * 60):
+        return "midnight"
+    if minutes == 12 * 60:
+        return "noon"
+    hours, rest = divmod(minutes, 60)
+    half = "a.m." if hours < 12 else "p.m."
+    shown = hours % 12 or 12
+    return f"{shown}:{rest:02d} {half}" if rest else f"{shown} {half}"
+
+
+def _english_range(minutes: tuple[int, int]) -> str:
+    start, end = minutes
+    if minutes == (0, 24 * 60):
+        return "24 hours a day"
+    return f"{_english_clock(start)} to {_english_clock(end)}"
+
+
+def _english_days(days: list[int]) -> str:
+    if len(days) == 7:
+        return "every day"
+    runs: list[list[int]] = []
+    for d in days:
+        if runs and d == runs[-1][-1] + 1:
+            runs[-1].append(d)
+        else:
+            runs.append([d])
+    items: list[str] = []
+    for run in runs:
+        if len(run) >= 3:
+            items.append(f"{ENGLISH_DAY_NAMES[run[0]]} to {ENGLISH_DAY_NAMES[run[-1]]}")
+        else:
+            items.extend(ENGLISH_DAY_NAMES[d] for d in run)
+    return _english_join(items)
+
+
+def _english_join(items: list[str]) -> str:
+    return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " and " + items[-1]

@@ -14,6 +14,15 @@ from typing import Any
 from ivr.yamlsource import Problem, Where, YamlMap
 
 WORDS_PER_SECOND = {"fr-CA": 2.6, "en-CA": 2.8}  # a neural voice, measured by ear
+
+
+def words_per_second(language: str) -> float:
+    """The rate of ``language``: a ``<Say>``'s English is its voice's ("en-US"), said at
+    en-CA's rate; anything else unknown at fr-CA's."""
+    if language in WORDS_PER_SECOND:
+        return WORDS_PER_SECOND[language]
+    return WORDS_PER_SECOND["en-CA"] if language.startswith("en") else WORDS_PER_SECOND["fr-CA"]
+
 SLOW_RATE = "85%"  # e-mail addresses and links, so that a caller can write them down
 
 # North-American numbers as written in prompts: « 514 251-4000 », « 1 833 564-0404 ».
@@ -99,7 +108,7 @@ def words(text: str) -> int:
 
 
 def seconds(word_count: int, language: str = "fr-CA") -> float:
-    return word_count / WORDS_PER_SECOND.get(language, 2.6)
+    return word_count / words_per_second(language)
 
 
 # --------------------------------------------------------------------------- the lexicon file
@@ -156,7 +165,7 @@ def heard_seconds(element: Any, default_language: str = "fr-CA") -> float:
         return float(element.get("length") or 1)
     if element.tag != "Say":
         return 0.0
-    rate = WORDS_PER_SECOND.get(element.get("language") or default_language, 2.6)
+    rate = words_per_second(element.get("language") or default_language)
     return _ssml_seconds(element, rate, include_tail=False)
 
 

@@ -36,6 +36,10 @@ FAILURE_LABELS: Mapping[str, str] = {
     "error": "Erreur technique",
 }
 NO_BRANCH = "Accueil (aucun choix)"
+# The caller's language (issue 18); a call whose journal names none was in the first (fr-CA).
+DEFAULT_LANGUAGE = "fr-CA"
+LANGUAGES = ("fr-CA", "en-CA")
+LANGUAGE_LABELS: Mapping[str, str] = {"fr-CA": "Français", "en-CA": "Anglais"}
 MONTH_ABBR = ("janv.", "févr.", "mars", "avr.", "mai", "juin", "juil.", "août", "sept.", "oct.",
               "nov.", "déc.")
 
@@ -107,6 +111,13 @@ class Summary:
     hangups: list[tuple[str | None, int]] = field(default_factory=list)
     # (node, kind, events, distinct calls)
     failures: list[tuple[str | None, str, int, int]] = field(default_factory=list)
+    by_language: Counter[str] = field(default_factory=Counter)  # fr-CA for calls without one
+
+    @property
+    def languages(self) -> list[str]:
+        """The line's languages in their order (French first), then any other one found."""
+        extra = sorted(lang for lang in self.by_language if lang not in LANGUAGES)
+        return [*LANGUAGES, *extra]
 
     @property
     def total(self) -> int:
@@ -155,6 +166,9 @@ def summarize(store: Store, period: Period) -> Summary:
                 select(Call.branch, Call.outcome, count).where(*window)
                 .group_by(Call.branch, Call.outcome)):
             summary.by_branch_outcome[(branch, outcome)] += n
+        for language, n in session.execute(
+                select(Call.language, count).where(*window).group_by(Call.language)):
+            summary.by_language[language or DEFAULT_LANGUAGE] += n
         summary.hangups = [(node, n) for node, n in session.execute(
             select(Call.last_node, count).where(*window, Call.outcome == "hangup")
             .group_by(Call.last_node).order_by(count.desc(), Call.last_node))]
@@ -181,17 +195,18 @@ class CallRow:
     last_node: str | None
     destination: str | None
     duration: int | None
+    language: str = DEFAULT_LANGUAGE
 
 
 def calls_in(store: Store, period: Period) -> list[CallRow]:
     """Every call of the period, oldest first, for the CSV export (bounded by ``MAX_DAYS``)."""
     query = (select(Call.started_at, Call.branch, Call.outcome, Call.last_node,
-                    Call.destination, Call.duration)
+                    Call.destination, Call.duration, Call.language)
              .where(*_within(period))
              .order_by(Call.started_at, Call.call_sid))
     with store.session() as session:
-        return [CallRow(started.astimezone(TZ), *rest)
-                for started, *rest in session.execute(query)]
+        return [CallRow(started.astimezone(TZ), *rest, language or DEFAULT_LANGUAGE)
+                for started, *rest, language in session.execute(query)]
 
 
 def new_voicemails_by_box(store: Store) -> Counter[str]:
@@ -237,6 +252,12 @@ def destination_label(config: Any, destination: str | None) -> str:
 
 def outcome_label(outcome: str | None) -> str:
     return OUTCOME_LABELS.get(outcome, outcome or OUTCOME_LABELS[None])
+
+
+def language_label(language: str | None) -> str:
+    """« Français », « Anglais »; a language the console has no name for shows its code."""
+    language = language or DEFAULT_LANGUAGE
+    return LANGUAGE_LABELS.get(language, language)
 
 
 # --------------------------------------------------------------------------- French dates

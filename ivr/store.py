@@ -97,6 +97,7 @@ class Voicemail(Base):
     handled_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     notified_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     deleted_at_twilio: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    language: Mapped[str | None] = mapped_column(String(8))  # None: fr-CA (the line's first)
 
 
 class Call(Base):
@@ -113,6 +114,7 @@ class Call(Base):
     outcome: Mapped[str | None] = mapped_column(String(32))  # answered|no-answer|voicemail|…
     ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     duration: Mapped[int | None] = mapped_column(Integer)
+    language: Mapped[str | None] = mapped_column(String(8))  # None: fr-CA (the line's first)
 
 
 class CallEvent(Base):
@@ -243,12 +245,16 @@ class Store:
     def save_voicemail(self, *, recording_sid: str, call_sid: str, box: str,
                        node: str | None, caller: str | None, path: str | None,
                        received_at: datetime, recording_url: str | None,
-                       duration: int | None) -> tuple[Voicemail, bool]:
-        """Insert or complete a voicemail; returns it and whether it just became complete."""
+                       duration: int | None, language: str | None = None
+                       ) -> tuple[Voicemail, bool]:
+        """Insert or complete a voicemail; returns it and whether it just became complete.
+
+        ``language``: the caller's (``en-CA``), None for the line's first (fr-CA) or unknown."""
         values = {
             "recording_sid": recording_sid, "call_sid": call_sid, "box": box, "node": node,
             "caller": caller, "path": path, "received_at": received_at,
             "recording_url": recording_url, "duration": duration, "status": "new",
+            "language": clean(language, 8),
         }
         filled = {k: v for k, v in values.items()
                   if v is not None and k not in ("recording_sid", "status", "received_at")}
@@ -423,7 +429,7 @@ class Store:
 # ---------------------------------------------------------------------- the journal's writes
 
 # In the table's order, which is the order of a compiled UPDATE's parameters.
-SUMMARY_COLUMNS = ("branch", "last_node", "destination", "ended_at", "duration")
+SUMMARY_COLUMNS = ("branch", "last_node", "destination", "ended_at", "duration", "language")
 
 # (call_sid, at, caller, notes, fingerprint): one request's journal events, as spooled.
 JournalEntry = tuple[str, datetime, "str | None", Sequence[Mapping[str, Any]], "str | None"]
@@ -448,6 +454,11 @@ def prepare_notes(notes: Sequence[Mapping[str, Any]]) -> PreparedNotes:
         for column in ("branch", "last_node", "destination"):
             if (value := get(column)) is not None:
                 changes[column] = clean(value, 64 if column == "destination" else 128)
+        # The caller's language: on the notes of a call in another language than the first
+        # (``enter``), and the ``language`` event of key 9 (its detail).
+        language = get("language") or (get("detail") if kind == "language" else None)
+        if language:
+            changes["language"] = clean(language, 8)
         if kind == "status":
             closes = True
             if (duration := seconds(get("duration"))) is not None:

@@ -182,7 +182,8 @@ def _digits() -> str | None:
 def incoming() -> Response:
     if sms_configured(current_app.config):
         services(current_app).line_types.look_up_later(request.form.get("From") or None)  # type: ignore[attr-defined]
-    return _decided(("incoming",), lambda turn: turn.enter(turn.config.line.root, CallState()))
+    return _decided(("incoming", request.query_string),  # l=en: the same call, in English
+                    lambda turn: turn.enter(turn.config.line.root, CallState()))
 
 
 @bp.post("/node/<node_id>")
@@ -255,9 +256,10 @@ def fallback() -> Response:
     branch the failed URL says they were in. A failure after a recording thanks them instead,
     since the message exists at Twilio (``ivr reconcile`` stores it if no callback came).
     """
-    turn = _turn()
     error_url = request.form.get("ErrorUrl", "")[:2048]
     parts = urlsplit(error_url)
+    query = parse_qs(parts.query)
+    turn = _turn(query.get("l", [""])[0][:8])  # the failed request's language
     log.warning("fallback URL called: ErrorCode=%s for %s (CallSid=%s)",
                 request.form.get("ErrorCode", "?")[:16], parts.path[:200],
                 request.form.get("CallSid", "?")[:64])
@@ -267,9 +269,7 @@ def fallback() -> Response:
     node_id = segments[-1] if len(segments) > 3 and segments[-3] == "voice" else None
     if len(segments) > 4 and segments[-4] == "voice" and segments[-3] == "dial":
         node_id = segments[-2]
-    query = parse_qs(parts.query)
     path = tuple(query.get("p", [""])[0][:1024].split("."))
-    turn = _turn(query.get("l", [""])[0][:8])  # the failed request's language
     return _respond(turn, turn.after_failure(node_id, path))
 
 

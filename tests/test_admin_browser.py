@@ -275,3 +275,117 @@ def test_without_a_session_the_browser_lands_on_the_login(browser, live):
         page.goto(path)
         expect(page).to_have_url(re.compile(r"/admin/connexion\?next="))
     context.close()
+
+
+# ------------------------------------------------------------------ English (issue 18)
+
+
+@pytest.fixture(scope="module")
+def live_english(chromium, tmp_path_factory):
+    """A second line, a copy of the shipped one with English on: the shipped
+    prompts/en-CA.yaml, ``line.languages: [fr-CA, en-CA]``."""
+    import shutil
+    from pathlib import Path
+
+    from test_english import set_languages
+
+    from ivr import SETTINGS, create_app, stop_threads
+
+    folder = tmp_path_factory.mktemp("live-en")
+    shipped = Path(__file__).resolve().parent.parent
+    for name in ("menus", "prompts", "schedules"):
+        shutil.copytree(shipped / name, folder / "config" / name)
+    set_languages(folder / "config", "[fr-CA, en-CA]")
+    with pytest.MonkeyPatch.context() as mp:
+        for name in SETTINGS:
+            mp.delenv(name, raising=False)
+        app = create_app({
+            "TESTING": True, "IVR_WORKER": False, "IVR_RELOAD_SECONDS": 0,
+            "DATABASE_URL": f"sqlite:///{folder}/ivr.sqlite3", "SECRET_KEY": "browser-test",
+            "IVR_NOW": "2026-12-01T10:00:00-05:00", "IVR_SECURE_COOKIES": False,
+            "IVR_CONFIG_DIR": str(folder / "config"), "IVR_LOOKUP": False,
+            "TWILIO_AUTH_TOKEN": "browser-test-token",
+        })
+    migrations.upgrade(services(app).store.engine)
+    create_user(app, password=PASSWORD)
+    from ivr.simulator import CallSimulator
+
+    CallSimulator(app).play("9,1,1,2")  # the line's threads start here, not in a test
+    services(app).worker.drain()
+    yield from serve(app)
+    stop_threads(app)
+
+
+@pytest.fixture
+def english_page(browser, live_english):
+    context = browser.new_context(viewport=TABLET, locale="fr-CA", base_url=live_english.url)
+    # What the browser is asked to say, and in which language (headless: no voice to hear).
+    context.add_init_script("""
+        window.__spoken = [];
+        if (window.speechSynthesis) {
+          window.speechSynthesis.speak = function (u) { window.__spoken.push([u.lang, u.text]); };
+        }
+    """)
+    page = context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    page.on("console", lambda msg: errors.append(msg.text) if msg.type == "error" else None)
+    yield page
+    context.close()
+    assert not errors, f"errors in the browser: {errors}"
+
+
+def english_prompt(live, prompt_id: str) -> str:
+    return services(live.app).line.configs["en-CA"].prompts[prompt_id].text
+
+
+def test_an_english_call_in_the_simulator(english_page, live_english):
+    page = english_page
+    log_in(page)
+    page.goto("/admin/simulateur")
+    switch = page.get_by_role("group", name="Langue de l'appelant")
+    expect(switch).to_be_visible()
+    expect(page.get_by_role("radio", name="Français")).to_be_checked()
+    page.get_by_role("radio", name="English").check()
+    speak = page.locator("#sim-speak")
+    if speak.is_visible():
+        speak.check()
+    page.locator("#sim-instant").fill("2026-12-01T10:00")
+    page.locator("#sim-call").click()
+    transcript = page.locator("#sim-transcript")
+    # The English welcome, without key 9 nor the French welcome.
+    expect(transcript).to_contain_text(english_prompt(live_english, "accueil.bienvenue"))
+    expect(transcript).not_to_contain_text("Bonjour")
+    expect(page.locator("#sim-now-text p").first).to_have_attribute("lang", "en-CA")
+    expect(transcript).not_to_contain_text("For service in English, press 9.")
+    for key in "2111":  # the same keys as in French, to the same team (CSI)
+        page.locator(f"#sim-key-{key}").click()
+    expect(page.locator("#sim-dial")).to_be_visible()
+    page.locator("#sim-dial-completed").click()
+    expect(page.locator("#sim-ending")).to_contain_text("5656")
+    expect(page.locator("#sim-summary")).to_contain_text("en anglais")
+    spoken = page.evaluate("window.__spoken")
+    if speak.is_visible():
+        assert spoken and all(lang == "en-CA" for lang, _ in spoken), spoken
+    screenshot(page, "05b-simulateur-anglais")
+
+
+def test_the_tree_in_english(english_page, live_english):
+    page = english_page
+    log_in(page)
+    page.goto("/admin/arborescence")
+    nav = page.get_by_role("navigation", name="Langue des messages")
+    expect(nav.get_by_role("link", name="Français")).to_have_attribute("aria-current", "page")
+    nav.get_by_role("link", name="English").click()
+    expect(page).to_have_url(re.compile(r"langue=en"))
+    expect(page.locator("#txt-accueil .prompt")).to_contain_text(
+        english_prompt(live_english, "accueil.bienvenue"))
+    screenshot(page, "06b-arborescence-anglais")
+
+
+def test_a_french_only_line_hides_both_switches(page):
+    log_in(page)
+    page.goto("/admin/simulateur")
+    expect(page.locator("#sim-language")).to_have_count(0)
+    page.goto("/admin/arborescence")
+    expect(page.locator("#langues")).to_have_count(0)

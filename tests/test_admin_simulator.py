@@ -181,7 +181,8 @@ def test_the_instant_is_prefilled_from_a(console):
 def test_the_assets_are_served(console):
     with console.get("/admin/static/simulateur.js") as response:
         script = response.get_data(as_text=True)
-    assert "X-CSRFToken" in script and "speechSynthesis" in script and "fr-ca" in script
+    assert "X-CSRFToken" in script and "speechSynthesis" in script and "fr-CA" in script \
+        and "en-CA" in script
     assert "http://" not in script and "https://" not in script  # no CDN, no library
     with console.get("/admin/static/simulateur.css") as response:
         assert ".keypad" in response.get_data(as_text=True)
@@ -453,3 +454,88 @@ def test_without_a_session_nothing_is_played(app):
 def test_the_page_is_in_the_navigation(console):
     html = console.get("/admin/simulateur").get_data(as_text=True)
     assert re.search(r'<a href="/admin/simulateur" aria-current="page">Simulateur</a>', html)
+
+
+# ---------------------------------------------------------------------- English (issue 18)
+
+
+@pytest.fixture
+def english_sim(make_app, config_copy):
+    """The simulator on a copy of the line with English on (tests/test_english.py)."""
+    from console import logged_in
+    from test_english import enable_english
+
+    app = make_app(IVR_CONFIG_DIR=str(enable_english(config_copy)))
+    return app, Console(logged_in(app))
+
+
+def test_a_french_only_line_has_no_language_switch(sim):
+    page = Page(sim.client.get("/admin/simulateur").get_data(as_text=True))
+    assert "sim-language" not in page.by_id and "sim-lang-en" not in page.by_id
+    response = sim.post({"instant": TUESDAY, "caller": CALLER, "action": "start",
+                         "language": "en"})
+    assert response.status_code == 400
+    assert "anglais n'est pas activé" in response.get_json()["error"]
+
+
+def test_the_switch_offers_french_and_english_french_checked(english_sim):
+    _, sim = english_sim
+    page = Page(sim.client.get("/admin/simulateur").get_data(as_text=True))
+    french, english = page.by_id["sim-lang-fr"], page.by_id["sim-lang-en"]
+    assert (french["type"], french["name"], french["value"]) == ("radio", "langue", "fr")
+    assert english["value"] == "en" and "checked" in french and "checked" not in english
+    page = Page(sim.client.get("/admin/simulateur?langue=en").get_data(as_text=True))
+    assert "checked" in page.by_id["sim-lang-en"]
+
+
+def test_an_english_call_starts_in_english_without_key_9(english_sim):
+    from test_english import MARK, OFFER
+
+    app, sim = english_sim
+    # A French call first: the line's answers are reused, never across languages.
+    assert OFFER in Step(sim, TUESDAY, CALLER).do("start").heard
+    call = Step(sim, TUESDAY, CALLER).do("start", language="en")
+    assert call.data["language"] == "en"
+    assert call.heard and all(text.startswith(MARK) for text in call.heard), call.heard
+    assert OFFER not in call.heard
+    assert {e["lang"] for e in call.transcript if e["kind"] == "prompt"} == {"en-CA"}
+    assert "l=en" in call.data["state"]["url"]
+    # The same keys as in French, to the same team (CSI), the prompts still in English.
+    call.keys("2,1,1,1")
+    assert call.awaiting["kind"] == "dial" and call.awaiting["text"].startswith(CSI)
+    assert all(text.startswith(MARK) for text in call.heard)
+    call.do("dial", status="completed")
+    assert call.data["ended"] and call.data["ending"].startswith(CSI)
+    french = CallSimulator(app, instant=_instant(TUESDAY)).play("9,2,1,1,1")
+    assert french.kind == "dial"
+    assert rows(app) == {"voicemails": 0, "calls": 0, "call_events": 0, "outbox": 0}
+
+
+def test_a_french_call_offers_english_in_the_english_voice_and_9_switches(english_sim):
+    from test_english import MARK, OFFER
+
+    _, sim = english_sim
+    call = Step(sim, TUESDAY, CALLER).do("start")
+    assert call.data["language"] == "fr"
+    prompts = [e for e in call.transcript if e["kind"] == "prompt"]
+    assert prompts[-1] == {"kind": "prompt", "text": OFFER, "audio": None, "lang": "en-CA"}
+    assert {e["lang"] for e in prompts[:-1]} == {"fr-CA"}
+    before = len(call.transcript)
+    call.keys("9")
+    assert call.data["language"] == "en"
+    said = [e for e in call.transcript[before:] if e["kind"] == "prompt"]
+    assert said and all(e["text"].startswith(MARK) and e["lang"] == "en-CA" for e in said)
+
+
+def test_an_unknown_language_is_refused(english_sim):
+    _, sim = english_sim
+    response = sim.post({"instant": TUESDAY, "caller": CALLER, "action": "start",
+                         "language": "de"})
+    assert response.status_code == 400
+    assert response.get_json()["error"].startswith("Langue inconnue")
+
+
+def _instant(value: str):
+    from ivr.admin.simulator import parse_instant
+
+    return parse_instant(value)

@@ -320,18 +320,19 @@ def test_csv_one_row_per_call_in_local_time(app, console):
         'attachment; filename="appels-2026-11-30-au-2026-12-01.csv"')
     rows = read_csv(response)
     assert rows[0] == ["Date", "Heure", "Jour", "Branche", "Résultat", "Dernière étape",
-                       "Destination", "Durée (secondes)"]
+                       "Destination", "Durée (secondes)", "Langue"]
     assert len(rows) == 1 + 7
     assert rows[1] == ["2026-11-30", "08:00:00", "lundi",
                        "Urgence informatique (CSI, poste 5656, ou CDA)", "Sans réponse",
                        "Urgence informatique (CSI, poste 5656, ou CDA)",
-                       "Centre de services informatiques (CSI) de la DRT", "60"]
+                       "Centre de services informatiques (CSI) de la DRT", "60", "Français"]
     assert rows[4] == ["2026-11-30", "23:59:00", "lundi", "Patient ou proche aidant",
-                       "Raccroché", "Patient — problème avec une application", "", "60"]
+                       "Raccroché", "Patient — problème avec une application", "", "60",
+                       "Français"]
     assert rows[5] == ["2026-12-01", "09:05:00", "mardi",
                        "Intervenant, médecin ou agente administrative", "Répondu",
                        "Urgence informatique (CSI, poste 5656, ou CDA)",
-                       "Centre de services informatiques (CSI) de la DRT", "125"]
+                       "Centre de services informatiques (CSI) de la DRT", "125", "Français"]
     assert rows[7][4:7] == ["Message laissé", "Boîte vocale de l'équipe télésanté",
                             "Boîte vocale : Équipe télésanté"]
     # The default period matches the page's.

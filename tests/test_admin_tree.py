@@ -293,3 +293,46 @@ def test_each_destination_shows_the_seconds_a_caller_listens_before_it(console) 
     # urgence_ti is drawn once; the other paths to it are references, with their seconds.
     assert re.search(r"→ Urgence informatique[^<]* · \d+ s / 40 s<", svg)  # 2,1,1,1
     assert "TROP LONG" not in svg
+
+
+# --------------------------------------------------------------------------- English (issue 18)
+
+
+def test_a_french_only_line_has_no_language_selector(console) -> None:
+    html = console.get("/admin/arborescence").get_data(as_text=True)
+    assert 'id="langues"' not in html and "prompts/fr-CA.yaml" in html
+    # Asking for English there shows French.
+    assert console.get("/admin/arborescence?langue=en").get_data(as_text=True).count(
+        'id="langues"') == 0
+
+
+def test_the_selector_shows_the_english_texts_on_the_same_tree(make_app,
+                                                               config_copy: Path) -> None:
+    from test_english import MARK, enable_english
+
+    app = make_app(IVR_CONFIG_DIR=str(enable_english(config_copy)))
+    client = logged_in(app)
+    french = client.get("/admin/arborescence").get_data(as_text=True)
+    assert re.search(r'<a id="langue-fr" lang="fr" href="/admin/arborescence" '
+                     r'aria-current="page">Français</a>', french)
+    assert 'id="langue-en" lang="en" href="/admin/arborescence?langue=en">English</a>' in french
+    assert "Touche 9 à l'accueil (en français) : service en anglais" in french
+    assert MARK not in french
+
+    english = client.get("/admin/arborescence?langue=en").get_data(as_text=True)
+    assert 'href="/admin/arborescence?langue=en" aria-current="page">English</a>' in english
+    assert "prompts/en-CA.yaml" in english and 'id="langue-note"' in english
+    welcome = " ".join(SHIPPED.prompts["accueil.bienvenue"].text.split())
+    assert f'lang="en">« {MARK}' in english
+    assert f"« {welcome}" in french.replace("&#39;", "'") and \
+        f"« {welcome}" not in english.replace("&#39;", "'")
+    # The same tree: every node drawn once, with the same titles.
+    svg = ET.fromstring(client.get("/admin/arborescence.svg?langue=en").get_data())
+    assert sorted(g.get("data-node") for g in groups(svg, "node")) == sorted(SHIPPED.nodes)
+    drawn = " ".join(t for g in groups(svg, "node") for t in texts_of(g))
+    assert MARK in drawn and "Écoute" not in drawn  # listening times: the French call's
+    response = client.get("/admin/arborescence.svg?langue=en")
+    assert response.headers["Content-Disposition"].endswith('-en.svg"')
+    assert 'href="/admin/arborescence.svg?langue=en"' in english
+    french_svg = ET.fromstring(client.get("/admin/arborescence.svg").get_data())
+    assert MARK not in " ".join(t for g in groups(french_svg, "node") for t in texts_of(g))

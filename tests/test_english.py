@@ -133,6 +133,22 @@ def test_failure_apology_in_english(build):
     assert says(root, "en-US") and not says(root, "fr-CA")
 
 
+def test_the_welcome_answer_is_not_shared_between_languages(build):
+    """/voice answered in French first, then /voice?l=en: each its own answer."""
+    client = build().test_client()
+    french = assert_valid(signed_post(client, "/voice", twilio_form()))
+    english = assert_valid(signed_post(client, "/voice?l=en", twilio_form()))
+    assert says(french, "fr-CA") and not says(english, "fr-CA")
+
+
+def test_a_failed_english_recording_is_thanked_in_english(build):
+    client = build().test_client()
+    form = twilio_form(ErrorCode="11200",
+                       ErrorUrl="http://localhost/voice/record/vm_telesante?p=accueil&l=en")
+    root = assert_valid(signed_post(client, "/voice/fallback", form))
+    assert says(root, "en-US") and not says(root, "fr-CA")
+
+
 def test_every_english_webhook_is_valid_twiml(build):
     app = build()
     config = services(app).line.configs["en-CA"]

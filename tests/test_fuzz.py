@@ -5,10 +5,13 @@ Each example plays one whole call in-process, the way Twilio drives it: signed P
 is random: the caller's key stream (keys, silences, garbage ``Digits``), the instant (2024-2035,
 America/Toronto), every ``<Dial>`` result, the ``<Record>`` result and its callback, the caller's
 number, and where the call starts (``/voice``, any ``/voice/node/<id>``, or Twilio's fallback
-URL ``/voice/fallback`` after an error). Every call must:
+URL ``/voice/fallback`` after an error), and in which language: the line runs with English on
+(``line.languages: [fr-CA, en-CA]`` in a copy of the shipped config), calls start in French or
+in English (``l=en`` in the URL), and key 9 at the French welcome switches. Every call must:
 
 * get 200 + valid TwiML (tests/twiml_rules.py) on every request, 204 or valid TwiML on the
-  callbacks, French (fr-CA) speech only;
+  callbacks; each answer in one language (fr-CA, or the English voice's en-US), the French
+  welcome's English offer aside, and in English whenever its URL carries ``l=en``;
 * end by a transfer a person answers, a voicemail ``<Record>``, or a goodbye and ``<Hangup>``,
   never silently unless a person answered;
 * end within the bound ``Bounds.total`` computed from the config below (and within
@@ -41,8 +44,8 @@ from hypothesis import strategies as st
 from twiml_rules import make_line_app, problems
 
 from ivr import REPO_ROOT
-from ivr.config import Config
-from ivr.loading import load
+from ivr.config import ENGLISH_OFFER, Config
+from ivr.loading import load, load_all
 from ivr.schedule import TZ
 from ivr.services import services
 from ivr.simulator import DIAL_OUTCOMES, CallSimulator
@@ -79,6 +82,8 @@ CONFIG = load(REPO_ROOT)  # the shipped config, which the app below serves too
 NODE_IDS = tuple(sorted(CONFIG.nodes))
 ROOT = CONFIG.line.root
 DTMF = frozenset("0123456789*#")
+FRENCH, ENGLISH = "fr-CA", "en-US"  # a <Say>'s language: the French voice's, the English one's
+LANGUAGE_CODES = ("", "en")  # a call's URL: French (no ``l``), English (``l=en``)
 SIDS = itertools.count(1)  # one CallSid per call, as Twilio does
 
 
@@ -205,9 +210,28 @@ class WatchedClient(FlaskClient):
         return self.response
 
 
+def english_line(folder):
+    """A copy of the shipped line in ``folder`` with English on (the shipped en-CA prompts)."""
+    import shutil
+
+    for name in ("menus", "prompts", "schedules"):
+        shutil.copytree(REPO_ROOT / name, folder / name)
+    ligne = folder / "menus" / "ligne.yaml"
+    text = ligne.read_text("utf-8")
+    assert "  languages: [fr-CA]" in text
+    ligne.write_text(text.replace("  languages: [fr-CA]", "  languages: [fr-CA, en-CA]", 1),
+                     "utf-8")
+    return folder
+
+
+# The offer the French welcome ends with, in the English voice (set by ``line_app``).
+_OFFER: list[str] = []
+
+
 @pytest.fixture(scope="module")
-def line_app():
-    """ONE app for the whole module, built like production (see make_line_app).
+def line_app(tmp_path_factory):
+    """ONE app for the whole module, built like production (see make_line_app), serving the
+    shipped tree in French and in English (a copy of the config with ``en-CA`` on).
 
     Building an app per example would load the config each time (~1 s). The instant a call is
     decided with is the frozen clock IVR_NOW, which ivr/clock.py keeps, parsed, in
@@ -215,7 +239,12 @@ def line_app():
     app with ``make_app(IVR_NOW=...)``. Nothing else about the app changes between examples.
     SMS is configured (nothing is sent: the worker is off) so the text offers are played too.
     """
+    folder = english_line(tmp_path_factory.mktemp("line"))
+    configs = load_all(folder)
+    assert list(configs) == ["fr-CA", "en-CA"] and configs["en-CA"].nodes is not None
+    _OFFER[:] = [" ".join(configs["en-CA"].prompts[ENGLISH_OFFER].text.split())]
     app = make_line_app(
+        IVR_CONFIG_DIR=str(folder),
         TWILIO_AUTH_TOKEN=TOKEN,
         IVR_NOW="2026-12-01T10:00:00-05:00",
         IVR_RELOAD_SECONDS=0,  # no config watcher: the shipped config, the whole time
@@ -479,12 +508,19 @@ def check(call: Call, entries: int) -> None:
         require(ex.mimetype == "text/xml", f"{where}: content type {ex.mimetype}")
         require(not ex.problems, f"{where}: invalid TwiML")
         assert ex.root is not None
+        said: dict[str, list[str]] = {FRENCH: [], ENGLISH: []}
         for element in ex.root.iter():
             if element.tag in ("Say", "Gather") and "language" in element.attrib:
-                require(element.get("language") == "fr-CA",
+                require(element.get("language") in said,
                         f"{where}: <{element.tag} language={element.get('language')}>")
             if element.tag == "Say":
-                require(element.get("language") == "fr-CA", f"{where}: <Say> not in fr-CA")
+                require(element.get("language") in said, f"{where}: <Say> not in fr-CA/en-US")
+                said[element.get("language", "")].append(speech(element))
+        if language_of(ex.url) == "en":
+            require(not said[FRENCH], f"{where}: French speech in a call in English")
+        if said[FRENCH]:
+            require(all(text == _OFFER[0] for text in said[ENGLISH]),
+                    f"{where}: English speech in French (other than the offer of key 9)")
     limits = bounds()
     for ex in call.callbacks:
         require(not ex.problems, f"callback POST {ex.url}: {ex.problems}")
@@ -500,8 +536,17 @@ def check(call: Call, entries: int) -> None:
             f"{after} requests after the caller's last key > bound {limits.silent}")
 
 
+def language_of(url: str) -> str:
+    """The language code a webhook URL carries (``l=en``), "" for French."""
+    from urllib.parse import parse_qs
+
+    return parse_qs(urlsplit(url).query).get("l", [""])[0]
+
+
 def tally(call: Call) -> None:
     """What the calls did, for ``pytest --hypothesis-show-statistics``."""
+    event("language: " + ("English" if any(language_of(ex.url) == "en"
+                                            for ex in call.exchanges) else "French only"))
     event("end: " + ("person" if call.answered else "voicemail" if call.recorded else "goodbye"))
     event(f"requests: {min(len(call.exchanges), 10)}{'+' if len(call.exchanges) >= 10 else ''}")
     if call.dialled:
@@ -522,10 +567,12 @@ PRESS = {
     "any key": st.sampled_from(sorted(DTMF)),
     "silence": st.none(),
     "garbage": GARBAGE,
+    "english": st.just("9"),  # key 9 at the French welcome: the call goes on in English
 }
 # Mostly keys, so calls get somewhere; a silence or garbage about one entry in five. Any length
 # up to 30 equally likely (st.lists alone favours short lists, which stop at the first menus).
-ONE_PRESS = st.sampled_from(["menu choice"] * 5 + ["any key"] * 3 + ["silence", "garbage"]) \
+ONE_PRESS = st.sampled_from(["menu choice"] * 5 + ["any key"] * 3 +
+                            ["silence", "garbage", "english"]) \
     .flatmap(PRESS.__getitem__)
 PRESSES = st.integers(0, 30).flatmap(lambda n: st.lists(ONE_PRESS, min_size=n, max_size=n))
 
@@ -559,11 +606,14 @@ SILENCE = st.sampled_from(["absent", "empty", "redirect"])
 
 
 def webhook_url(kind: str, node_id: str, path: list[str], extra: int,
-                tries: str | None = None) -> str:
-    """One of the line's webhook URLs, with the call state (menus behind, tries) it carries."""
+                tries: str | None = None, language: str = "") -> str:
+    """One of the line's webhook URLs, with the call state (menus behind, tries, language) it
+    carries."""
     query = {"p": ".".join(path)} if path else {}
     if tries is not None:
         query["n"] = tries
+    if language:
+        query["l"] = language
     query_string = f"?{urlencode(query)}" if query else ""
     return {
         "voice": "/voice",
@@ -571,7 +621,7 @@ def webhook_url(kind: str, node_id: str, path: list[str], extra: int,
         "input": f"/voice/input/{node_id}{query_string}",
         "dial": f"/voice/dial/{node_id}/{extra}{query_string}",
         "record": f"/voice/record/{node_id}{query_string}",
-        "recording": f"/voice/recording/{node_id}",
+        "recording": f"/voice/recording/{node_id}{query_string}",
         "shortcut": "/voice/shortcut",
         "status": "/voice/status",
         "fallback": "/voice/fallback",
@@ -582,24 +632,27 @@ ANY_NODE = st.sampled_from([*NODE_IDS, "inconnu"])  # also a node a config reloa
 PATHS = st.lists(st.sampled_from(NODE_IDS), max_size=4)
 TRIES = st.none() | st.integers(0, CONFIG.line.max_tries).map(str) | \
     st.sampled_from(["-1", "99", "x", ""])  # and URLs someone tampered with
+# French or English, and now and then a code the line does not serve (heard in French)
+URL_LANGUAGES = st.sampled_from([*LANGUAGE_CODES * 4, "fr", "zz", "EN", "en" * 40])
 STARTS = st.one_of(
     st.just("/voice"),
-    st.builds(webhook_url, st.just("node"), ANY_NODE, PATHS, st.just(0), TRIES),
+    st.builds(webhook_url, st.just("node"), ANY_NODE, PATHS, st.just(0), TRIES,
+              URL_LANGUAGES),
     # a transfer: random keys seldom get that far, and dial results are worth shaking
     st.builds(webhook_url, st.just("node"),
               st.sampled_from([n for n in NODE_IDS if CONFIG.nodes[n].type == "route"]),
-              PATHS, st.just(0), TRIES),
+              PATHS, st.just(0), TRIES, URL_LANGUAGES),
     # a request of a call already under way (say, across a config change), with no key and
     # no result: a silence, a transfer that ended without a status, a recording without one
     st.builds(webhook_url, st.sampled_from(["input", "dial", "shortcut", "record"]), ANY_NODE,
-              PATHS, st.integers(0, 3), TRIES),
+              PATHS, st.integers(0, 3), TRIES, URL_LANGUAGES),
 )
 ERROR_URLS = st.one_of(
     st.builds(lambda path: "http://localhost" + path, st.builds(
         webhook_url,
         st.sampled_from(["voice", "node", "input", "dial", "record", "recording", "shortcut",
                          "status", "fallback"]),
-        ANY_NODE, PATHS, st.integers(0, 3), TRIES,
+        ANY_NODE, PATHS, st.integers(0, 3), TRIES, URL_LANGUAGES,
     )),
     st.sampled_from(["", "pas une URL", "https://autre.example.org/voice/input/personnel",
                      "http://localhost/voice/input/", "http://localhost/"]),

@@ -6,6 +6,11 @@ strictly (it came from the browser), then plays the move with ``ivr.simulator.Ca
 same engine as ``ivr call``: signed requests to the app's own webhooks, in-process. Requests
 carry the chosen instant and the "simulated" flag, so the call leaves no journal, no voicemail
 and sends no text. The browser holds no secret; the server keeps nothing between moves.
+
+When the line serves English too (``line.languages``), the page has a language switch: an
+English call starts at the welcome in English (``/voice/node/accueil?l=en``), as after key 9,
+and every URL the line gives it carries ``l=en``; the prompts are shown, and spoken by the
+browser's ``en-CA`` voice, in English.
 """
 
 from __future__ import annotations
@@ -16,14 +21,14 @@ import re
 from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import Any
-from urllib.parse import unquote, urlsplit
+from urllib.parse import parse_qs, quote, unquote, urlsplit
 
 from flask import Response, current_app, jsonify, render_template, request, url_for
 
 from ivr import clock
 from ivr.admin import bp
-from ivr.config import Config
-from ivr.lines import current_config
+from ivr.config import ENGLISH_OFFER, FIRST_LANGUAGE, Config, language_code
+from ivr.lines import current_config, line_of
 from ivr.notify import HIDDEN_CALLERS
 from ivr.schedule import DAY_NAMES, MONTH_NAMES, TZ
 from ivr.simulator import (
@@ -41,6 +46,8 @@ log = logging.getLogger(__name__)
 
 DEFAULT_CALLER = "+15145550123"
 ACTIONS = ("start", "keys", "silence", "dial", "record", "hangup")
+# The switch's labels, by language (each in its own language).
+LANGUAGE_LABELS = {"fr-CA": "Français", "en-CA": "English"}
 DIAL_LABELS = {"completed": "Répond", "no-answer": "Pas de réponse", "busy": "Occupé",
                "failed": "Échec", "canceled": "Annulé"}
 
@@ -85,6 +92,10 @@ def simulator() -> str:
     caller = request.args.get("caller", DEFAULT_CALLER).strip()[:32]
     if not _valid_caller(caller):
         caller = DEFAULT_CALLER
+    languages = served_languages()
+    language = request.args.get("langue", "")
+    if language not in dict(languages) or len(languages) < 2:
+        language = language_code(FIRST_LANGUAGE) or "fr"
     return render_template(
         "admin/simulator.html",
         instant_value=instant.astimezone(TZ).strftime("%Y-%m-%dT%H:%M"),
@@ -92,6 +103,8 @@ def simulator() -> str:
         caller=caller,
         default_caller=DEFAULT_CALLER,
         version=current_config().version,
+        languages=languages,
+        language=language,
         error=error,
         prefilled=prefilled,
         step_url=url_for("admin.simulator_step"),
@@ -109,7 +122,7 @@ def simulator_step() -> tuple[Response, int] | Response:
         if not isinstance(data, dict):
             raise BadStep("Requête invalide : un objet JSON est attendu.")
         unknown = set(data) - {"instant", "caller", "state", "action", "keys", "status",
-                               "message", "moves"}
+                               "message", "moves", "language"}
         if unknown:
             raise BadStep("Requête invalide : champ inconnu « "
                           f"{_short(sorted(unknown)[0])} ».")
@@ -123,11 +136,13 @@ def simulator_step() -> tuple[Response, int] | Response:
         if action not in ACTIONS:
             raise BadStep("Geste inconnu : « " + _short(action) + " ».")
         moves = _moves(data.get("moves"))
+        # The language is chosen at the start; then the line's URLs carry it (``l=en``).
+        code = _language(data.get("language")) if action == "start" else ""
         app = current_app._get_current_object()  # type: ignore[attr-defined]
         simulator = CallSimulator(app, caller=caller, instant=instant, simulated=True)
         if action == "start":
             session = CallSession(simulator)
-            play: Callable[[], Any] = session.start
+            play: Callable[[], Any] = _starter(session, code)
         else:
             state = check_state(data.get("state"))
             session = CallSession.restore(simulator, state)
@@ -140,7 +155,59 @@ def simulator_step() -> tuple[Response, int] | Response:
         contextvars.Context().run(play)
     except SessionError as exc:
         return _error(_french(exc))
-    return jsonify(describe(session, current_config(), instant, caller, moves))
+    line = line_of(current_app)
+    code = _spoken(session, code)
+    answer = describe(session, line.config_for(code), instant, caller, moves, line.configs)
+    answer["language"] = code or "fr"
+    return jsonify(answer)
+
+
+def served_languages() -> list[tuple[str, str]]:
+    """(URL code, label) of each language the served config speaks, French first."""
+    return [(language_code(lang) or "fr", LANGUAGE_LABELS.get(lang, lang))
+            for lang in line_of(current_app).configs]
+
+
+def _language(value: Any) -> str:
+    """The call's URL code ("" for French, "en"), refused if the line does not speak it."""
+    if value is None or value == "fr":
+        return ""
+    codes = {code for code, _ in served_languages()}
+    if not isinstance(value, str) or value not in codes:
+        if value == "en":
+            raise BadStep("L'anglais n'est pas activé sur la ligne (line.languages dans "
+                          "menus/ligne.yaml) : rechargez la page.")
+        raise BadStep("Langue inconnue : « " + _short(value) + " ».")
+    return value
+
+
+def _spoken(session: CallSession, code: str) -> str:
+    """The language the call speaks now, as the line's URLs carry it: the next request's
+    (what the call awaits), else the last one's; key 9 at the welcome switches to English."""
+    urls = [session.awaiting.url] if session.awaiting is not None else []
+    urls += [exchange.url for exchange in reversed(session.exchanges)]
+    for url in urls:
+        if url:
+            return parse_qs(urlsplit(url).query).get("l", [""])[0][:8]
+    return code
+
+
+def _starter(session: CallSession, code: str) -> Callable[[], Any]:
+    """The call's first request: ``/voice``, or, for a caller who chose English, the welcome
+    menu's node in English (``/voice/node/accueil?l=en``: the welcome as key 9 plays it).
+
+    Not ``/voice?l=en``: the line reuses its answer to ``/voice`` whatever the query string
+    (Twilio never adds one), so it could answer in French."""
+    if not code:
+        return session.start
+    root = quote(current_config().line.root, safe="")
+
+    def start() -> None:
+        if session.exchanges or session.awaiting is not None or session.ended:
+            raise SessionError("the call has already started", "unexpected")
+        session._go(f"/voice/node/{root}?l={code}", {})
+
+    return start
 
 
 def _move(session: CallSession, action: str, data: Mapping[str, Any]) -> Callable[[], Any]:
@@ -304,9 +371,14 @@ def _short(value: Any) -> str:
 
 
 def describe(session: CallSession, config: Config, instant: datetime, caller: str,
-             moves: list[str]) -> dict[str, Any]:
-    """What the browser shows: what was said, what the call awaits, where it ended."""
+             moves: list[str], configs: Mapping[str, Config] | None = None) -> dict[str, Any]:
+    """What the browser shows: what was said (each text with its language, for the browser's
+    voice), what the call awaits, where it ended. ``config`` is the call's language's."""
     audio_texts = {p.audio: p.text for p in config.prompts.values() if p.audio}
+    # In French, the welcome's offer of English (key 9) is said by the English voice.
+    others = {lang: c for lang, c in (configs or {}).items() if lang != config.language}
+    foreign = {" ".join(c.prompts[ENGLISH_OFFER].text.split()): lang
+               for lang, c in others.items() if ENGLISH_OFFER in c.prompts}
     said: list[dict[str, Any]] = []
     entries: list[dict[str, Any]] = []
     answers = {answer.exchange: answer for answer in session.answers}
@@ -315,9 +387,10 @@ def describe(session: CallSession, config: Config, instant: datetime, caller: st
             if item.audio is not None:
                 name = unquote(urlsplit(item.audio).path.rsplit("/", 1)[-1])
                 entry = {"kind": "prompt", "text": audio_texts.get(name, "(enregistrement)"),
-                         "audio": item.audio}
+                         "audio": item.audio, "lang": config.language}
             else:
-                entry = {"kind": "prompt", "text": item.text, "audio": None}
+                entry = {"kind": "prompt", "text": item.text, "audio": None,
+                         "lang": foreign.get(item.text, config.language)}
             said.append(entry)
             entries.append(entry)
         if index in answers:

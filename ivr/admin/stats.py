@@ -33,6 +33,7 @@ from ivr.stats import (
     destination_label,
     french_date,
     hour_range,
+    language_label,
     node_title,
     outcome_label,
     parse_period,
@@ -42,7 +43,7 @@ from ivr.stats import (
 from ivr.store import Store
 
 CSV_HEADERS = ("Date", "Heure", "Jour", "Branche", "Résultat", "Dernière étape", "Destination",
-               "Durée (secondes)")
+               "Durée (secondes)", "Langue")
 # Excel set to French (Québec) splits a CSV on ";" (the comma is the decimal separator);
 # the BOM makes it read UTF-8, so accents come out right.
 CSV_DELIMITER = ";"
@@ -155,6 +156,8 @@ def stats() -> str:
         branches=[(b, node_title(config, b), by_branch[b], series[b],
                    percent(by_branch[b], total)) for b in branches],
         outcomes=[(key, label, n, percent(n, total)) for key, label, n in outcomes],
+        languages=[(lang, language_label(lang), summary.by_language[lang],
+                    percent(summary.by_language[lang], total)) for lang in summary.languages],
         hangups=hangups, hangup_total=sum(n for _, n in hangups),
         failure_rows=failure_rows, failure_kinds=list(FAILURE_LABELS.items()),
         hours=summary.hours, day_names=[d.capitalize() for d in DAY_NAMES],
@@ -189,7 +192,7 @@ def stats_csv() -> Response:
             local.date().isoformat(), local.strftime("%H:%M:%S"), DAY_NAMES[local.weekday()],
             node_title(config, row.branch), outcome_label(row.outcome),
             node_title(config, row.last_node, ""), destination_label(config, row.destination),
-            "" if row.duration is None else row.duration)])
+            "" if row.duration is None else row.duration, language_label(row.language))])
     name = f"appels-{period.first.isoformat()}-au-{period.last.isoformat()}.csv"
     return Response(out.getvalue().encode("utf-8"), content_type="text/csv; charset=utf-8",
                     headers={"Content-Disposition": f'attachment; filename="{name}"'})

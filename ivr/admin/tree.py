@@ -6,6 +6,10 @@ destination such as ``urgence_ti``) is drawn once, where it is reached first (br
 the shallowest), and every other reference is a small "→ destination" leaf linking to it.
 Every text goes through ElementTree, which escapes it. The same tree is given as nested lists
 and as the full texts, for keyboards and screen readers.
+
+When the line serves English too (``line.languages``), ``?langue=en`` shows the same tree with
+the texts of ``prompts/en-CA.yaml`` (the tree, its titles and its rules are the same in every
+language: only the prompts are translated).
 """
 
 from __future__ import annotations
@@ -17,15 +21,15 @@ from collections import deque
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
-from flask import Response, current_app, render_template
+from flask import Response, current_app, render_template, request
 from markupsafe import Markup
 
 from ivr import clock
 from ivr.admin import bp
-from ivr.config import Config, Node
+from ivr.config import ENGLISH_KEY, FIRST_LANGUAGE, Config, Node
 from ivr.effort import REFERENCE_INSTANT, PathEffort, efforts
 from ivr.flow import Turn
-from ivr.lines import current_config
+from ivr.lines import line_of
 from ivr.voice import URLS
 
 # Layout, in SVG user units (px at 100 %).
@@ -377,6 +381,9 @@ def line_rules(config: Config) -> list[str]:
                  "* suivi de deux chiffres est un raccourci du personnel.")
     rules += [f"Touche {digit} réservée à l'accueil : {meaning}."
               for digit, meaning in sorted(line.reserved.items())]
+    if len(line.languages) > 1:
+        rules.append(f"Touche {ENGLISH_KEY} à l'accueil (en français) : service en anglais, "
+                     "la même arborescence avec les messages de prompts/en-CA.yaml.")
     return rules
 
 
@@ -463,7 +470,9 @@ def render_svg(config: Config, turn: Turn, *, links: bool = True,
     svg = ET.Element("svg", {"xmlns": "http://www.w3.org/2000/svg", "class": "tree",
                              "role": "group", "aria-labelledby": "arbre-titre arbre-desc",
                              "font-family": "DejaVu Sans, Verdana, sans-serif"})
-    _el(svg, "title", f"Arborescence de la ligne (version {config.version})", id="arbre-titre")
+    in_language = "" if config.language == FIRST_LANGUAGE else f", messages en {config.language}"
+    _el(svg, "title", f"Arborescence de la ligne (version {config.version}{in_language})",
+        id="arbre-titre")
     _el(svg, "desc", f"{len(config.nodes)} nœuds, de gauche à droite à partir de "
                      f"« {node_title(config, config.line.root)} ». La même arborescence est "
                      "donnée en liste sous le schéma.", id="arbre-desc")
@@ -572,10 +581,29 @@ def line_efforts(config: Config) -> list[PathEffort]:
     return found
 
 
+def chosen_language() -> tuple[Config, list[tuple[str, str]], str]:
+    """The config in the language ``?langue=`` asks for (French unless the line serves it),
+    the languages to choose from (none when the line speaks French only), the chosen code."""
+    from ivr.admin.simulator import served_languages
+
+    line = line_of(current_app)
+    languages = served_languages()
+    code = request.args.get("langue", "fr")
+    if len(languages) < 2 or code not in dict(languages):
+        return line.config, [], "fr"
+    return line.config_for("" if code == "fr" else code), languages, code
+
+
+def _efforts(config: Config) -> list[PathEffort] | None:
+    """The listening times (``ivr effort``) are a French call's: not shown on the English
+    texts."""
+    return line_efforts(config) if config.language == FIRST_LANGUAGE else None
+
+
 @bp.get("/arborescence")
 def tree() -> str:
     """The diagram, its nested-list twin and every node's full text."""
-    config = current_config()
+    config, languages, code = chosen_language()
     turn = _turn(config)
     trees = build_tree(config)
     order = [i.node_id for t in trees for i in t.walk()
@@ -584,7 +612,10 @@ def tree() -> str:
         "admin/tree.html",
         config=config,
         # built by ElementTree: every text escaped
-        svg=Markup(render_svg(config, turn, efforts=line_efforts(config))),
+        svg=Markup(render_svg(config, turn, efforts=_efforts(config))),
+        languages=languages,
+        language=code,
+        prompts_file=f"prompts/{config.language}.yaml",
         trees=trees,
         texts=node_texts(config, turn, order),
         rules=line_rules(config),
@@ -597,10 +628,11 @@ def tree() -> str:
 @bp.get("/arborescence.svg")
 def tree_svg() -> Response:
     """The same diagram as a file, to print or to attach to a change request."""
-    config = current_config()
+    config, _, code = chosen_language()
     body = ('<?xml version="1.0" encoding="UTF-8"?>\n'
-            + render_svg(config, _turn(config), links=False, efforts=line_efforts(config)))
+            + render_svg(config, _turn(config), links=False, efforts=_efforts(config)))
     response = Response(body, mimetype="image/svg+xml")
+    suffix = "" if code == "fr" else f"-{code}"
     response.headers["Content-Disposition"] = (
-        f'attachment; filename="arborescence-{config.version}.svg"')
+        f'attachment; filename="arborescence-{config.version}{suffix}.svg"')
     return response

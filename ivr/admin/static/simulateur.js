@@ -43,9 +43,10 @@
   var speechNote = $("sim-speech-note");
   var nowBox = $("sim-now");
   var nowText = $("sim-now-text");
+  var languageBox = $("sim-language"); // absent when the line speaks French only
 
   var KEYS = "0123456789*#";
-  var call = null; // {instant, caller, state, awaiting, moves, ended}
+  var call = null; // {instant, caller, language, state, awaiting, moves, ended}
   var busy = false;
   var typed = []; // keys pressed ahead, while a move is on its way
   var generation = 0; // a new call drops the answers still coming for the old one
@@ -54,26 +55,33 @@
 
   var synth = window.speechSynthesis;
   var canSpeak = !!(synth && typeof window.SpeechSynthesisUtterance === "function");
-  var voice = null;
+  var voices = {}; // "fr-CA" / "en-CA" -> the browser's voice for it (null: its default)
 
   function langOf(v) {
     return (v.lang || "").toLowerCase().replace("_", "-");
   }
 
-  function pickVoice() {
-    var voices = synth.getVoices() || [];
+  // The Canadian voice of the language, else any voice of it.
+  function voiceFor(all, lang) {
+    var wanted = lang.toLowerCase();
+    var base = wanted.split("-")[0];
     var i;
-    voice = null;
-    for (i = 0; i < voices.length && !voice; i += 1) {
-      if (langOf(voices[i]).indexOf("fr-ca") === 0) {
-        voice = voices[i];
+    for (i = 0; i < all.length; i += 1) {
+      if (langOf(all[i]).indexOf(wanted) === 0) {
+        return all[i];
       }
     }
-    for (i = 0; i < voices.length && !voice; i += 1) {
-      if (langOf(voices[i]).indexOf("fr") === 0) {
-        voice = voices[i];
+    for (i = 0; i < all.length; i += 1) {
+      if (langOf(all[i]).indexOf(base) === 0) {
+        return all[i];
       }
     }
+    return null;
+  }
+
+  function pickVoice() {
+    var all = synth.getVoices() || [];
+    voices = {"fr-CA": voiceFor(all, "fr-CA"), "en-CA": voiceFor(all, "en-CA")};
   }
 
   if (canSpeak) {
@@ -103,12 +111,14 @@
     if (!canSpeak || !speakBox.checked) {
       return;
     }
-    texts.forEach(function (text) {
-      if (!text) {
+    texts.forEach(function (said) {
+      if (!said.text) {
         return;
       }
-      var utterance = new window.SpeechSynthesisUtterance(text);
-      utterance.lang = voice ? voice.lang : "fr-CA";
+      var lang = said.lang === "en-CA" ? "en-CA" : "fr-CA";
+      var voice = voices[lang] || null;
+      var utterance = new window.SpeechSynthesisUtterance(said.text);
+      utterance.lang = voice ? voice.lang : lang;
       if (voice) {
         utterance.voice = voice;
       }
@@ -147,6 +157,9 @@
     var text = document.createElement("span");
     text.className = "text";
     text.textContent = entry.text;
+    if (entry.lang) {
+      text.setAttribute("lang", entry.lang);
+    }
     item.appendChild(text);
     if (entry.audio && entry.audio.charAt(0) === "/") {
       item.appendChild(document.createTextNode(" "));
@@ -165,9 +178,12 @@
       return;
     }
     nowText.textContent = "";
-    texts.forEach(function (text) {
+    texts.forEach(function (said) {
       var line = document.createElement("p");
-      line.textContent = text;
+      line.textContent = said.text;
+      if (said.lang) {
+        line.setAttribute("lang", said.lang);
+      }
       nowText.appendChild(line);
     });
     nowBox.hidden = false;
@@ -248,6 +264,7 @@
     var body = {
       instant: call.instant,
       caller: call.caller,
+      language: call.language,
       moves: call.moves
     };
     if (call.state) {
@@ -310,16 +327,20 @@
     call.awaiting = data.awaiting;
     call.moves = data.moves || call.moves;
     call.ended = !!data.ended;
+    if (data.language) {
+      call.language = data.language; // key 9 at the welcome goes on in English
+    }
     (data.entries || []).forEach(function (entry) {
       addEntry(entry);
       if (entry.kind === "prompt") {
-        texts.push(entry.text);
+        texts.push({text: entry.text, lang: entry.lang});
       }
     });
     showNow(texts);
     speak(texts);
     var from = data.caller === "numéro masqué" ? "d'un numéro masqué" : "de " + data.caller;
     summary.textContent = "Appel du " + data.instant + ", " + from +
+      (call.language === "en" ? ", en anglais" : "") +
       (call.moves.length ? ". Gestes : " + call.moves.join(", ") + "." : ".");
     if (call.ended) {
       typed = [];
@@ -394,11 +415,17 @@
       callerInput.focus();
       return;
     }
-    call = {instant: instant, caller: caller, state: null, awaiting: null, moves: [],
-      ended: false};
+    call = {instant: instant, caller: caller, language: chosenLanguage(), state: null,
+      awaiting: null, moves: [], ended: false};
     summary.textContent = "Appel en cours de composition…";
     setStatus("Composition…");
     send({action: "start"});
+  }
+
+  // The switch's choice: "fr", or "en" (a caller who chose English at the welcome).
+  function chosenLanguage() {
+    var checked = languageBox ? languageBox.querySelector("input[name=langue]:checked") : null;
+    return checked ? checked.value : "fr";
   }
 
   function hangUp() {
