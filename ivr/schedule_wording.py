@@ -91,17 +91,22 @@ def _range_text(minutes: tuple[int, int]) -> str:
     return "24 h sur 24" if minutes == (0, 24 * 60) else f"de {_clock(start)} à {_clock(end)}"
 
 
-def _days_text(days: list[int]) -> str:
-    if len(days) == 7:
-        return "tous les jours"
+def _runs(days: list[int]) -> list[list[int]]:
+    """Consecutive days together: [0, 1, 2, 4] → [[0, 1, 2], [4]]."""
     runs: list[list[int]] = []
     for d in days:
         if runs and d == runs[-1][-1] + 1:
             runs[-1].append(d)
         else:
             runs.append([d])
+    return runs
+
+
+def _days_text(days: list[int]) -> str:
+    if len(days) == 7:
+        return "tous les jours"
     items: list[str] = []
-    for run in runs:
+    for run in _runs(days):
         if len(run) >= 3:
             items.append(f"du {DAY_NAMES[run[0]]} au {DAY_NAMES[run[-1]]}")
         else:
@@ -171,14 +176,8 @@ def _english_range(minutes: tuple[int, int]) -> str:
 def _english_days(days: list[int]) -> str:
     if len(days) == 7:
         return "every day"
-    runs: list[list[int]] = []
-    for d in days:
-        if runs and d == runs[-1][-1] + 1:
-            runs[-1].append(d)
-        else:
-            runs.append([d])
     items: list[str] = []
-    for run in runs:
+    for run in _runs(days):
         if len(run) >= 3:
             items.append(f"{ENGLISH_DAY_NAMES[run[0]]} to {ENGLISH_DAY_NAMES[run[-1]]}")
         else:
