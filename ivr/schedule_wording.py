@@ -5,6 +5,7 @@ French). Pure functions of plain values; no import of ``ivr.schedule``, which us
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 
 DAY_NAMES = ("lundi", "mardi", "mercredi", "jeudi", "vendredi", "samedi", "dimanche")
 ENGLISH_DAY_NAMES = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday",
@@ -27,19 +28,30 @@ def hours_text(always: bool, week: tuple[Ranges, ...], holidays: bool,
     """Weekly hours (Monday first): "du lundi au vendredi, de 7 h à 17 h, sauf les jours fériés"
     (in English: "Monday to Friday, 7 a.m. to 5 p.m., except holidays")."""
     if english(language):
-        return _english_hours(always, week, holidays)
+        return _hours(always, week, holidays, _english_days, _english_range, _english_join,
+                      ("at all times", ", and ", ", except holidays"))
+    return _hours(always, week, holidays, _days_text, _range_text, _join,
+                  ("en tout temps", ", et ", ", sauf les jours fériés"))
+
+
+def _hours(always: bool, week: tuple[Ranges, ...], holidays: bool,
+           days_text: Callable[[list[int]], str], range_text: Callable[[tuple[int, int]], str],
+           join: Callable[[list[str]], str], words: tuple[str, str, str]) -> str:
+    """The days sharing the same hours together, in the order of their first day; ``words``:
+    what "at all times", the last ", and " and ", except holidays" are in the language."""
+    always_text, last_and, except_holidays = words
     if always or all(ranges == ((0, 24 * 60),) for ranges in week):
-        return "en tout temps"
-    groups: dict[Ranges, list[int]] = {}  # in the order of their first day
+        return always_text
+    groups: dict[Ranges, list[int]] = {}
     for index, ranges in enumerate(week):
         if ranges:
             groups.setdefault(ranges, []).append(index)
     if not groups:
         return ""
-    parts = [f"{_days_text(days)}, {_join([_range_text(r) for r in ranges])}"
+    parts = [f"{days_text(days)}, {join([range_text(r) for r in ranges])}"
              for ranges, days in groups.items()]
-    text = parts[0] if len(parts) == 1 else ", ".join(parts[:-1]) + ", et " + parts[-1]
-    return text + ", sauf les jours fériés" if holidays else text
+    text = parts[0] if len(parts) == 1 else ", ".join(parts[:-1]) + last_and + parts[-1]
+    return text + except_holidays if holidays else text
 
 
 def reopening_text(opening: dt.datetime, today: dt.date, language: str = "fr-CA") -> str:
@@ -123,21 +135,6 @@ def _join(items: list[str]) -> str:
 
 
 # --------------------------------------------------------------------------- in English
-
-
-def _english_hours(always: bool, week: tuple[Ranges, ...], holidays: bool) -> str:
-    if always or all(ranges == ((0, 24 * 60),) for ranges in week):
-        return "at all times"
-    groups: dict[Ranges, list[int]] = {}  # in the order of their first day
-    for index, ranges in enumerate(week):
-        if ranges:
-            groups.setdefault(ranges, []).append(index)
-    if not groups:
-        return ""
-    parts = [f"{_english_days(days)}, {_english_join([_english_range(r) for r in ranges])}"
-             for ranges, days in groups.items()]
-    text = parts[0] if len(parts) == 1 else ", ".join(parts[:-1]) + ", and " + parts[-1]
-    return text + ", except holidays" if holidays else text
 
 
 def _english_reopening(opening: dt.datetime, today: dt.date) -> str:
