@@ -447,7 +447,11 @@ def tree_command(lang: str, config_dir: Path) -> None:
     for key, target in sorted(config.line.shortcuts.items()):
         click.echo(f"*{key} → {target}")
     for key, what in sorted(config.line.reserved.items()):
-        click.echo(f"{key} réservée : {what}")
+        if key == ENGLISH_KEY and len(config.line.languages) > 1:
+            click.echo(f"{key} → service en anglais : la même arborescence, avec les messages "
+                       "de prompts/en-CA.yaml")
+        else:
+            click.echo(f"{key} réservée : {what}")
 
 
 @main.group("db")

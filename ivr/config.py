@@ -70,7 +70,8 @@ def voice_language(voice: str, language: str) -> str:
 SYSTEM_PROMPTS = ("systeme.choix_invalide", "systeme.trop_d_essais", "systeme.au_revoir",
                   "systeme.raccourci", "systeme.raccourci_invalide", "systeme.message_enregistre",
                   "systeme.navigation", "systeme.raccourcis", "systeme.erreur",
-                  "systeme.menu_disparu")
+                  "systeme.menu_disparu", "systeme.avis_enregistrement",
+                  "systeme.annonce_fin")
 # The announcements managed by phone (``ivr.phone_admin``), when ``line.gestion`` sets its staff
 # shortcut: a manager number of PHONE_ID_DIGITS digits, then a personal PIN. Its prompts; those
 # ending in "_option" name a key ({touche}) the code chooses.
@@ -154,11 +155,11 @@ class Box:
 
     id: str
     name: str
+    owner: str  # prompt id: who listens to the messages, as a caller hears it in the notice
     greeting: str
     emails: tuple[str, ...]
     retention_days: int
     where: Where
-    owner: str | None = None  # who listens to the messages, as a caller hears it
 
 
 @dataclass(frozen=True)
@@ -443,11 +444,11 @@ def _parse_box(r: _Reader, box_id: str, m: YamlMap, where: Where) -> Box:
     return Box(
         id=box_id,
         name=r.text(m, "name", path) or box_id,
+        owner=r.text(m, "owner", path) or "",
         greeting=r.text(m, "greeting", path) or "",
         emails=tuple(emails),
         retention_days=r.integer(m, "retention_days", path, 90, 1, 3650),
         where=where,
-        owner=r.text(m, "owner", path, required=False),
     )
 
 

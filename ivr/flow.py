@@ -44,7 +44,7 @@ from ivr.overrides import (
     ScheduleChange,
 )
 from ivr.schedule import TZ
-from ivr.validate import BOX_FIELDS, SHORTCUT_LIST
+from ivr.validate import SHORTCUT_LIST
 
 log = logging.getLogger(__name__)
 
@@ -134,11 +134,6 @@ MAX_GOTO = 12  # routes chained by goto in one response; bounds a loop a config 
 MAX_PLAYED = 16  # announcements remembered per call; bounds the URL whatever it says
 NOTICE = "systeme.avis_enregistrement"  # said before every voicemail beep (Loi 25)
 CLOSING = "systeme.annonce_fin"  # after an announcement that ends the call
-# Said even by a config that lacks them: the notice is the law, and the goodbye is polite.
-NOTICE_TEXT = "Votre message sera enregistré, conservé {boite.jours} et remis à {boite.equipe}."
-CLOSING_TEXT = "Merci de votre compréhension. Au revoir."
-ENGLISH_NOTICE_TEXT = "Your message is recorded, kept {boite.jours} and sent to {boite.equipe}."
-ENGLISH_CLOSING_TEXT = "Thank you for your understanding. Goodbye."
 
 
 @dataclass(frozen=True)
@@ -292,10 +287,7 @@ class Turn:
                 return ""
             if what == "jours":
                 return kept_for(box.retention_days, self.config.language)
-            if schedule_wording.english(self.language):
-                # destinations.yaml names a box's team in French only: said plainly.
-                return ENGLISH_TEAM
-            return box.owner or box.name
+            return self.config.prompts[box.owner].text
         schedule = self.config.schedule
         if what == "heures":
             return schedule.hours_text(provider, self.config.language)
@@ -303,16 +295,12 @@ class Turn:
 
     def notice(self, box: Box) -> Speech:
         """The sentence before a voicemail's beep: recorded, kept so long, heard by whom."""
-        if NOTICE in self.config.prompts:
-            return self.say(NOTICE, box=box)
-        text = ENGLISH_NOTICE_TEXT if schedule_wording.english(self.language) else NOTICE_TEXT
-        return self._filled(text, frozenset(BOX_FIELDS), None, box)
+        return self.say(NOTICE, box=box)
 
     def optional(self, prompt_id: str, text: str) -> Speech:
+        """A prompt a config may lack (the phone management's, when it is off)."""
         if prompt_id in self.config.prompts:
             return self.say(prompt_id)
-        if schedule_wording.english(self.language) and text == CLOSING_TEXT:
-            text = ENGLISH_CLOSING_TEXT
         return Speech(text, None, self.language)
 
     # ------------------------------------------------------------------ schedules
@@ -382,7 +370,7 @@ class Turn:
             intro = self.says(node.prompt) if node.type == "menu" else ()
             then = heard[-1].then
             if then == HANG_UP:
-                return Goodbye(pre + intro + said + (self.optional(CLOSING, CLOSING_TEXT),))
+                return Goodbye(pre + intro + said + (self.say(CLOSING),))
             if then != CONTINUE and then in config.nodes and then != node_id and depth < MAX_GOTO:
                 onward = state.forward(node_id) if node.gathers else state
                 return self.enter(then, onward, pre + intro + said, depth + 1)
@@ -617,7 +605,6 @@ def branch_of(config: Config, node_id: str | None, path: tuple[str, ...]) -> str
 ENGLISH_LANGUAGE = "en-CA"
 FRENCH_KEYS = {"#": "le carré", "*": "l'étoile"}
 ENGLISH_KEYS = {"#": "pound", "*": "star"}  # "press pound", "press star"
-ENGLISH_TEAM = "the team"  # {boite.equipe} in English: destinations.yaml has French names only
 
 
 def kept_for(days: int, language: str = FIRST_LANGUAGE) -> str:

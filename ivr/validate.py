@@ -15,8 +15,8 @@ from ivr.schedule import PROMPT_FIELDS
 from ivr.yamlsource import Problem, Where
 
 KEY_FIELD = "touche"
-# The recording notice said before a voicemail's beep: who gets the message (the box's owner,
-# else its name) and how long it is kept (its retention_days, as said: « 90 jours », « un an »).
+# The recording notice said before a voicemail's beep: who gets the message (the box's owner
+# prompt) and how long it is kept (its retention_days, as said: « 90 jours », « un an »).
 BOX_FIELDS = ("boite.equipe", "boite.jours")
 SHORTCUT_LIST = "00"  # *00 at the welcome menu reads the shortcuts
 BUDGET_PATH = re.compile(r"\*\d\d|[0-9#*.](?:,[0-9#*.]+)*")
@@ -163,6 +163,7 @@ def validate(config: Config) -> list[Problem]:
             add(node.where, f"{path}.fallback", "un repli ne peut pas être un menu")
 
     for box in config.boxes.values():
+        prompt_refs.append((box.owner, box.where, f"boxes.{box.id}.owner", False))
         prompt_refs.append((box.greeting, box.where, f"boxes.{box.id}.greeting", False))
     for pid in SYSTEM_PROMPTS:
         prompt_refs.append((pid, Where(f"prompts/{config.language}.yaml", 1), pid, False))

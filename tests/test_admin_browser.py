@@ -280,10 +280,9 @@ def test_without_a_session_the_browser_lands_on_the_login(browser, live):
 # ------------------------------------------------------------------ English (issue 18)
 
 
-@pytest.fixture(scope="module")
-def live_english(chromium, tmp_path_factory):
-    """A second line, a copy of the shipped one with English on: the shipped
-    prompts/en-CA.yaml, ``line.languages: [fr-CA, en-CA]``."""
+def serve_a_copy(tmp_path_factory, languages: str):
+    """Another line: a copy of the shipped one with ``line.languages: {languages}``, with
+    its own database, one English call played, served over HTTP."""
     import shutil
     from pathlib import Path
 
@@ -291,11 +290,11 @@ def live_english(chromium, tmp_path_factory):
 
     from ivr import SETTINGS, create_app, stop_threads
 
-    folder = tmp_path_factory.mktemp("live-en")
+    folder = tmp_path_factory.mktemp("live-copy")
     shipped = Path(__file__).resolve().parent.parent
     for name in ("menus", "prompts", "schedules"):
         shutil.copytree(shipped / name, folder / "config" / name)
-    set_languages(folder / "config", "[fr-CA, en-CA]")
+    set_languages(folder / "config", languages)
     with pytest.MonkeyPatch.context() as mp:
         for name in SETTINGS:
             mp.delenv(name, raising=False)
@@ -310,10 +309,23 @@ def live_english(chromium, tmp_path_factory):
     create_user(app, password=PASSWORD)
     from ivr.simulator import CallSimulator
 
-    CallSimulator(app).play("9,1,1,2")  # the line's threads start here, not in a test
+    first = "9,1,1,2" if "en-CA" in languages else "1,1,2"
+    CallSimulator(app).play(first)  # the line's threads start here, not in a test
     services(app).worker.drain()
     yield from serve(app)
     stop_threads(app)
+
+
+@pytest.fixture(scope="module")
+def live_english(chromium, tmp_path_factory):
+    """The shipped line (English on), apart from ``live`` so its calls are its own."""
+    yield from serve_a_copy(tmp_path_factory, "[fr-CA, en-CA]")
+
+
+@pytest.fixture(scope="module")
+def live_french(chromium, tmp_path_factory):
+    """The shipped line with English turned off."""
+    yield from serve_a_copy(tmp_path_factory, "[fr-CA]")
 
 
 @pytest.fixture
@@ -383,9 +395,12 @@ def test_the_tree_in_english(english_page, live_english):
     screenshot(page, "06b-arborescence-anglais")
 
 
-def test_a_french_only_line_hides_both_switches(page):
+def test_a_french_only_line_hides_both_switches(browser, live_french):
+    context = browser.new_context(viewport=TABLET, base_url=live_french.url)
+    page = context.new_page()
     log_in(page)
     page.goto("/admin/simulateur")
     expect(page.locator("#sim-language")).to_have_count(0)
     page.goto("/admin/arborescence")
     expect(page.locator("#langues")).to_have_count(0)
+    context.close()

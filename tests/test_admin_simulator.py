@@ -469,7 +469,12 @@ def english_sim(make_app, config_copy):
     return app, Console(logged_in(app))
 
 
-def test_a_french_only_line_has_no_language_switch(sim):
+def test_a_french_only_line_has_no_language_switch(make_app, config_copy):
+    from console import logged_in
+    from test_english import set_languages
+
+    set_languages(config_copy, "[fr-CA]")
+    sim = Console(logged_in(make_app(IVR_CONFIG_DIR=str(config_copy))))
     page = Page(sim.client.get("/admin/simulateur").get_data(as_text=True))
     assert "sim-language" not in page.by_id and "sim-lang-en" not in page.by_id
     response = sim.post({"instant": TUESDAY, "caller": CALLER, "action": "start",

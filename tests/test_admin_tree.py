@@ -88,11 +88,12 @@ def test_shortcuts_reserved_digit_and_fallbacks_are_marked(console) -> None:
     assert all(g.get("data-from") == "accueil" for g in groups(svg, "shortcut"))
     reserved = groups(svg, "reserved")
     assert [g.get("data-key") for g in reserved] == ["9", "9"]  # the edge and its box
-    assert "For service in English" in title_of(reserved[1])
+    assert "service en anglais (prompts/en-CA.yaml)" in title_of(reserved[1])
     legend = " ".join(texts_of(groups(svg, "legend")[0]))
     assert "Après 3 essais manqués dans un menu : Boîte vocale de l'équipe télésanté " \
            "(vm_telesante)." in legend
-    assert "Touche 9 réservée à l'accueil : For service in English" in legend
+    assert "Touche 9 à l'accueil (en français) : service en anglais" in legend
+    assert "réservée" not in legend  # English is on: 9 is in use, not kept back
     assert "Après une panne technique" in legend
     boxes = {g.get("data-node"): " ".join(texts_of(g)) for g in groups(svg, "node")}
     assert "raccourci *11" in boxes["urgence_ti"] and "repli après une panne" in boxes[
@@ -261,7 +262,7 @@ def test_info_details_and_silence_are_in_the_full_texts(console) -> None:
     assert "Sinon, faites une demande Octopus sous Informatique." in section
     assert "Déclarez tout incident sur l&#39;AH-233, mot-clé Télésanté." in section
     section = html.split('id="txt-personnel_question_plateformes"')[1].split("</article>")[0]
-    assert "Consultez d&#39;abord la documentation du RQT, sur telesantequebec.ca." in section
+    assert "Consultez d&#39;abord la documentation du RQT : telesantequebec.ca." in section
     # Silence leads to the CSSNS too: named once for the option, once for the silence.
     assert "silence" in section.lower()
     assert section.count("CSSNS (plateformes provinciales)") == 2, section
@@ -298,7 +299,11 @@ def test_each_destination_shows_the_seconds_a_caller_listens_before_it(console) 
 # --------------------------------------------------------------------------- English (issue 18)
 
 
-def test_a_french_only_line_has_no_language_selector(console) -> None:
+def test_a_french_only_line_has_no_language_selector(make_app, config_copy: Path) -> None:
+    from test_english import set_languages
+
+    set_languages(config_copy, "[fr-CA]")
+    console = logged_in(make_app(IVR_CONFIG_DIR=str(config_copy)))
     html = console.get("/admin/arborescence").get_data(as_text=True)
     assert 'id="langues"' not in html and "prompts/fr-CA.yaml" in html
     # Asking for English there shows French.

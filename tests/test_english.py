@@ -5,6 +5,7 @@ English on in a copy, with a stand-in translation (each French text, marked as E
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -34,10 +35,10 @@ def enable_english(folder: Path, skip: tuple[str, ...] = ()) -> Path:
 
 def set_languages(folder: Path, languages: str) -> None:
     ligne = folder / "menus" / "ligne.yaml"
-    text = ligne.read_text("utf-8")
-    assert "  languages: [fr-CA]" in text
-    ligne.write_text(text.replace("  languages: [fr-CA]", f"  languages: {languages}", 1),
-                     "utf-8")
+    text, found = re.subn(r"(?m)^  languages: \[[^]]*\]", f"  languages: {languages}",
+                          ligne.read_text("utf-8"), count=1)
+    assert found == 1
+    ligne.write_text(text, "utf-8")
 
 
 @pytest.fixture
@@ -83,11 +84,23 @@ def test_key_9_plays_the_english_welcome(build):
     assert "l=en" in root.find("Gather").get("action")
 
 
-def test_a_french_only_line_has_no_offer_and_9_is_invalid(make_app):
-    client = make_app().test_client()
+def test_the_shipped_line_offers_english_after_the_french_options(make_app):
+    root = assert_valid(signed_post(make_app().test_client(), "/voice"))
+    voiced = [(s.get("language"), " ".join("".join(s.itertext()).split()))
+              for s in root.iter("Say")]
+    assert voiced[-1] == ("en-US", "For service in English, press 9.")
+    assert all(language == "fr-CA" for language, _ in voiced[:-1])
+    assert "personnel du CIUSSS, le 2." in voiced[-2][1]
+
+
+def test_a_french_only_line_has_no_offer_and_9_is_invalid(make_app, config_copy):
+    set_languages(config_copy, "[fr-CA]")
+    client = make_app(IVR_CONFIG_DIR=str(config_copy)).test_client()
     root = assert_valid(signed_post(client, "/voice"))
     assert OFFER not in " ".join(says(root, "fr-CA"))
     assert not list(s for s in root.iter("Say") if s.get("language") != "fr-CA")
+    pressed = assert_valid(signed_post(client, "/voice/input/accueil", twilio_form(Digits="9")))
+    assert "Ce choix n'est pas offert." in " ".join(says(pressed, "fr-CA"))
 
 
 @pytest.mark.parametrize("scenario", SCENARIOS, ids=[s["name"] for s in SCENARIOS])

@@ -210,28 +210,14 @@ class WatchedClient(FlaskClient):
         return self.response
 
 
-def english_line(folder):
-    """A copy of the shipped line in ``folder`` with English on (the shipped en-CA prompts)."""
-    import shutil
-
-    for name in ("menus", "prompts", "schedules"):
-        shutil.copytree(REPO_ROOT / name, folder / name)
-    ligne = folder / "menus" / "ligne.yaml"
-    text = ligne.read_text("utf-8")
-    assert "  languages: [fr-CA]" in text
-    ligne.write_text(text.replace("  languages: [fr-CA]", "  languages: [fr-CA, en-CA]", 1),
-                     "utf-8")
-    return folder
-
-
 # The offer the French welcome ends with, in the English voice (set by ``line_app``).
 _OFFER: list[str] = []
 
 
 @pytest.fixture(scope="module")
-def line_app(tmp_path_factory):
+def line_app():
     """ONE app for the whole module, built like production (see make_line_app), serving the
-    shipped tree in French and in English (a copy of the config with ``en-CA`` on).
+    shipped tree in French and in English.
 
     Building an app per example would load the config each time (~1 s). The instant a call is
     decided with is the frozen clock IVR_NOW, which ivr/clock.py keeps, parsed, in
@@ -239,7 +225,7 @@ def line_app(tmp_path_factory):
     app with ``make_app(IVR_NOW=...)``. Nothing else about the app changes between examples.
     SMS is configured (nothing is sent: the worker is off) so the text offers are played too.
     """
-    folder = english_line(tmp_path_factory.mktemp("line"))
+    folder = REPO_ROOT
     configs = load_all(folder)
     assert list(configs) == ["fr-CA", "en-CA"] and configs["en-CA"].nodes is not None
     _OFFER[:] = [" ".join(configs["en-CA"].prompts[ENGLISH_OFFER].text.split())]

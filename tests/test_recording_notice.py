@@ -27,7 +27,7 @@ def notice(owner: str, kept: str = "90 jours") -> str:
 
 
 TELESANTE = notice("l'équipe télésanté")
-PATIENTS = notice("l'équipe qui transmet les messages au service qui vous suit")
+PATIENTS = notice("l'équipe qui le transmet au service qui vous suit")
 
 
 def before_the_beep(root: ET.Element) -> str:
@@ -46,7 +46,7 @@ def test_every_voicemail_says_the_notice_before_its_greeting_and_beep(client, no
     root = assert_valid(signed_post(client, f"/voice/node/{node_id}?p=accueil", twilio_form()),
                         node_id)
     heard = before_the_beep(root)
-    expected = notice(box.owner, f"{box.retention_days} jours")
+    expected = notice(CONFIG.prompts[box.owner].text, f"{box.retention_days} jours")
     assert heard.startswith(expected), heard
     greeting = CONFIG.prompts[node.prompt[0] if node.prompt else box.greeting].text
     assert heard.endswith(greeting)  # the greeting's cue (« Au signal sonore… ») comes last
@@ -73,7 +73,7 @@ def test_the_notice_says_each_boxs_own_retention_and_team(make_app, config_copy)
     text = destinations.read_text("utf-8")
     text = text.replace("retention_days: 90                 # Loi 25",
                         "retention_days: 30                 # Loi 25", 1)
-    text = re.sub(r"(owner: l'équipe qui transmet.*\n(?:.*\n)*?    retention_days: )90",
+    text = re.sub(r"(owner: vm_patients.equipe\n(?:.*\n)*?    retention_days: )90",
                   r"\g<1>365", text)
     destinations.write_text(text, "utf-8")
     app = make_app(IVR_CONFIG_DIR=str(config_copy))
@@ -83,8 +83,7 @@ def test_the_notice_says_each_boxs_own_retention_and_team(make_app, config_copy)
     patients = before_the_beep(assert_valid(signed_post(client, "/voice/node/vm_patients",
                                                         twilio_form())))
     assert telesante.startswith(notice("l'équipe télésanté", "30 jours"))
-    assert patients.startswith(
-        notice("l'équipe qui transmet les messages au service qui vous suit", "un an"))
+    assert patients.startswith(notice("l'équipe qui le transmet au service qui vous suit", "un an"))
 
 
 def test_retention_is_said_as_a_caller_hears_it():
@@ -92,14 +91,30 @@ def test_retention_is_said_as_a_caller_hears_it():
         "un jour", "2 jours", "30 jours", "90 jours", "un an", "2 ans", "400 jours"]
 
 
-def test_a_box_without_owner_is_named_by_its_name(make_app, config_copy):
+def test_a_boxs_owner_is_a_prompt_in_every_language(config_copy):
+    """Who listens is said to the caller, so it is a prompt (in French and in English), not a
+    name in destinations.yaml; check refuses a box without it, or a language without its text."""
     destinations = config_copy / "menus" / "destinations.yaml"
-    destinations.write_text(destinations.read_text("utf-8").replace(
-        "    owner: l'équipe télésanté\n", ""), "utf-8")
-    app = make_app(IVR_CONFIG_DIR=str(config_copy))
-    heard = before_the_beep(assert_valid(signed_post(app.test_client(), "/voice/node/vm_telesante",
-                                                     twilio_form())))
-    assert heard.startswith(notice("Équipe télésanté"))
+    text = destinations.read_text("utf-8")
+    owner = re.search(r"(?m)^    owner: vm_telesante\.equipe.*\n", text).group(0)
+    destinations.write_text(text.replace(owner, ""), "utf-8")
+    refused = ivr("check", "--config-dir", str(config_copy))
+    assert refused.exit_code == 1
+    assert "boxes.telesante.owner" in refused.output + refused.stderr
+    destinations.write_text(text, "utf-8")
+    english = config_copy / "prompts" / "en-CA.yaml"
+    english.write_text(re.sub(r"(?m)^  vm_telesante\.equipe:.*\n", "",
+                              english.read_text("utf-8")), "utf-8")
+    refused = ivr("check", "--config-dir", str(config_copy))
+    assert refused.exit_code == 1
+    assert "vm_telesante.equipe" in refused.output + refused.stderr
+
+
+def test_english_callers_hear_the_notice_with_the_english_owner(client):
+    root = assert_valid(signed_post(client, "/voice/node/vm_patients?l=en", twilio_form()))
+    assert before_the_beep(root).startswith(
+        "Your message is recorded, kept 90 days and sent to the team that forwards it to your "
+        "care team.")
 
 
 def test_the_last_resort_says_the_notice_too(client, monkeypatch):

@@ -28,7 +28,7 @@ from ivr.admin import bp
 from ivr.admin.schedules import ChoiceError, node_label, parse_choice
 from ivr.admin.tree import build_tree
 from ivr.config import Config
-from ivr.flow import CLOSING, CLOSING_TEXT
+from ivr.flow import CLOSING
 from ivr.lines import current_config
 from ivr.overrides import (
     CLOSURE,
@@ -176,8 +176,7 @@ def preview(config: Config, text: str, then: str = CONTINUE) -> Preview | None:
     ssml, seconds = seconds_of(text, config)
     closing, closing_seconds = None, 0.0
     if then == HANG_UP:
-        prompt = config.prompts.get(CLOSING)
-        closing = prompt.text if prompt is not None else CLOSING_TEXT
+        closing = config.prompts[CLOSING].text
         closing_seconds = seconds_of(closing, config)[1]
     return Preview(text, config.lexicon.spoken(text), ssml, seconds, closing, closing_seconds)
 

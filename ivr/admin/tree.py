@@ -150,8 +150,8 @@ def build_tree(config: Config) -> list[Item]:
         options = sum(1 for kind, _, _ in edges if kind == "option")
         for index, (kind, key, target) in enumerate(edges):
             if index == options and node_id == line.root:
-                item.children += [Item(line.root, digit, "reserved", note=meaning)
-                                  for digit, meaning in sorted(line.reserved.items())]
+                item.children += [Item(line.root, digit, "reserved", note=reserved_for(
+                    config, digit, meaning)) for digit, meaning in sorted(line.reserved.items())]
             pressed = keys + ((key,) if kind in ("option", "shortcut") else
                               (".",) if key == "silence" else ())
             if target in nodes and main.get(target) == (node_id, index) and target not in seen:
@@ -367,6 +367,13 @@ def _legend(config: Config, svg: ET.Element, width: float) -> float:
     return y + 10
 
 
+def reserved_for(config: Config, digit: str, meaning: str) -> str:
+    """What a reserved digit is for; the English key says so once English is on."""
+    if digit == ENGLISH_KEY and len(config.line.languages) > 1:
+        return "service en anglais (prompts/en-CA.yaml)"
+    return meaning
+
+
 def line_rules(config: Config) -> list[str]:
     """The rules no edge shows: failures, keys valid everywhere, reserved digits."""
     line = config.line
@@ -380,7 +387,8 @@ def line_rules(config: Config) -> list[str]:
     rules.append("Partout : # répète le menu, * revient au menu précédent ; à l'accueil, "
                  "* suivi de deux chiffres est un raccourci du personnel.")
     rules += [f"Touche {digit} réservée à l'accueil : {meaning}."
-              for digit, meaning in sorted(line.reserved.items())]
+              for digit, meaning in sorted(line.reserved.items())
+              if not (digit == ENGLISH_KEY and len(line.languages) > 1)]
     if len(line.languages) > 1:
         rules.append(f"Touche {ENGLISH_KEY} à l'accueil (en français) : service en anglais, "
                      "la même arborescence avec les messages de prompts/en-CA.yaml.")
