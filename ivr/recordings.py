@@ -188,7 +188,8 @@ def reconcile(store: Store, config: Config, settings: Mapping[str, Any], since: 
             if not recording.call_sid:
                 result.skipped.append((recording.sid, "aucun appel"))
                 continue
-            kinds = {e.kind for e in store.events(recording.call_sid)}
+            events = store.events(recording.call_sid)
+            kinds = {e.kind for e in events}
             if "gestion" in kinds and "voicemail" not in kinds:  # ivr.phone_admin's
                 result.skipped.append((recording.sid, "annonce enregistrée par un gestionnaire"))
                 continue
@@ -201,6 +202,8 @@ def reconcile(store: Store, config: Config, settings: Mapping[str, Any], since: 
                 caller=caller, path=path, received_at=recording.date_created or utcnow(),
                 recording_url=f"{base}{uri}" if uri else None,
                 duration=int(duration) if duration.isdigit() else None,
+                # key 9's event: the box's e-mail says the message is in English
+                language=next((e.detail for e in events if e.kind == "language"), None),
             )
             if voicemail.notified_at is None:
                 result.emails += queue_voicemail_emails(store, config, voicemail, console_base)

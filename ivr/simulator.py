@@ -46,6 +46,7 @@ class Said:
 
     text: str
     audio: str | None = None
+    language: str | None = None  # the <Say>'s language attribute: which voice said it
 
 
 @dataclass
@@ -306,7 +307,7 @@ class CallSimulator:
             exchange.seconds += self._recording_seconds(audio)
             return
         text = " ".join("".join(verb.itertext()).split())
-        exchange.speech.append(Said(text))
+        exchange.speech.append(Said(text, language=verb.get("language")))
         exchange.said.append(text)
         exchange.seconds += heard_seconds(verb)
 

@@ -155,9 +155,9 @@ def test_outbox_send_retry_makes_pending_messages_due(make_app, twilio):
 # ---------------------------------------------------------------------- reconcile
 
 
-def lost_call(make_app, twilio, **settings):
+def lost_call(make_app, twilio, keys: str = "1,1,1", **settings):
     """A call that reached the voicemail but whose two recording callbacks never came."""
-    played = play(make_app, "1,1,1", simulator=HeldRecordingCall, IVR_PUBLIC_URL=PUBLIC,
+    played = play(make_app, keys, simulator=HeldRecordingCall, IVR_PUBLIC_URL=PUBLIC,
                   **twilio.settings(), **settings)
     played.drain()
     assert played.store.voicemails() == []
@@ -210,6 +210,18 @@ def test_reconcile_adds_what_twilio_recorded_and_the_line_never_heard(make_app, 
     played.drain()
     assert len(ivr_json(played.app, "voicemails")) == 1
     assert len(smtp.received) == 1
+
+
+def test_reconcile_keeps_an_english_callers_language(make_app, twilio, smtp):
+    played = lost_call(make_app, twilio, "9,1,1,1", **smtp.settings())
+    sid = "RE" + "4" * 32
+    twilio.add_recording(sid, played.result.call_sid, utcnow() - timedelta(hours=1), duration=9)
+    assert ivr(played.app, "reconcile", "--since", "2020-01-01").exit_code == 0
+    [voicemail] = played.store.voicemails()
+    assert (voicemail.box, voicemail.language) == ("patients", "en-CA")
+    played.drain()
+    [mail] = smtp.received
+    assert "Message laissé en anglais" in mail.body
 
 
 def test_reconcile_without_a_journal_uses_the_fallback_box(make_app, twilio):

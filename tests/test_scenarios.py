@@ -42,6 +42,26 @@ def test_scenario(call, scenario):
     assert all(ex.status == 200 for ex in result.exchanges)
 
 
+# What a scenario expects to hear, as an English caller hears it.
+IN_ENGLISH = {"18": "6 p.m.", "reacts": "reacts"}
+
+
+@pytest.mark.parametrize("scenario", SCENARIOS, ids=[s["name"] for s in SCENARIOS])
+def test_scenario_in_english(call, scenario):
+    """The same call after 9 at the French welcome ends the same way, and everything after
+    the welcome is said in the English voice."""
+    expect = dict(scenario["expect"])
+    expect["says"] = [IN_ENGLISH[str(words)] for words in expect.get("says", [])]
+    keys = f"9,{scenario['keys']}" if scenario["keys"] else "9"
+    result = call(keys, at=scenario["at"], dial=scenario.get("dial_outcome", ()))
+    check_expectations(result, expect)
+    assert all(ex.status == 200 for ex in result.exchanges)
+    welcome, *after = result.exchanges
+    assert [s.language for s in welcome.speech][-1:] == ["en-US"]  # « press 9 »
+    voices = {s.language for ex in after for s in ex.speech if not s.audio}
+    assert voices == {"en-US"}, [s for ex in after for s in ex.speech]
+
+
 # More calls of the same form, for the tree's other branches.
 MORE = [
     ("staff, CIUSSS Internet on site, urgent -> CSI", "2,1,4,1,1",
@@ -63,7 +83,7 @@ MORE = [
     ("unknown shortcut three times -> voicemail", "*55,*55,*55", {"kind": "record"}),
     ("silence at the welcome menu -> voicemail after three prompts", ".,.,.",
      {"kind": "record"}),
-    ("9 is reserved, not a route", "9,9,9", {"kind": "record"}),
+    ("9 is English, and not a choice in English", "9,9,9,9", {"kind": "record"}),
     ("star goes back: patient then back to welcome then staff", "1,*,2,1,1,1",
      {"kind": "dial", "dial": "+15142514000"}),
     ("CSSNS no answer -> closed message, then voicemail", "2,1,5,2,2",
