@@ -278,8 +278,13 @@ class _Reader:
 
 
 def _kind(value: Any) -> str:
-    return {"str": "un texte", "list": "une liste", "int": "un nombre", "float": "un nombre",
-            "bool": "true ou false"}.get(type(value).__name__, type(value).__name__)
+    """What an administrator wrote, in their words (YamlList is a list, True a bool…)."""
+    for kind, said in ((bool, "true ou false"), (str, "un texte"), (list, "une liste"),
+                       (dict, "des clés et leurs valeurs"), (int, "un nombre"),
+                       (float, "un nombre")):
+        if isinstance(value, kind):
+            return said
+    return "rien" if value is None else type(value).__name__
 
 
 def _files(directory: Path, folder: str) -> list[Path]:

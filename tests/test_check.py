@@ -362,3 +362,10 @@ def test_call_plays_against_a_running_line_signed_with_its_token(make_app):
         assert "403" in wrong.output or wrong.exit_code != 0
     finally:
         served.close()
+
+
+def test_a_list_where_keys_are_expected_is_called_a_list(config_copy):
+    lines = broken(config_copy, Edit(LIGNE, '  reserved:\n    "9": For service in English',
+                                     '  reserved: ["9"]\n  reserved_was: For service in English'))
+    assert any("line.reserved" in text and "trouvé une liste" in text for text in lines), lines
+    assert not any("YamlList" in text for text in lines), lines
