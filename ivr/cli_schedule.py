@@ -137,7 +137,8 @@ def status_command(at: str | None, as_json: bool) -> None:
     if as_json:
         return echo_json({"at": _stamp(now), "providers": rows, "announcements": [
             {"id": a.id, "scope": a.scope, "from": _stamp(a.starts_at), "to": _stamp(a.ends_at),
-             "text": a.text, "audio_url": a.audio_url, "then": a.then} for a in announcements],
+             "text": a.text, "text_en": a.text_en, "audio_url": a.audio_url, "then": a.then}
+            for a in announcements],
             "overrides_error": unread})
     click.echo(f"{DAY_NAMES[now.weekday()]} {now.isoformat(timespec='minutes')} "
                "(heure de Montréal)")
@@ -306,6 +307,9 @@ def announce_list(include_past: bool, as_json: bool) -> None:
 
 @announce_group.command("add")
 @click.option("--texte", metavar="TEXTE", default=None, help="Ce que la voix dit.")
+@click.option("--anglais", metavar="TEXTE", default=None,
+              help="Facultatif, avec --texte : ce que la voix anglaise dit aux appelants qui ont "
+                   "choisi l'anglais (touche 9) ; sans lui, ils entendent le texte en français.")
 @click.option("--audio", metavar="URL", default=None,
               help="Ou l'adresse https:// d'un enregistrement à faire jouer.")
 @click.option("--portee", metavar="NŒUD", default=LINE, show_default=True,
@@ -315,16 +319,17 @@ def announce_list(include_past: bool, as_json: bool) -> None:
               help="Après l'annonce : « continuer » (le menu), « raccrocher », ou un nœud où "
                    "aller (ivr tree).")
 @by_option
-def announce_add(texte: str | None, audio: str | None, portee: str, debut: str | None,
-                 fin: str | None, duree: str | None, ensuite: str, who: str | None) -> None:
+def announce_add(texte: str | None, anglais: str | None, audio: str | None, portee: str,
+                 debut: str | None, fin: str | None, duree: str | None, ensuite: str,
+                 who: str | None) -> None:
     """Ajouter une annonce ; chaque instance de la ligne la sert en quelques secondes."""
 
     starts_at, ends_at = _span(debut, fin, duree, _app_now())
     store = for_app(current_app)
     try:
         new = store.add_announcement(scope=portee, starts_at=starts_at, ends_at=ends_at,
-                                     text=texte, audio_url=audio, then=ensuite, who=who or "",
-                                     via=CLI)
+                                     text=texte, audio_url=audio, then=ensuite,
+                                     text_en=anglais, who=who or "", via=CLI)
     except InvalidOverride as exc:
         raise _refused("annonce", exc) from None
     click.echo(f"Annonce n° {new} ajoutée : {describe_announcement(store.announcement(new))}.")

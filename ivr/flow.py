@@ -416,9 +416,16 @@ class Turn:
         return tuple(found)
 
     def announced(self, announcement: Announcement) -> Speech:
-        """A text said with the line's voice and lexicon, or a recording played."""
+        """A text said with the line's voice and lexicon, or a recording played. An English
+        caller hears its English text in the English voice; without one, the French text in
+        the French voice."""
         text = " ".join((announcement.text or "").split())
-        return Speech(text, announcement.audio_url or None)
+        if announcement.audio_url:
+            return Speech(text, announcement.audio_url)
+        english = schedule_wording.english(self.language)
+        if english and announcement.text_en:
+            return Speech(" ".join(announcement.text_en.split()), None, self.language)
+        return Speech(text, None, FIRST_LANGUAGE if english else None)
 
     def ask(self, node: Node, state: CallState, pre: tuple[Speech, ...],
             intro_said: bool = False) -> Ask:

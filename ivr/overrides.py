@@ -30,6 +30,9 @@ class Announcement:
     text: str | None = None  # spoken with the line's voice and lexicon…
     audio_url: str | None = None  # …or a recording played instead
     then: str = CONTINUE  # CONTINUE, HANG_UP, or a node id to go to (urgent line, voicemail)
+    # What an English caller hears instead of ``text`` (with the English voice and lexicon);
+    # None: the French text, in the French voice. Only with a text: a recording is for all.
+    text_en: str | None = None
 
     def active(self, now: datetime) -> bool:
         return self.starts_at <= now < self.ends_at

@@ -78,6 +78,7 @@ class AnnouncementEntry(Base):
     text: Mapped[str | None] = mapped_column(Text)
     audio_url: Mapped[str | None] = mapped_column(Text)
     then: Mapped[str] = mapped_column(String(128))  # continuer | raccrocher | a node id
+    text_en: Mapped[str | None] = mapped_column(Text)  # for English callers (issue 18)
     created_by: Mapped[str] = mapped_column(String(128))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     updated_by: Mapped[str | None] = mapped_column(String(128))
@@ -138,10 +139,11 @@ class AnnouncementRow:
     updated_by: str | None
     updated_at: datetime | None
     deleted_at: datetime | None
+    text_en: str | None = None
 
     def value(self) -> Announcement:
         return Announcement(self.id, self.scope, self.starts_at, self.ends_at, self.text,
-                            self.audio_url, self.then)
+                            self.audio_url, self.then, self.text_en)
 
     def active(self, now: datetime) -> bool:
         return self.starts_at <= now < self.ends_at
@@ -209,6 +211,8 @@ def _quoted(text: str, limit: int = 80) -> str:
 def describe_announcement(a: Announcement | AnnouncementRow) -> str:
     where = "toute la ligne" if a.scope == LINE else f"nœud {a.scope}"
     said = _quoted(a.text) if a.text else f"enregistrement {a.audio_url}"
+    if a.text_en:
+        said += f" (en anglais : {_quoted(a.text_en)})"
     then = {CONTINUE: "puis le menu continue", HANG_UP: "puis l'appel se termine"}.get(
         a.then, f"puis vers {a.then}")
     return f"annonce ({where}) du {when(a.starts_at)} au {when(a.ends_at)} : {said}, {then}"
@@ -220,7 +224,8 @@ def describe_change(c: ScheduleChange | ChangeRow) -> str:
 
 
 LABELS = {"scope": "portée", "starts_at": "début", "ends_at": "fin", "text": "texte",
-          "audio_url": "enregistrement", "then": "ensuite", "provider": "équipe",
+          "audio_url": "enregistrement", "then": "ensuite", "text_en": "texte en anglais",
+          "provider": "équipe",
           "kind": "type", "reason": "raison"}
 
 
@@ -293,6 +298,15 @@ def problems(config: Config | None, entry: Announcement | ScheduleChange) -> lis
             found.append("une annonce a un texte ou un enregistrement, pas les deux")
         if len(text) > MAX_TEXT:
             found.append(f"le texte a {len(text)} caractères, au plus {MAX_TEXT}")
+        english = (entry.text_en or "").strip()
+        if english and url:
+            found.append("le texte en anglais va avec un texte, pas avec un enregistrement : "
+                         "l'enregistrement est joué tel quel à tous les appelants")
+        elif english and not text:
+            found.append("le texte en anglais accompagne le texte en français : écrivez "
+                         "aussi celui-ci")
+        if len(english) > MAX_TEXT:
+            found.append(f"le texte en anglais a {len(english)} caractères, au plus {MAX_TEXT}")
         if url and (not url.startswith(("https://", "http://")) or len(url) > MAX_URL):
             found.append(f"l'enregistrement doit être une adresse https:// d'au plus {MAX_URL} "
                          "caractères")
@@ -385,10 +399,11 @@ class OverrideStore:
 
     def add_announcement(self, *, scope: str, starts_at: datetime, ends_at: datetime,
                          text: str | None = None, audio_url: str | None = None,
-                         then: str = CONTINUE, who: str, via: str,
+                         then: str = CONTINUE, text_en: str | None = None, who: str, via: str,
                          source: str | None = None) -> int:
         values = _announcement_values(scope=scope, starts_at=starts_at, ends_at=ends_at,
-                                      text=text, audio_url=audio_url, then=then)
+                                      text=text, audio_url=audio_url, then=then,
+                                      text_en=text_en)
         self._check(Announcement(0, **values), who, via)
         return self._add(AnnouncementEntry, values, ANNOUNCEMENT,
                          describe_announcement(Announcement(0, **values)), who, via, source)
@@ -396,13 +411,14 @@ class OverrideStore:
     def update_announcement(self, announcement_id: int, *, scope: str = KEEP,
                             starts_at: datetime = KEEP, ends_at: datetime = KEEP,
                             text: str | None = KEEP, audio_url: str | None = KEEP,
-                            then: str = KEEP, who: str, via: str,
+                            then: str = KEEP, text_en: str | None = KEEP, who: str, via: str,
                             source: str | None = None) -> AnnouncementRow:
         """Change the given fields (the others stay); the row as it is now. Raises
         ``InvalidOverride`` (the result would be invalid) or ``OverrideNotFound``."""
         given = {k: v for k, v in (("scope", scope), ("starts_at", starts_at),
                                    ("ends_at", ends_at), ("text", text),
-                                   ("audio_url", audio_url), ("then", then)) if v is not KEEP}
+                                   ("audio_url", audio_url), ("then", then),
+                                   ("text_en", text_en)) if v is not KEEP}
         return self._update(AnnouncementEntry, AnnouncementRow, announcement_id, given,
                             who, via, source)
 
@@ -613,10 +629,11 @@ class OverrideStore:
 
 
 def _announcement_values(*, scope: str, starts_at: datetime, ends_at: datetime,
-                         text: str | None, audio_url: str | None, then: str) -> dict[str, Any]:
+                         text: str | None, audio_url: str | None, then: str,
+                         text_en: str | None = None) -> dict[str, Any]:
     return {"scope": (scope or "").strip(), "starts_at": starts_at, "ends_at": ends_at,
             "text": (text or "").strip() or None, "audio_url": (audio_url or "").strip() or None,
-            "then": (then or "").strip() or CONTINUE}
+            "then": (then or "").strip() or CONTINUE, "text_en": (text_en or "").strip() or None}
 
 
 def _change_values(*, provider: str, kind: str, starts_at: datetime, ends_at: datetime,

@@ -28,8 +28,8 @@ from ivr.admin import bp
 from ivr.admin.schedules import ChoiceError, node_label, parse_choice
 from ivr.admin.tree import build_tree
 from ivr.config import Config
-from ivr.flow import CLOSING
-from ivr.lines import current_config
+from ivr.flow import CLOSING, ENGLISH_LANGUAGE
+from ivr.lines import current_config, current_line
 from ivr.overrides import (
     CLOSURE,
     CONTINUE,
@@ -181,6 +181,14 @@ def preview(config: Config, text: str, then: str = CONTINUE) -> Preview | None:
     return Preview(text, config.lexicon.spoken(text), ssml, seconds, closing, closing_seconds)
 
 
+def english_config(config: Config) -> Config | None:
+    """The line's English configuration (its voice's language, its lexicon, its closing) when
+    the line serves English (key 9); None otherwise: the form then has no English field."""
+    if len(config.line.languages) < 2 or ENGLISH_LANGUAGE not in config.line.languages:
+        return None
+    return current_line().configs.get(ENGLISH_LANGUAGE)
+
+
 def seconds_text(seconds: float) -> str:
     """« 7 secondes », « 1,4 seconde »: a decimal comma, as read here."""
     shown = f"{seconds:.1f}".replace(".", ",").removesuffix(",0")
@@ -199,7 +207,8 @@ class FormProblems(ValueError):
 # Which field a problem of the store's speaks of (its French wording starts so).
 _STORE_FIELDS = (("le début", "debut"), ("la fin", "fin"), ("une annonce dure", "fin"),
                  ("une fermeture dure", "fin"), ("une ouverture dure", "fin"),
-                 ("portée", "portee"), ("ensuite", "ensuite"), ("le texte", "texte"),
+                 ("portée", "portee"), ("ensuite", "ensuite"),
+                 ("le texte en anglais", "anglais"), ("le texte", "texte"),
                  ("une annonce a", "texte"), ("l'enregistrement", "texte"),
                  ("équipe", "equipe"), ("type", "type"), ("la raison", "raison"))
 
@@ -256,8 +265,10 @@ class AnnouncementForm:
     fin: str = ""
     ensuite: str = CONTINUE
     audio_url: str | None = None  # kept as it is (set from the command line)
+    anglais: str = ""  # for English callers (optional; the field shows when English is on)
     errors: dict[str, str] = field(default_factory=dict)
     preview: Preview | None = None
+    preview_en: Preview | None = None  # the English text, in the English voice
 
     @classmethod
     def blank(cls, now: dt.datetime) -> AnnouncementForm:
@@ -267,15 +278,27 @@ class AnnouncementForm:
     @classmethod
     def of(cls, row: AnnouncementRow) -> AnnouncementForm:
         return cls(row.text or "", row.scope, _local_field(row.starts_at),
-                   _local_field(row.ends_at), row.then, row.audio_url)
+                   _local_field(row.ends_at), row.then, row.audio_url, row.text_en or "")
 
     @classmethod
-    def read(cls, form: Any, audio_url: str | None = None) -> AnnouncementForm:
+    def read(cls, form: Any, audio_url: str | None = None,
+             text_en: str | None = None) -> AnnouncementForm:
+        """What was posted; ``text_en`` (the row's) stays when the form had no English field
+        (English turned off meanwhile)."""
         def get(name: str, default: str = "") -> str:
             return str(form.get(name, default))[:MAX_TEXT * 2]
 
+        english = get("anglais").strip() if "anglais" in form else (text_en or "")
         return cls(get("texte").strip(), get("portee", LINE).strip(), get("debut").strip(),
-                   get("fin").strip(), get("ensuite", CONTINUE).strip(), audio_url)
+                   get("fin").strip(), get("ensuite", CONTINUE).strip(), audio_url, english)
+
+    def previewed(self, config: Config) -> AnnouncementForm:
+        """With the preview of what the voice says: the French text and, when the line
+        serves English, the English one in the English voice."""
+        self.preview = preview(config, self.texte, self.ensuite)
+        english = english_config(config)
+        self.preview_en = preview(english, self.anglais, self.ensuite) if english else None
+        return self
 
     def values(self, config: Config, now: dt.datetime, new: bool) -> dict[str, Any]:
         """The store's keyword arguments; ``FormProblems`` with each field's French problem."""
@@ -286,6 +309,15 @@ class AnnouncementForm:
         elif len(text) > MAX_TEXT:
             errors["texte"] = (f"Le texte a {len(text)} caractères ; au plus {MAX_TEXT}. "
                                "Une annonce courte est mieux comprise.")
+        english = " ".join(self.anglais.split())
+        if english and not text:
+            errors["anglais"] = (
+                "Le texte en anglais va avec un texte en français : un enregistrement est joué "
+                "tel quel à tous les appelants." if self.audio_url else
+                "Écrivez aussi le texte en français : le texte en anglais l'accompagne.")
+        elif len(english) > MAX_TEXT:
+            errors["anglais"] = (f"Le texte en anglais a {len(english)} caractères ; au plus "
+                                 f"{MAX_TEXT}.")
         if self.portee != LINE and self.portee not in config.nodes:
             errors["portee"] = (f"Portée inconnue « {self.portee[:60]} » : choisissez « toute "
                                 "la ligne » ou un nœud de l'arborescence dans la liste.")
@@ -299,7 +331,7 @@ class AnnouncementForm:
         if errors:
             raise FormProblems(errors)
         values = {"scope": self.portee, "starts_at": starts, "ends_at": ends,
-                  "text": text or None, "then": self.ensuite}
+                  "text": text or None, "then": self.ensuite, "text_en": english or None}
         if self.audio_url and not text:
             values["audio_url"] = self.audio_url
         else:
@@ -371,6 +403,8 @@ class AnnouncementView:
     updated: str | None
     seconds: str | None
     ends_at: dt.datetime
+    text_en: str | None = None  # what English callers hear instead of ``text``
+    seconds_en: str | None = None
 
 
 @dataclass(frozen=True)
@@ -409,13 +443,16 @@ def announcement_view(config: Config, row: AnnouncementRow,
                       now: dt.datetime) -> AnnouncementView:
     state = row.state(now)
     said = preview(config, row.text or "")
+    english = english_config(config) if row.text_en else None
+    said_en = preview(english, row.text_en or "") if english else None
     return AnnouncementView(
         row.id, state, STATE_KEYS.get(state, "ended"), scope_text(config, row.scope), row.text,
         bool(row.audio_url), french_datetime(row.starts_at), french_datetime(row.ends_at),
         length_text(row.ends_at - row.starts_at), then_text(config, row.then), row.then,
         _by(row.created_by, row.created_at),
         _by(row.updated_by, row.updated_at) if row.updated_at else None,
-        seconds_text(said.seconds) if said else None, row.ends_at)
+        seconds_text(said.seconds) if said else None, row.ends_at, row.text_en,
+        seconds_text(said_en.seconds) if said_en else None)
 
 
 def change_view(config: Config, row: ChangeRow, now: dt.datetime) -> ChangeView:
@@ -488,6 +525,7 @@ def _page(config: Config, *, form: AnnouncementForm | None = None,
         max_days=MAX_DAYS,
         recent_days=RECENT.days,
         seconds_text=seconds_text,
+        english=english_config(config) is not None,
         editing=None,
     )
     return page, status
@@ -504,15 +542,15 @@ def announcements() -> ResponseReturnValue:
         if row is not None:
             form = AnnouncementForm.blank(clock.now())
             form.texte, form.portee, form.ensuite = row.text or "", row.scope, row.then
-            form.preview = preview(config, form.texte, form.ensuite)
+            form.anglais = row.text_en or ""
+            form.previewed(config)
     return _page(config, form=form)
 
 
 @bp.post("/annonces")
 def announcement_create() -> ResponseReturnValue:
     config = current_config()
-    form = AnnouncementForm.read(request.form)
-    form.preview = preview(config, form.texte, form.ensuite)
+    form = AnnouncementForm.read(request.form).previewed(config)
     if request.form.get("action") == "apercu":
         return _page(config, form=form)
     try:
@@ -550,6 +588,7 @@ def _edit_page(config: Config, row: AnnouncementRow, form: AnnouncementForm,
         thens=then_choices(config),
         max_days=MAX_DAYS,
         seconds_text=seconds_text,
+        english=english_config(config) is not None,
         now_text=french_datetime(now),
     )
     return page, status
@@ -560,11 +599,10 @@ def announcement_edit(announcement_id: int) -> ResponseReturnValue:
     config = current_config()
     row = _announcement(announcement_id)
     if request.method == "GET":
-        form = AnnouncementForm.of(row)
-        form.preview = preview(config, form.texte, form.ensuite)
+        form = AnnouncementForm.of(row).previewed(config)
         return _edit_page(config, row, form)
-    form = AnnouncementForm.read(request.form, audio_url=row.audio_url)
-    form.preview = preview(config, form.texte, form.ensuite)
+    form = AnnouncementForm.read(request.form, audio_url=row.audio_url,
+                                 text_en=row.text_en).previewed(config)
     if request.form.get("action") == "apercu":
         return _edit_page(config, row, form)
     try:
@@ -605,6 +643,7 @@ def announcement_delete(announcement_id: int) -> ResponseReturnValue:
     if request.method == "GET":
         view = announcement_view(config, row, clock.now())
         details = [("Portée", view.scope), ("Texte", view.text or "enregistrement"),
+                   *([("Texte en anglais", view.text_en)] if view.text_en else []),
                    ("Du", view.starts), ("Au", view.ends), ("Ensuite", view.then),
                    ("Créée par", view.created)]
         return render_template(

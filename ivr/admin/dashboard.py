@@ -165,6 +165,8 @@ def day_changes(config: Any, overrides: Overrides | None, now: dt.datetime) -> D
     for a in overrides.announcements:
         scope = "Toute la ligne" if a.scope == LINE else node_title(config, a.scope)
         what = f"« {a.text} »" if a.text else "enregistrement"
+        if a.text_en:
+            what += f" (en anglais : « {a.text_en} »)"
         anchor = f"annonce-{a.id}"
         if a.active(now):
             entries.append((DayEntry(anchor, "Annonce", what, scope,

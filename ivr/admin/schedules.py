@@ -586,8 +586,10 @@ def announcements_now(config: Config, overrides: Overrides,
         then = ("le menu continue" if a.then == CONTINUE else
                 "l'appel se termine poliment" if a.then == HANG_UP else
                 "l'appelant va " + node_label(config, a.then, to=True))
-        found.append(AnnouncementNow(a.id, scope, a.text or "(enregistrement)",
-                                     fr_datetime(a.ends_at), then))
+        said = a.text or "(enregistrement)"
+        if a.text_en:
+            said += f" — en anglais : {a.text_en}"
+        found.append(AnnouncementNow(a.id, scope, said, fr_datetime(a.ends_at), then))
     return found
 
 
