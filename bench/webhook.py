@@ -759,7 +759,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--rate", type=parse_rate, default=parse_rate(DEFAULT_RATE),
                         help="offered load of the paced (open-loop) run of each app: requests/s, "
                              "or N%% of the line's saturated requests/s measured in the same "
-                             f"run; 0: none ({DEFAULT_RATE})")
+                             f"run; 0: none ({DEFAULT_RATE.replace('%', '%%')})")
     parser.add_argument("--paced-duration", type=float, default=20.0,
                         help="seconds of each paced run (20)")
     parser.add_argument("--pin", choices=("none", "split"), default="none",
