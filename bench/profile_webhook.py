@@ -214,8 +214,8 @@ def profile(args: argparse.Namespace, tmp: Path) -> int:
                       if isinstance(h, QueueHandler)), None)
 
     def flush() -> None:
-        """Write the pending journal here; wait for the log thread to have written its lines."""
-        while worker.events:
+        """Write the spooled journal here; wait for the log thread to have written its lines."""
+        while worker.pending > 0:
             worker.run_once(force=True)
         while log_queue is not None and not log_queue.empty():
             time.sleep(0.001)
@@ -235,8 +235,8 @@ def profile(args: argparse.Namespace, tmp: Path) -> int:
     access = logging.getLogger("ivr.access")
     line_config = services(app).line
     ablations: list[tuple[str, Callable[[], Any]]] = [
-        ("journal (notes queued, then written by the worker: SQLAlchemy, SQLite)",
-         lambda: patched(worker, "record_notes", lambda *notes: None)),
+        ("journal (notes spooled, then written by the worker: SQLAlchemy, SQLite)",
+         lambda: patched(worker, "put", lambda *args, **kwargs: True)),
         ("JSON access line (queued, then formatted and logged by its thread)",
          lambda: quiet(access)),
         ("signature check (the form is then parsed in the view)",
