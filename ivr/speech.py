@@ -41,6 +41,7 @@ class Entry:
     spoken: str
     slow: bool  # an address or a link: said slowly, to be written down
     where: Where
+    language: str | None = None  # said in this language (SSML <lang>), not the voice's
 
 
 @dataclass(frozen=True)
@@ -52,6 +53,7 @@ class Piece:
     written: str
     spoken: str = ""
     slow: bool = False
+    language: str | None = None
 
 
 @dataclass(frozen=True)
@@ -80,7 +82,7 @@ class Lexicon:
                 found.append(Piece("telephone", written))
             else:
                 entry = self._by_written[written]
-                found.append(Piece("word", written, entry.spoken, entry.slow))
+                found.append(Piece("word", written, entry.spoken, entry.slow, entry.language))
             last = match.end()
         if last < len(text):
             found.append(Piece("text", text[last:]))
@@ -113,24 +115,27 @@ def seconds(word_count: int, language: str = "fr-CA") -> float:
 
 # --------------------------------------------------------------------------- the lexicon file
 
-LEXICON_SECTIONS = {"mots": False, "adresses": True}  # section -> said slowly
+# section -> (said slowly, said in another language than the voice's)
+LEXICON_SECTIONS: dict[str, tuple[bool, str | None]] = {
+    "mots": (False, None), "adresses": (True, None), "français": (False, "fr-CA")}
 
 
 def parse_lexicon(data: Any, label: str, problems: list[Problem]) -> Lexicon:
-    """``prompts/lexique.<langue>.yaml``: ``mots`` (said in place of the written word) and
-    ``adresses`` (e-mail addresses and links, said slowly)."""
+    """``prompts/lexique.<langue>.yaml``: ``mots`` (said in place of the written word),
+    ``adresses`` (e-mail addresses and links, said slowly) and ``français`` (French names and
+    labels the English voice says the French way, with SSML ``<lang xml:lang="fr-CA">``)."""
     if data is None:
         return Lexicon()
     if not isinstance(data, YamlMap):
         problems.append(Problem(Where(label, 1), "(fichier)",
-                                "attendu : les sections « mots » et « adresses »"))
+                                "attendu : les sections « mots », « adresses » et « français »"))
         return Lexicon()
     entries: list[Entry] = []
     seen: dict[str, Where] = {}
     for section, value in data.items():
         if section not in LEXICON_SECTIONS:
             problems.append(Problem(data.at(section), str(section),
-                                    "section inconnue (attendu : mots, adresses)"))
+                                    "section inconnue (attendu : mots, adresses, français)"))
         elif value is not None and not isinstance(value, YamlMap):
             problems.append(Problem(data.at(section), str(section),
                                     "attendu : une liste « mot écrit: comment le dire »"))
@@ -147,8 +152,9 @@ def parse_lexicon(data: Any, label: str, problems: list[Problem]) -> Lexicon:
                     problem = "la prononciation doit être dite en mots, sans adresse ni long nombre"
                 else:
                     seen[written] = where
-                    entries.append(Entry(written, " ".join(spoken.split()),
-                                         LEXICON_SECTIONS[section], where))
+                    slow, language = LEXICON_SECTIONS[section]
+                    entries.append(Entry(written, " ".join(spoken.split()), slow, where,
+                                         language))
                     continue
                 problems.append(Problem(where, f"{section}.{written}", problem))
     return Lexicon(tuple(entries))

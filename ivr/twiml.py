@@ -22,7 +22,8 @@ RECORD_SILENCE_SECONDS = 8
 class Voice:
     """How ``<Say>`` speaks: one voice for the whole line, and the lexicon's pronunciations as
     SSML (``<sub>`` for a listed word, ``<say-as interpret-as="telephone">`` for a phone number,
-    ``<prosody>`` to slow down an address a caller may write down)."""
+    ``<prosody>`` to slow down an address a caller may write down, ``<lang>`` for a French
+    name in the English voice)."""
 
     def __init__(self, voice: str, language: str, lexicon: Lexicon | None = None,
                  others: Mapping[str, tuple[str, str, Lexicon]] | None = None) -> None:
@@ -71,6 +72,8 @@ def _add(say: Say, text: str, lexicon: Lexicon) -> Say:
     for piece in lexicon.pieces(text):
         if piece.kind == "telephone":
             say.say_as(piece.written, interpret_as="telephone")
+        elif piece.kind == "word" and piece.language:
+            say.lang(piece.spoken, xml_lang=piece.language)
         elif piece.kind == "word" and piece.slow:
             say.prosody(rate=SLOW_RATE).sub(piece.written, alias=piece.spoken)
         elif piece.kind == "word":

@@ -89,7 +89,7 @@ def test_a_pause_lasts_its_length_and_english_is_counted_at_its_own_rate():
     ("mots:\n  CSI: ''\n", "dites comment prononcer"),
     ("mots:\n  CSI: C S I\nadresses:\n  CSI: c s i\n", "déjà dans le lexique"),
     ("mots:\n  CSI: cinq mille six cent 5656\n", "sans adresse ni long nombre"),
-    ("lettres:\n  CSI: C S I\n", "section inconnue"),
+    ("lettres:\n  CSI: C S I\n", "section inconnue (attendu : mots, adresses, français)"),
     ("mots: [CSI]\n", "attendu : une liste"),
 ])
 def test_a_broken_lexicon_is_a_problem_at_its_line(tmp_path, text, message):
@@ -109,3 +109,26 @@ def test_the_shipped_lexicon_covers_what_the_offer_of_service_names():
             "soutienrqt@ssss.gouv.qc.ca"} <= written
     raw = yaml.safe_load((REPO_ROOT / "prompts" / "lexique.fr-CA.yaml").read_text("utf-8"))
     assert set(raw) == {"mots", "adresses"}
+
+
+def test_the_english_voice_says_french_labels_the_french_way(client):
+    """lexique.en-CA.yaml's « français » section: an Octopus label is said inside
+    <lang xml:lang="fr-CA">, not respelled; the seconds count its words."""
+    from twiml_rules import assert_valid, signed_post, twilio_form
+
+    from ivr.loading import load_all
+
+    english = load_all(REPO_ROOT)["en-CA"].lexicon
+    pieces = english.pieces("In Octopus, choose « Informatique ».")
+    [label] = [p for p in pieces if p.kind == "word"]
+    assert (label.written, label.spoken, label.language) == ("Informatique", "Informatique",
+                                                             "fr-CA")
+    ssml = say(spoken_ssml("Choose « Génie biomédical », then call.", english))
+    assert [(e.get("{http://www.w3.org/XML/1998/namespace}lang"), e.text)
+            for e in ssml.iter("lang")] == [("fr-CA", "Génie biomédical")]
+    heard = f'<Say language="en-US">{spoken_ssml("« Informatique »", english)}</Say>'
+    assert heard_seconds(ET.fromstring(heard)) == pytest.approx(1 / 2.8)
+    root = assert_valid(signed_post(client, "/voice/input/personnel_technique?p=accueil.personnel"
+                                    "&h=1&l=en", twilio_form(Digits="2")))
+    labels = [e.text for e in root.iter("lang")]
+    assert "Génie biomédical" in labels, ET.tostring(root, encoding="unicode")

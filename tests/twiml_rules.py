@@ -30,6 +30,7 @@ from ivr.security import sign
 from ivr.services import services
 
 MAX_BYTES = 64 * 1024  # twilio-notes.md: TwiML responses are capped at 64 kB
+XML_NAMESPACE = "{http://www.w3.org/XML/1998/namespace}"
 
 # --------------------------------------------------------------------------- grammar (library)
 
@@ -37,7 +38,7 @@ MAX_BYTES = 64 * 1024  # twilio-notes.md: TwiML responses are capped at 64 kB
 VERBS = ("say", "play", "gather", "dial", "record", "redirect", "hangup", "pause")
 NESTED = {vr.Gather: ("say", "play", "pause"), vr.Dial: ("number",)}
 # SSML inside <Say> (twilio-notes.md), as the library builds it: the line's vocabulary.
-SSML = {"Say": (vr.Say, ("say_as", "sub", "break_", "prosody")),
+SSML = {"Say": (vr.Say, ("say_as", "sub", "break_", "prosody", "lang")),
         "prosody": (vr.SsmlProsody, ("say_as", "sub", "break_"))}
 MIXED_TEXT = ("Say", "prosody")  # text may stand between their children
 _BASE_METHODS = frozenset(name for name, _ in inspect.getmembers(TwiML, inspect.isfunction))
@@ -231,6 +232,7 @@ VALUES: dict[str, dict[str, Rule]] = {
     },
     "Redirect": {"method": METHOD},
     "sub": {"alias": lambda v: None if v.strip() else "an empty alias says nothing"},
+    "lang": {"xml:lang": one_of("fr-CA")},  # French names in the English voice's mouth
     "say-as": {"interpret-as": one_of("telephone", "characters", "digits", "cardinal", "date")},
     "break": {"time": lambda v: None if re.fullmatch(r"\d+m?s", v) else f"{v!r}: 300ms, 1s"},
     "prosody": {"rate": lambda v: None if re.fullmatch(r"\d{2,3}%|x-slow|slow|medium|fast",
@@ -315,6 +317,7 @@ def _check_element(element: ET.Element, definition: ElementDef, where: str,
     tag = element.tag
     english = tag == "Say" and element.get("language", "").startswith("en")
     for name, value in element.attrib.items():
+        name = name.replace(XML_NAMESPACE, "xml:")  # ElementTree's {…}lang: the library's xml:lang
         if name not in definition.attributes:
             found.append(f"{where}: Twilio's <{tag}> has no attribute {name!r}")
             continue
