@@ -36,7 +36,7 @@ from ivr.cli_schedule import (
     status_command,
 )
 from ivr.clock import ClockError, parse_instant
-from ivr.config import ENGLISH_KEY, FIRST_LANGUAGE, ConfigInvalid, Problem, Where
+from ivr.config import ENGLISH_KEY, FIRST_LANGUAGE, Config, ConfigInvalid, Problem, Where
 from ivr.effort import REFERENCE_INSTANT, budget_warnings, efforts
 from ivr.lint import config_warnings, placeholder_problems, spoken_prompts
 from ivr.loading import check, load
@@ -212,6 +212,18 @@ def served_language(app, lang: str) -> str:
     return language
 
 
+def config_in(config_dir: Path, lang: str) -> Config:
+    """The config of ``config_dir`` with the prompts of ``--lang``, if the line serves it."""
+    language = LANGUAGES[lang]
+    config = load(config_dir)
+    if language == FIRST_LANGUAGE:
+        return config
+    if language not in config.line.languages:
+        raise click.UsageError(f"la ligne ne sert pas {language} : ajoutez-la à "
+                               "line.languages (menus/ligne.yaml)")
+    return load(config_dir, language)
+
+
 # ---------------------------------------------------------------------- the configuration
 
 
@@ -377,10 +389,11 @@ def effort_command(at: str | None, as_json: bool, lang: str, config_dir: Path) -
 @main.command("prompts", with_appcontext=False)
 @click.option("--spoken", is_flag=True,
               help="Chaque message tel que la voix le reçoit (SSML), avec ses secondes.")
+@lang_option("Les messages de cette langue (en : prompts/en-CA.yaml et son lexique).")
 @config_option
-def prompts_command(spoken: bool, config_dir: Path) -> None:
+def prompts_command(spoken: bool, lang: str, config_dir: Path) -> None:
     """Les messages de la ligne, tels qu'écrits ou (--spoken) tels que dits."""
-    config = load(config_dir)
+    config = config_in(config_dir, lang)
     for prompt_id in spoken_prompts(config):
         prompt = config.prompts[prompt_id]
         if not spoken:
@@ -397,12 +410,7 @@ def prompts_command(spoken: bool, config_dir: Path) -> None:
 def tree_command(lang: str, config_dir: Path) -> None:
     """L'arborescence téléphonique, en plan indenté."""
     language = LANGUAGES[lang]
-    config = load(config_dir)
-    if language != FIRST_LANGUAGE:
-        if language not in config.line.languages:
-            raise click.UsageError(f"la ligne ne sert pas {language} : ajoutez-la à "
-                                   "line.languages (menus/ligne.yaml)")
-        config = load(config_dir, language)
+    config = config_in(config_dir, lang)
     shown: set[str] = set()
 
     def texts(node_id: str, indent: str) -> None:

@@ -198,3 +198,13 @@ def test_the_shipped_english_prompts_fill_every_field(english_dir, make_app):
                     assert "{" not in text
                     for french in (" h ", "lundi", "jours fériés", "demain", "en tout temps"):
                         assert french not in text, (prompt_id, text)
+
+
+def test_ivr_prompts_lang_en_shows_the_english_ssml_and_seconds(config_copy):
+    result = ivr("prompts", "--spoken", "--lang", "en")
+    assert result.exit_code == 0, result.output
+    assert "accueil.english_offer (" in result.output
+    assert 'choose « <lang xml:lang="fr-CA">Génie biomédical</lang> »' in result.output
+    set_languages(config_copy, "[fr-CA]")
+    refused = ivr("prompts", "--lang", "en", "--config-dir", str(config_copy))
+    assert refused.exit_code != 0 and "la ligne ne sert pas en-CA" in refused.output
