@@ -10,6 +10,7 @@ import datetime as dt
 import json
 import os
 import re
+from collections.abc import Callable
 from typing import Any
 
 import click
@@ -255,9 +256,19 @@ def _refused(what: str, exc: InvalidOverride) -> click.ClickException:
                                 + "\n".join(f"  - {p}" for p in exc.problems))
 
 
-def _entries_json(rows: list[Any], now: dt.datetime) -> None:
-    echo_json([{**{k: (_stamp(v) if isinstance(v, dt.datetime) else v)
-                    for k, v in vars(row).items()}, "state": row.state(now)} for row in rows])
+def _list_entries(rows: list[Any], now: dt.datetime, as_json: bool,
+                  describe: Callable[[Any], str], none: str, counted: str) -> None:
+    """``ivr announce list`` and ``ivr closure list``: one line per entry, or JSON."""
+    if as_json:
+        return echo_json([{**{k: (_stamp(v) if isinstance(v, dt.datetime) else v)
+                              for k, v in vars(row).items()}, "state": row.state(now)}
+                          for row in rows])
+    if not rows:
+        return click.echo(none)
+    for row in rows:
+        click.echo(f"#{row.id:<4} {row.state(now):<9} {describe(row)}  "
+                   f"[{row.updated_by or row.created_by}]")
+    click.echo(f"{len(rows)} {counted}")
 
 
 times = [
@@ -294,15 +305,8 @@ def announce_list(include_past: bool, as_json: bool) -> None:
     """Les annonces en cours et à venir (--tout : aussi les terminées)."""
 
     store = for_app(current_app)
-    rows, now = store.announcements(include_past), store.clock()
-    if as_json:
-        return _entries_json(rows, now)
-    if not rows:
-        return click.echo("Aucune annonce en cours ou à venir.")
-    for row in rows:
-        click.echo(f"#{row.id:<4} {row.state(now):<9} {describe_announcement(row)}  "
-                   f"[{row.updated_by or row.created_by}]")
-    click.echo(f"{len(rows)} annonce(s)")
+    _list_entries(store.announcements(include_past), store.clock(), as_json,
+                  describe_announcement, "Aucune annonce en cours ou à venir.", "annonce(s)")
 
 
 @announce_group.command("add")
@@ -365,15 +369,9 @@ def closure_list(include_past: bool, as_json: bool) -> None:
     terminées)."""
 
     store = for_app(current_app)
-    rows, now = store.changes(include_past), store.clock()
-    if as_json:
-        return _entries_json(rows, now)
-    if not rows:
-        return click.echo("Aucune fermeture ou ouverture temporaire en cours ou à venir.")
-    for row in rows:
-        click.echo(f"#{row.id:<4} {row.state(now):<9} {describe_change(row)}  "
-                   f"[{row.updated_by or row.created_by}]")
-    click.echo(f"{len(rows)} changement(s) d'horaire")
+    _list_entries(store.changes(include_past), store.clock(), as_json, describe_change,
+                  "Aucune fermeture ou ouverture temporaire en cours ou à venir.",
+                  "changement(s) d'horaire")
 
 
 @closure_group.command("add")
